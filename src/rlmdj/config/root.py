@@ -1,0 +1,47 @@
+"""The root config and its registration in Hydra's ConfigStore."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+from rlmdj.config.core import (
+    PaletteConfig,
+    PathsConfig,
+    RenderConfig,
+    SamplesConfig,
+    TrackingConfig,
+)
+from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig
+from rlmdj.config.experiment import ExperimentConfig
+from rlmdj.config.scorer import ScorerConfig
+
+__all__ = ["Config", "register_configs"]
+
+
+@dataclass
+class Config:
+    """One rlmdj job. Every seed in the run derives from ``replica``."""
+
+    replica: int = 0
+    bars: int = 32
+    bpm: float = 128.0
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    samples: SamplesConfig = field(default_factory=SamplesConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    dj: DJConfig = field(default_factory=DJConfig)
+    palette: PaletteConfig = field(default_factory=PaletteConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def register_configs() -> None:
+    """Register the schema as ``base_config`` (the root of conf/config.yaml's defaults)."""
+    ConfigStore.instance().store(name="base_config", node=Config)

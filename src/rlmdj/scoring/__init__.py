@@ -1,0 +1,1 @@
+"""Scoring: the Scorer interface, scorer backends, OBJ and signal metrics."""

@@ -1,0 +1,1 @@
+"""The DJ: session (bar clock, mixer, history), drivers, guardrails and the LLM tool layer."""

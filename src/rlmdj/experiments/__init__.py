@@ -1,0 +1,1 @@
+"""Hydra jobs: what `rlmdj experiment=<name>` runs (a single set by default)."""

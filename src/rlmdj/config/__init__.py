@@ -4,6 +4,9 @@ Each config group has a dataclass schema here; ``conf/<group>/*.yaml`` files set
 A typo'd key or a wrong type in an override fails at composition with Hydra's message.
 """
 
+from rlmdj.config.resolvers import register_resolvers
 from rlmdj.config.root import Config, register_configs
 
-__all__ = ["Config", "register_configs"]
+register_resolvers()
+
+__all__ = ["Config", "register_configs", "register_resolvers"]

@@ -14,10 +14,10 @@ DEFAULT_ROLES = ["kick", "hihat", "bassline", "perc", "texture", "clap"]
 class PathsConfig:
     """Every filesystem location in one place (relative paths resolve against the launch dir)."""
 
-    root_dir: str = "${hydra:runtime.cwd}"
+    root_dir: str = "${rlmdj.cwd:}"
     palettes_dir: str = "${paths.root_dir}/palettes"
     prompts_dir: str = "${paths.root_dir}/prompts"
-    output_dir: str = "${hydra:runtime.output_dir}"
+    output_dir: str = "${rlmdj.output_dir:}"
 
 
 @dataclass
@@ -27,7 +27,7 @@ class SamplesConfig:
     builtin: bool = True
     pack_seed: int = 0
     variants_per_role: int = 16
-    cache_dir: str = "${oc.env:RLMDJ_CACHE_DIR,${oc.env:HOME,.}/.cache/rlmdj}"
+    cache_dir: str = "${rlmdj.cache_dir:}"
     paths: list[str] = field(default_factory=list)
 
 

@@ -28,6 +28,7 @@ class Config:
     replica: int = 0
     bars: int = 32
     bpm: float = 128.0
+    progress: bool = True
     paths: PathsConfig = field(default_factory=PathsConfig)
     samples: SamplesConfig = field(default_factory=SamplesConfig)
     render: RenderConfig = field(default_factory=RenderConfig)

@@ -1,0 +1,44 @@
+"""OmegaConf resolvers that make path defaults work inside and outside a Hydra app.
+
+``${hydra:...}`` only resolves while Hydra runs a job; these fall back sensibly when a config is
+composed by the compose API (tests, notebooks) so the same config works in both.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+__all__ = ["register_resolvers", "default_cache_dir", "job_output_dir"]
+
+
+def default_cache_dir() -> str:
+    """``$RLMDJ_CACHE_DIR`` or ``~/.cache/rlmdj``."""
+    env = os.environ.get("RLMDJ_CACHE_DIR")
+    return env if env else str(Path.home() / ".cache" / "rlmdj")
+
+
+def job_output_dir() -> str:
+    """Hydra's output dir for this job, or a fresh ``outputs/<time>-<pid>`` outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return str(HydraConfig.get().runtime.output_dir)
+    except Exception:  # noqa: BLE001 - no Hydra job is running
+        stamp = time.strftime("%Y-%m-%d/%H-%M-%S")
+        return str(Path.cwd() / "outputs" / f"{stamp}-{os.getpid()}")
+
+
+def register_resolvers() -> None:
+    """Register ``rlmdj.cwd``, ``rlmdj.cache_dir`` and ``rlmdj.output_dir`` (idempotent)."""
+    resolvers = {
+        "rlmdj.cwd": lambda: str(Path.cwd()),
+        "rlmdj.cache_dir": default_cache_dir,
+        "rlmdj.output_dir": job_output_dir,
+    }
+    for name, fn in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn, use_cache=True)

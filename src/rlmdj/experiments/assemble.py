@@ -1,0 +1,127 @@
+"""Build the pieces of a run from the composed config: sample index, palette, session, scorer.
+
+Shared by the single-run job and the experiments (screening, gap test) so every path reads the
+config the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from rlmdj.audio.grid import Grid
+from rlmdj.audio.palette import Palette, find_palette, random_palette, validate_palette
+from rlmdj.audio.samples import SampleIndex, build_index
+from rlmdj.dj.session import Session
+from rlmdj.errors import ParameterError
+from rlmdj.scoring.base import Scorer
+from rlmdj.seeding import seed_for
+
+__all__ = [
+    "bundled_dir",
+    "build_scorer",
+    "load_index",
+    "make_grid",
+    "make_session",
+    "palette_search_dirs",
+    "resolve_palette",
+]
+
+_INDEX_CACHE: dict[tuple, SampleIndex] = {}
+
+
+def bundled_dir(name: str) -> Path | None:
+    """``conf``/``prompts``/``palettes`` shipped with the package or beside the source tree."""
+    here = Path(__file__).resolve()
+    for candidate in (here.parents[1] / "_bundled" / name, here.parents[3] / name):
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+def make_grid(cfg: DictConfig) -> Grid:
+    return Grid(bpm=float(cfg.bpm), sr=int(cfg.render.sample_rate))
+
+
+def load_index(cfg: DictConfig, *, progress: bool = False) -> SampleIndex:
+    """The sample index for ``cfg.samples`` (kept per process: sweeps reuse it)."""
+    s = cfg.samples
+    key = (bool(s.builtin), int(s.pack_seed), int(s.variants_per_role), str(s.cache_dir),
+           tuple(str(p) for p in s.paths))
+    if key not in _INDEX_CACHE:
+        index = build_index(
+            builtin=bool(s.builtin),
+            pack_seed=int(s.pack_seed),
+            variants_per_role=int(s.variants_per_role),
+            cache_dir=str(s.cache_dir),
+            paths=[str(p) for p in s.paths],
+            progress=progress,
+        )
+        if len(index) == 0:
+            raise ParameterError(
+                "no samples: the built-in pack is off (samples.builtin=false) and samples.paths "
+                "indexed nothing; e.g. samples.paths=[/path/to/samples]"
+            )
+        _INDEX_CACHE[key] = index
+    return _INDEX_CACHE[key]
+
+
+def palette_search_dirs(cfg: DictConfig) -> list[Path]:
+    dirs = [Path(str(cfg.paths.palettes_dir))]
+    bundled = bundled_dir("palettes")
+    if bundled is not None and bundled.resolve() not in {d.resolve() for d in dirs}:
+        dirs.append(bundled)
+    return dirs
+
+
+def resolve_palette(cfg: DictConfig, index: SampleIndex) -> Palette:
+    """The palette named by ``cfg.palette``: drawn (seeded by replica) or loaded and validated."""
+    p = cfg.palette
+    source = str(p.source)
+    if source == "random":
+        seed = seed_for(int(cfg.replica), "palette")
+        return random_palette(index, roles=list(p.roles), seed=seed,
+                              name=f"random-r{int(cfg.replica)}")
+    if source == "file":
+        path = Path(str(p.path)) if p.get("path") else find_palette(str(p.name), palette_search_dirs(cfg))
+        palette = Palette.load(path)
+        validate_palette(palette, index)
+        return palette
+    raise ParameterError(f"palette.source must be 'random' or 'file', got {source!r}")
+
+
+def make_session(
+    cfg: DictConfig,
+    index: SampleIndex,
+    palette: Palette,
+    *,
+    on_bars: Callable[[int, int], None] | None = None,
+) -> Session:
+    bars = int(cfg.bars)
+    if not 1 <= bars <= 4096:
+        raise ParameterError(f"bars must be between 1 and 4096, got {bars} (e.g. bars=32)")
+    return Session(
+        index=index,
+        palette=palette,
+        grid=make_grid(cfg),
+        max_bars=bars,
+        ramp_ms=float(cfg.render.gain_ramp_ms),
+        on_bars=on_bars,
+    )
+
+
+def build_scorer(cfg: DictConfig) -> Scorer:
+    """The scorer for ``cfg.scorer`` (backends and cache are chosen by the scoring factory)."""
+    try:
+        from rlmdj.scoring.factory import build_scorer as factory
+    except ModuleNotFoundError:
+        factory = None
+    if factory is not None:
+        return factory(cfg.scorer)
+    from rlmdj.scoring.proxy import ProxyScorer
+
+    if str(cfg.scorer.name) != "proxy":
+        raise ParameterError(f"scorer {cfg.scorer.name!r} is not available; use scorer=proxy")
+    return ProxyScorer(weights=dict(cfg.scorer.weights))

@@ -1,0 +1,95 @@
+"""What identifies a run's configuration: a flat param view, a stable hash, the code version.
+
+The hash leaves out where results go (tracking, paths, hydra), so the same musical experiment
+hashes the same on any machine or store, and resume can match finished runs by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = [
+    "HASH_EXCLUDED_KEYS",
+    "config_hash",
+    "flatten_config",
+    "git_commit",
+    "resolved_dict",
+    "scrubbed_config",
+]
+
+HASH_EXCLUDED_KEYS: tuple[str, ...] = ("tracking", "paths", "hydra", "progress")
+_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "token")
+
+
+def resolved_dict(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The config as plain, fully resolved Python containers."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=False)  # type: ignore[return-value]
+    return dict(cfg)
+
+
+def _scrub(value: Any, key: str = "") -> Any:
+    """Drop values under secret-looking keys (names of env variables are kept)."""
+    if isinstance(value, Mapping):
+        return {k: _scrub(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, key) for v in value]
+    lowered = key.lower()
+    if any(w in lowered for w in _SECRET_WORDS) and not lowered.endswith(("_env", "_var")) and value:
+        return "***"
+    return value
+
+
+def scrubbed_config(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
+    """The resolved config with secret-looking values masked: safe to log as an artifact."""
+    return _scrub(resolved_dict(cfg))
+
+
+def flatten_config(cfg: DictConfig | Mapping[str, Any], *, scrub: bool = True) -> dict[str, str]:
+    """Dotted ``key -> str(value)`` pairs for MLflow params; secret-looking values masked."""
+    data = resolved_dict(cfg)
+    if scrub:
+        data = _scrub(data)
+    flat: dict[str, str] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping) and node:
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = json.dumps(node) if isinstance(node, list | dict) else str(node)
+
+    walk("", data)
+    return flat
+
+
+def config_hash(cfg: DictConfig | Mapping[str, Any], *, length: int = 16) -> str:
+    """Stable hash of the resolved config without tracking/paths/hydra keys."""
+    data = {k: v for k, v in resolved_dict(cfg).items() if k not in HASH_EXCLUDED_KEYS}
+    blob = json.dumps(_scrub(data), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def git_commit(directory: str | Path = ".") -> str | None:
+    """The commit checked out in ``directory`` (with ``-dirty`` if modified), or None."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5
+        )
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=directory, capture_output=True, text=True, timeout=5,
+        )
+        suffix = "-dirty" if dirty.returncode == 0 and dirty.stdout.strip() else ""
+        return sha.stdout.strip() + suffix
+    except (OSError, subprocess.SubprocessError):
+        return None

@@ -1,0 +1,56 @@
+"""Open the MLflow store a config names: local SQLite + artifact folder, or a server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+__all__ = ["open_store", "ui_command"]
+
+
+def _is_local(uri: str) -> bool:
+    return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
+
+
+def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
+    """Client and experiment id for ``tracking.uri`` / ``tracking.experiment``.
+
+    Creates the experiment (with ``artifact_location`` for local stores) on first use; two
+    processes racing to create it both end up with the same experiment.
+    """
+    uri = str(tracking.uri)
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient(tracking_uri=uri)
+    name = str(tracking.experiment)
+    for attempt in range(5):
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return client, found.experiment_id
+        try:
+            location = None
+            if _is_local(uri) and tracking.get("artifact_location"):
+                artifact_dir = Path(str(tracking.artifact_location)).resolve()
+                artifact_dir.mkdir(parents=True, exist_ok=True)
+                location = artifact_dir.as_uri()
+            return client, client.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            time.sleep(0.2 * (attempt + 1))  # another process created it first
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise RuntimeError(f"could not create or find MLflow experiment {name!r} at {uri}")
+    return client, found.experiment_id
+
+
+def ui_command(tracking: DictConfig) -> str:
+    """The shell command that opens the MLflow UI on this store."""
+    uri = str(tracking.uri)
+    if _is_local(uri):
+        return f"mlflow ui --backend-store-uri {uri}"
+    return f"open {uri}"

@@ -1,0 +1,71 @@
+"""The arrangement as data and as a picture: roles x bars, gain as intensity."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["arrangement_matrix", "plot_timeline"]
+
+
+def arrangement_matrix(
+    history: Sequence[Mapping[str, Any]], roles: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray]:
+    """``(roles, gains)`` with ``gains[r, b]`` the audible gain of role r on bar b (0 if silent)."""
+    if roles is None:
+        seen: dict[str, None] = {}
+        for bar in history:
+            for role in bar["layers"]:
+                seen.setdefault(role, None)
+        roles = list(seen)
+    matrix = np.zeros((len(roles), len(history)), dtype=np.float32)
+    for b, bar in enumerate(history):
+        for r, role in enumerate(roles):
+            layer = bar["layers"].get(role)
+            if layer and not layer.get("muted"):
+                matrix[r, b] = float(layer.get("gain", 0.0))
+    return list(roles), matrix
+
+
+def plot_timeline(
+    history: Sequence[Mapping[str, Any]],
+    path: str | Path,
+    *,
+    roles: Sequence[str] | None = None,
+    title: str = "",
+    seconds_per_bar: float | None = None,
+) -> Path:
+    """Write the roles x bars timeline PNG to ``path``; annotates patterns where they change."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, matrix = arrangement_matrix(history, roles)
+    n_bars = max(matrix.shape[1], 1)
+    fig, ax = plt.subplots(figsize=(min(18, 4 + n_bars * 0.18), 1.2 + 0.45 * max(len(names), 1)))
+    ax.imshow(matrix if matrix.size else np.zeros((1, 1)), aspect="auto", cmap="magma",
+              vmin=0.0, vmax=1.0, interpolation="nearest",
+              extent=(0.5, n_bars + 0.5, len(names) - 0.5, -0.5))
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("bar")
+    for r, role in enumerate(names):
+        last = None
+        for b, bar in enumerate(history):
+            layer = bar["layers"].get(role)
+            pattern = layer.get("pattern") if layer else None
+            if layer and pattern and pattern != last:
+                ax.text(b + 1, r, pattern, fontsize=6, color="cyan", va="center", ha="left")
+            last = pattern if layer else None
+    if seconds_per_bar:
+        title = f"{title}  ({n_bars} bars, {n_bars * seconds_per_bar:.0f} s)".strip()
+    ax.set_title(title or "arrangement", fontsize=9)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.config.core import PaletteConfig
 from rlmdj.errors import RlmdjError
-from rlmdj.experiments.assemble import bundled_dir
+from rlmdj.resources import bundled_dir
 
 __all__ = ["main", "register_palette_files"]
 

@@ -16,11 +16,11 @@ from rlmdj.audio.palette import Palette, find_palette, random_palette, validate_
 from rlmdj.audio.samples import SampleIndex, build_index
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
+from rlmdj.resources import bundled_dir
 from rlmdj.scoring.base import Scorer
 from rlmdj.seeding import seed_for
 
 __all__ = [
-    "bundled_dir",
     "build_scorer",
     "load_index",
     "make_grid",
@@ -30,15 +30,6 @@ __all__ = [
 ]
 
 _INDEX_CACHE: dict[tuple, SampleIndex] = {}
-
-
-def bundled_dir(name: str) -> Path | None:
-    """``conf``/``prompts``/``palettes`` shipped with the package or beside the source tree."""
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[1] / "_bundled" / name, here.parents[3] / name):
-        if candidate.is_dir():
-            return candidate
-    return None
 
 
 def make_grid(cfg: DictConfig) -> Grid:

@@ -124,7 +124,9 @@ def _bin_freqs(n_bins: int, sr: int) -> np.ndarray:
     return np.linspace(0.0, sr / 2.0, n_bins)
 
 
-def band_levels_db(power: np.ndarray, *, sr: int, bands_hz: Sequence[tuple[float, float]] = BANDS_HZ) -> np.ndarray:
+def band_levels_db(
+    power: np.ndarray, *, sr: int, bands_hz: Sequence[tuple[float, float]] = BANDS_HZ
+) -> np.ndarray:
     """Mean power per band (dB) over all frames; bands above Nyquist read -120 dB."""
     freqs = _bin_freqs(power.shape[1], sr)
     mean_spec = power.mean(axis=0)
@@ -148,7 +150,9 @@ def band_coverage(levels_db: np.ndarray, *, full_db: float = 25.0, empty_db: flo
     return float((credit.sum() - 1.0) / max(len(levels_db) - 1, 1))
 
 
-def spectral_flatness(power: np.ndarray, *, sr: int, lo_hz: float = 40.0, hi_hz: float = 10000.0) -> float:
+def spectral_flatness(
+    power: np.ndarray, *, sr: int, lo_hz: float = 40.0, hi_hz: float = 10000.0
+) -> float:
     """Flatness of the long-term spectrum between ``lo_hz`` and ``hi_hz``, in 0..1.
 
     Computed on the time-averaged spectrum, so white noise reads about 1 and tonal or
@@ -276,7 +280,9 @@ def high_band_share(power: np.ndarray, *, sr: int, cutoff_hz: float = 8000.0) ->
     return float(power[:, freqs >= cutoff_hz].sum() / total)
 
 
-def active_fraction(x: np.ndarray, *, sr: int, frame_s: float = 0.1, silence_dbfs: float = -60.0) -> float:
+def active_fraction(
+    x: np.ndarray, *, sr: int, frame_s: float = 0.1, silence_dbfs: float = -60.0
+) -> float:
     """Fraction of ``frame_s`` frames whose RMS is at or above ``silence_dbfs`` (1-D input)."""
     n = max(1, int(round(frame_s * sr)))
     n_frames = max(1, x.size // n)

@@ -102,7 +102,12 @@ def window_features(
         "density": F.onset_density(env, frame_rate_hz=frame_rate) * strength,
         "noise": _ramp(F.spectral_flatness(power, sr=sr_work), 0.35, 0.75),
         "clip": float(
-            np.clip(np.log10(max(F.clipped_run_fraction(full, peak=peak), 1e-12) / 3e-4) / np.log10(1e-2 / 3e-4), 0.0, 1.0)
+            np.clip(
+                np.log10(max(F.clipped_run_fraction(full, peak=peak), 1e-12) / 3e-4)
+                / np.log10(1e-2 / 3e-4),
+                0.0,
+                1.0,
+            )
         ),
         "crest": _ramp(F.crest_factor_db(full), 8.0, 3.0),
         "harsh": _ramp(F.high_band_share(power, sr=sr_work), 0.08, 0.28),
@@ -118,12 +123,19 @@ def features_to_scores(f: Mapping[str, float]) -> dict[str, float]:
         "CE": 2.9 + 2.2 * p + 0.9 * g + 1.2 * c - 2.5 * n - 0.5 * f["clip"],
         "CU": 5.6 + 1.4 * p + 1.0 * c + 0.4 * g - 1.5 * n,
         "PC": 2.8 + 1.6 * c + 1.4 * d + 0.6 * p - 1.0 * n,
-        "PQ": 6.5 + 1.6 * c - 3.0 * f["clip"] - 1.2 * f["crest"] - 1.5 * f["harsh"]
-        - 1.0 * f["dc"] - 1.5 * n,
+        "PQ": 6.5
+        + 1.6 * c
+        - 3.0 * f["clip"]
+        - 1.2 * f["crest"]
+        - 1.5 * f["harsh"]
+        - 1.0 * f["dc"]
+        - 1.5 * n,
     }
     a = f["active"]
     return {
-        axis: float(np.clip(SILENCE_FLOORS[axis] + a * (raw[axis] - SILENCE_FLOORS[axis]), 1.0, 10.0))
+        axis: float(
+            np.clip(SILENCE_FLOORS[axis] + a * (raw[axis] - SILENCE_FLOORS[axis]), 1.0, 10.0)
+        )
         for axis in AXES
     }
 
@@ -168,11 +180,21 @@ class ProxyScorer:
         rows, wins = [], []
         for w in windows:
             lo, hi = w.start, w.start + w.valid
-            seg = mono[int(round(lo * ratio)) : max(int(round(hi * ratio)), int(round(lo * ratio)) + 1)]
+            seg = mono[
+                int(round(lo * ratio)) : max(int(round(hi * ratio)), int(round(lo * ratio)) + 1)
+            ]
             scores = features_to_scores(window_features(seg, full[lo:hi], peak=peak))
             rows.append(scores)
-            wins.append(WindowScore(start_s=lo / sr, duration_s=w.valid / sr, weight=w.weight, scores=scores))
+            wins.append(
+                WindowScore(
+                    start_s=lo / sr, duration_s=w.valid / sr, weight=w.weight, scores=scores
+                )
+            )
         overall = weighted_average(rows, [w.weight for w in windows])
         return ScoreResult(
-            scorer=self.name, identity=self.identity, scores=overall, windows=wins, weights=self.weights
+            scorer=self.name,
+            identity=self.identity,
+            scores=overall,
+            windows=wins,
+            weights=self.weights,
         )

@@ -75,7 +75,10 @@ def _true_peak(x: np.ndarray) -> float:
     # A short 48-tap interpolator as BS.1770-4 Annex 2 suggests: accurate to a few tenths of
     # a dB and fast enough (~0.35 s per minute of stereo) for a once-per-set metric.
     h = _TRUE_PEAK_OVERSAMPLE * firwin(48, 0.95 / _TRUE_PEAK_OVERSAMPLE, window=("kaiser", 8.0))
-    over = max(float(np.max(np.abs(upfirdn(h, np.ascontiguousarray(ch), _TRUE_PEAK_OVERSAMPLE)))) for ch in x.T)
+    over = max(
+        float(np.max(np.abs(upfirdn(h, np.ascontiguousarray(ch), _TRUE_PEAK_OVERSAMPLE))))
+        for ch in x.T
+    )
     return float(max(over, np.max(np.abs(x))))
 
 

@@ -73,9 +73,13 @@ class SampleInfo:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ParameterError(f"sample {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise ParameterError(
+                f"sample {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}"
+            )
         if self.kind == "loop" and (not self.bars or not self.bpm):
-            raise ParameterError(f"loop sample {self.id!r} needs bars and bpm, got {self.bars!r}, {self.bpm!r}")
+            raise ParameterError(
+                f"loop sample {self.id!r} needs bars and bpm, got {self.bars!r}, {self.bpm!r}"
+            )
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict of every field."""
@@ -113,11 +117,15 @@ class SampleIndex:
     ``skipped`` lists ``(path, reason)`` for files that were found but could not be indexed.
     """
 
-    def __init__(self, samples: Iterable[SampleInfo], skipped: Sequence[tuple[str, str]] = ()) -> None:
+    def __init__(
+        self, samples: Iterable[SampleInfo], skipped: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self._samples: dict[str, SampleInfo] = {}
         for info in samples:
             if info.id in self._samples:
-                raise ParameterError(f"duplicate sample id {info.id!r} ({info.path} and {self._samples[info.id].path})")
+                raise ParameterError(
+                    f"duplicate sample id {info.id!r} ({info.path} and {self._samples[info.id].path})"
+                )
             self._samples[info.id] = info
         self.skipped: list[tuple[str, str]] = [(str(p), str(r)) for p, r in skipped]
         self._cache: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
@@ -135,7 +143,11 @@ class SampleIndex:
     def _unknown_message(self, sample_id: object) -> str:
         text = str(sample_id)
         if _looks_like_path(text):
-            by_path = [s.id for s in self._samples.values() if s.path == text or Path(s.path).name == Path(text).name]
+            by_path = [
+                s.id
+                for s in self._samples.values()
+                if s.path == text or Path(s.path).name == Path(text).name
+            ]
             hint = f" (that file is indexed as {', '.join(by_path)})" if by_path else ""
             return (
                 f"{text!r} looks like a file path; samples are referred to by id, not path{hint}. "
@@ -192,7 +204,9 @@ class SampleIndex:
         return iter(sorted(self._samples.values(), key=lambda s: s.id))
 
     def __repr__(self) -> str:
-        return f"SampleIndex({len(self)} samples, roles={self.roles()}, skipped={len(self.skipped)})"
+        return (
+            f"SampleIndex({len(self)} samples, roles={self.roles()}, skipped={len(self.skipped)})"
+        )
 
     # -- audio ------------------------------------------------------------------------------
 
@@ -237,7 +251,9 @@ class SampleIndex:
             samples = data["samples"]
         except (json.JSONDecodeError, TypeError, KeyError) as exc:
             raise ParameterError(f"not a sample index JSON document: {exc}") from None
-        return cls((SampleInfo.from_dict(s) for s in samples), [tuple(x) for x in data.get("skipped", [])])
+        return cls(
+            (SampleInfo.from_dict(s) for s in samples), [tuple(x) for x in data.get("skipped", [])]
+        )
 
 
 def _read_stereo(info: SampleInfo, sr: int) -> np.ndarray:
@@ -280,7 +296,12 @@ def build_index(
     skipped: list[tuple[str, str]] = []
     if builtin:
         samples.extend(
-            ensure_pack(seed=pack_seed, variants_per_role=variants_per_role, cache_dir=cache_dir, progress=progress)
+            ensure_pack(
+                seed=pack_seed,
+                variants_per_role=variants_per_role,
+                cache_dir=cache_dir,
+                progress=progress,
+            )
         )
     if isinstance(paths, (str, Path)):
         paths = [paths]

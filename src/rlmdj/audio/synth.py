@@ -77,10 +77,14 @@ def _sos(kind: str, hz: float | tuple[float, float], sr: int, order: int = 2) ->
     if isinstance(hz, tuple):
         lo, hi = (min(max(h, 10.0), nyq * 0.98) for h in hz)
         return signal.butter(order, (lo, max(hi, lo * 1.01)), btype=kind, fs=sr, output="sos")
-    return signal.butter(order, min(max(float(hz), 10.0), nyq * 0.98), btype=kind, fs=sr, output="sos")
+    return signal.butter(
+        order, min(max(float(hz), 10.0), nyq * 0.98), btype=kind, fs=sr, output="sos"
+    )
 
 
-def _filt(kind: str, hz: float | tuple[float, float], x: np.ndarray, sr: int, order: int = 2) -> np.ndarray:
+def _filt(
+    kind: str, hz: float | tuple[float, float], x: np.ndarray, sr: int, order: int = 2
+) -> np.ndarray:
     return signal.sosfilt(_sos(kind, hz, sr, order), x, axis=0)
 
 
@@ -238,7 +242,9 @@ def clap(
         env = np.maximum(env, np.where(idx >= start, np.exp(-seg / (0.004 * sr)), 0.0))
     tail_start = int((max(1, bursts) - 1) * spacing_s * sr)
     seg = np.clip(idx - tail_start, 0, None)
-    env = np.maximum(env, np.where(idx >= tail_start, 0.6 * np.exp(-seg / (tail_decay_s * sr)), 0.0))
+    env = np.maximum(
+        env, np.where(idx >= tail_start, 0.6 * np.exp(-seg / (tail_decay_s * sr)), 0.0)
+    )
     rng = _rng(seed)
     lo, hi = center_hz / (1 + bandwidth / 2), center_hz * (1 + bandwidth / 2)
     noise = _filt("bandpass", (lo, hi), rng.standard_normal((n, 2)), sr)
@@ -269,15 +275,23 @@ def perc(
         x = np.sin(2 * np.pi * phase) * env
         if kind == "conga":
             x += 0.35 * np.sin(2 * np.pi * 1.5 * phase) * _exp_env(n, sr, decay_s * 0.5)
-            x += 0.15 * _filt("bandpass", (1500.0, 5000.0), rng.standard_normal(n), sr) * _exp_env(
-                n, sr, 0.006
+            x += (
+                0.15
+                * _filt("bandpass", (1500.0, 5000.0), rng.standard_normal(n), sr)
+                * _exp_env(n, sr, 0.006)
             )
     elif kind == "rim":
         x = (np.sin(2 * np.pi * pitch_hz * t) + 0.6 * np.sin(2 * np.pi * pitch_hz * 1.47 * t)) * env
-        x += 0.5 * _filt("bandpass", (2000.0, 6000.0), rng.standard_normal(n), sr) * _exp_env(n, sr, 0.004)
+        x += (
+            0.5
+            * _filt("bandpass", (2000.0, 6000.0), rng.standard_normal(n), sr)
+            * _exp_env(n, sr, 0.004)
+        )
     elif kind == "shaker":
         attack = np.minimum(1.0, t / 0.012)
-        x = _filt("bandpass", (pitch_hz, min(pitch_hz * 2.2, sr * 0.45)), rng.standard_normal(n), sr, 4)
+        x = _filt(
+            "bandpass", (pitch_hz, min(pitch_hz * 2.2, sr * 0.45)), rng.standard_normal(n), sr, 4
+        )
         x = x * attack * env
     else:  # cowbell: two detuned squares through a band-pass, the TR-808 way
         x = _square(pitch_hz * t) + _square(pitch_hz * 1.48 * t)
@@ -313,9 +327,7 @@ def _note_block(
     return osc * env
 
 
-def _place(
-    buf: np.ndarray, block: np.ndarray, start: int, *, gain: float = 1.0
-) -> None:
+def _place(buf: np.ndarray, block: np.ndarray, start: int, *, gain: float = 1.0) -> None:
     end = start + len(block)
     if end > len(buf):  # never happens with the 2x buffer used by callers, kept as a guard
         block = block[: len(buf) - start]
@@ -383,8 +395,16 @@ def bassline(
                 semis += int(rng.choice(wrong_notes))
             f = note_hz(root_midi + semis) * cents
             start = _jittered(grid.step_start(bar, step), jitter_s, rng, sr)
-            block = _note_block([f], note_len, sr, shape=shape, attack_s=attack_s, decay_s=0.08,
-                                release_s=release_s, sustain=0.6)
+            block = _note_block(
+                [f],
+                note_len,
+                sr,
+                shape=shape,
+                attack_s=attack_s,
+                decay_s=0.08,
+                release_s=release_s,
+                sustain=0.6,
+            )
             t = np.arange(note_len) / sr
             block = block + sub * np.sin(2 * np.pi * f * t) * np.abs(block).max()
             _place(raw, block, start)
@@ -506,9 +526,17 @@ def synth_loop(
                     for nn in notes
                     for v in voices_cents
                 ]
-                block = _note_block(freqs, note_len, sr, shape=shape, attack_s=attack_s,
-                                    decay_s=0.12, release_s=release_s, sustain=0.3,
-                                    phase0=0.25 * (ch + 1))
+                block = _note_block(
+                    freqs,
+                    note_len,
+                    sr,
+                    shape=shape,
+                    attack_s=attack_s,
+                    decay_s=0.12,
+                    release_s=release_s,
+                    sustain=0.3,
+                    phase0=0.25 * (ch + 1),
+                )
                 _place(raw[:, ch], block, start)
             _place(fenv, np.exp(-t / 0.06), start)
             k += 1
@@ -528,7 +556,9 @@ def synth_loop(
 # degradations
 
 
-def degrade(x: np.ndarray, character: str, *, sr: int = DEFAULT_SR, seed: int = 0, loop: bool = False) -> np.ndarray:
+def degrade(
+    x: np.ndarray, character: str, *, sr: int = DEFAULT_SR, seed: int = 0, loop: bool = False
+) -> np.ndarray:
     """Damage ``x`` (frames, channels) the way a bad sample is bad; ``"clean"`` returns it as is.
 
     ``thin``: high-passed and quiet · ``muddy``: low-passed with a boomy low end · ``harsh``:
@@ -561,7 +591,7 @@ def degrade(x: np.ndarray, character: str, *, sr: int = DEFAULT_SR, seed: int = 
     if character == "lofi":
         hold = int(rng.integers(5, 9))
         y = np.repeat(x[::hold], hold, axis=0)[:n]
-        levels = 2 ** 4
+        levels = 2**4
         y = np.round(_normalize(y, 1.0) * levels) / levels
         return _normalize(y)
     if character == "quiet":
@@ -578,7 +608,9 @@ def degrade(x: np.ndarray, character: str, *, sr: int = DEFAULT_SR, seed: int = 
             cut = max(int(0.06 * sr), int(n * rng.uniform(0.25, 0.45)))
             y[cut:] = 0.0
             y[0] = 1.0
-        return np.asarray(np.clip(_normalize(y, 0.95) if not loop else y, -1.0, 1.0), dtype=np.float32)
+        return np.asarray(
+            np.clip(_normalize(y, 0.95) if not loop else y, -1.0, 1.0), dtype=np.float32
+        )
     if character == "dc_offset":
         y = _normalize(x, 0.6) + float(rng.uniform(0.25, 0.35))
         return np.asarray(y, dtype=np.float32)

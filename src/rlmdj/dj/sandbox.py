@@ -1,0 +1,359 @@
+"""The code sandbox the RLM writes into: offline Deno/Pyodide start-up and crash recovery.
+
+- :func:`deno_command` builds the Deno command line for DSPy's ``PythonInterpreter``
+  (public ``deno_command`` parameter) with an ``--import-map`` that points the one Deno
+  standard-library URL its runner imports at a module shipped in this package, so the sandbox
+  starts without network once Pyodide is in Deno's cache (see :func:`warm`).
+- :class:`ResilientInterpreter` is a ``CodeInterpreter`` that runs each execution under a
+  timeout, and replaces a crashed or hung sandbox with a fresh one built through the public
+  constructor with the same tools, so the set (mixer and rendered bars, which live on the host)
+  carries on. Restarts are counted; the model is told its sandbox variables were lost.
+- :func:`interpreter_factory` picks the Deno sandbox or, for trusted environments, DSPy's
+  local CPython interpreter (``sandbox=local``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlmdj.errors import ParameterError
+
+__all__ = [
+    "IMPORT_MAP",
+    "ResilientInterpreter",
+    "SandboxSettings",
+    "deno_command",
+    "deno_dir",
+    "interpreter_factory",
+    "warm",
+]
+
+log = logging.getLogger(__name__)
+
+IMPORT_MAP = Path(__file__).with_name("_deno") / "import_map.json"
+_PROBE_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    """How the RLM's code runs.
+
+    ``kind``: ``deno`` (Pyodide in Deno, isolated) or ``local`` (DSPy's local CPython worker;
+    trusted environments only). ``deno_dir``: Deno's cache folder (Pyodide lives there);
+    ``None`` means ``$DENO_DIR`` or Deno's default. ``timeout_s``: wall-clock limit of one
+    execution before the sandbox is declared hung and restarted. ``max_restarts``: a run
+    that needs more restarts fails instead of looping.
+    """
+
+    kind: str = "deno"
+    deno_dir: str | None = None
+    timeout_s: float = 120.0
+    max_restarts: int = 5
+
+
+def _deno_executable() -> str:
+    try:
+        from deno import find_deno_bin
+
+        return find_deno_bin()
+    except (ImportError, FileNotFoundError):
+        found = shutil.which("deno")
+        if found is None:
+            raise ParameterError(
+                "the Deno executable was not found; install it with `pip install deno` "
+                "or choose sandbox=local"
+            ) from None
+        return found
+
+
+@functools.cache
+def _default_deno_dir(executable: str) -> str:
+    result = subprocess.run(
+        [executable, "info", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=_PROBE_TIMEOUT_S,
+        env={**os.environ, "DENO_NO_PACKAGE_JSON": "1"},
+    )
+    try:
+        return str(json.loads(result.stdout)["denoDir"])
+    except (ValueError, KeyError):
+        return str(Path.home() / ".cache" / "deno")
+
+
+def deno_dir(configured: str | None = None) -> str:
+    """Deno's cache folder: ``configured``, else ``$DENO_DIR``, else Deno's own default."""
+    if configured:
+        return os.path.realpath(os.path.expanduser(configured))
+    if os.environ.get("DENO_DIR"):
+        return os.path.realpath(os.path.expanduser(os.environ["DENO_DIR"]))
+    return os.path.realpath(_default_deno_dir(_deno_executable()))
+
+
+def _runner_path() -> str:
+    import dspy.primitives
+
+    return os.path.realpath(os.path.join(os.path.dirname(dspy.primitives.__file__), "runner.js"))
+
+
+def deno_command(cache_dir: str | None = None) -> list[str]:
+    """The command line that starts DSPy's Pyodide runner offline.
+
+    Mirrors the permissions of DSPy's default command (read access to the runner and the
+    cache only, no network, no env, no writes) and adds the import map. ``env`` sets Deno's
+    cache folder and disables package.json discovery for this process only.
+    """
+    cache = deno_dir(cache_dir)
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    runner = _runner_path()
+    return [
+        "env",
+        f"DENO_DIR={cache}",
+        "DENO_NO_PACKAGE_JSON=1",
+        _deno_executable(),
+        "run",
+        "--no-config",
+        "--no-lock",
+        "--node-modules-dir=false",
+        f"--import-map={IMPORT_MAP}",
+        f"--allow-read={runner},{cache}",
+        runner,
+        "",
+        f"--dspy-deno-dir={cache}",
+    ]
+
+
+def _make_inner(settings: SandboxSettings, tools: dict[str, Callable[..., Any]],
+                output_fields: list[dict] | None) -> Any:
+    if settings.kind == "local":
+        from dspy.primitives.local_interpreter import LocalInterpreter
+
+        return LocalInterpreter(tools=dict(tools), output_fields=output_fields)
+    if settings.kind != "deno":
+        raise ParameterError(f"unknown sandbox {settings.kind!r}; use sandbox.kind=deno or local")
+    from dspy import PythonInterpreter
+
+    return PythonInterpreter(
+        deno_command=deno_command(settings.deno_dir), tools=dict(tools), output_fields=output_fields
+    )
+
+
+class ResilientInterpreter:
+    """A ``CodeInterpreter`` whose sandbox is replaced when it crashes or hangs.
+
+    Executions run on one worker thread (the Deno interpreter must stay on one thread) and are
+    abandoned after ``settings.timeout_s``: the sandbox process is killed, a fresh one is built
+    with the current ``tools`` and ``output_fields``, the setup code that ran before the first
+    model turn (DSPy's sandbox shim) is run again, and the model gets an error text saying what
+    happened. ``is_setup()`` tells whether an execution is still setup (no model turn yet).
+    ``after_execute(result)`` may rewrite a result (the hard stop uses it).
+    """
+
+    def __init__(
+        self,
+        settings: SandboxSettings,
+        *,
+        is_setup: Callable[[], bool] = lambda: False,
+        after_execute: Callable[[Any], Any] | None = None,
+        on_restart: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.tools: dict[str, Callable[..., Any]] = {}
+        self.output_fields: list[dict] | None = None
+        self.restarts = 0
+        self.executions = 0
+        self._is_setup = is_setup
+        self._after_execute = after_execute
+        self._on_restart = on_restart
+        self._setup: list[tuple[str, dict[str, Any] | None]] = []
+        self._inner: Any = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
+
+    # CodeInterpreter protocol -------------------------------------------------
+    def start(self) -> None:
+        self._ensure()
+
+    def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
+        from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError
+
+        setup = self._is_setup()
+        self.executions += 1
+        try:
+            result = self._run(code, variables)
+            if setup:
+                self._setup.append((code, dict(variables) if variables else None))
+        except (CodeExecutionError, SyntaxError) as exc:
+            if setup:
+                raise
+            result = exc
+        except (CodeInterpreterError, concurrent.futures.TimeoutError, OSError) as exc:
+            if setup:
+                raise
+            result = self._restart(exc)
+        return self._finish(result)
+
+    def shutdown(self) -> None:
+        self._closed = True
+        self._discard(kill=False)
+
+    def __call__(self, code: str, variables: dict[str, Any] | None = None) -> Any:
+        return self.execute(code, variables)
+
+    # -------------------------------------------------------------------------
+    def kill(self) -> None:
+        """Kill the sandbox process now, as a crash would (used by fault-injection tests)."""
+        process = getattr(self._inner, "deno_process", None) or getattr(self._inner, "_process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    @property
+    def alive(self) -> bool:
+        return self._inner is not None
+
+    def _ensure(self) -> Any:
+        if self._closed:
+            from dspy.primitives.code_interpreter import CodeInterpreterError
+
+            raise CodeInterpreterError("the sandbox was shut down")
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlmdj-sandbox")
+        if self._inner is None:
+            inner = _make_inner(self.settings, self.tools, self.output_fields)
+            self._inner = inner
+            self._pool.submit(inner.start).result(timeout=max(self.settings.timeout_s, 60.0))
+        return self._inner
+
+    def _run(self, code: str, variables: dict[str, Any] | None) -> Any:
+        inner = self._ensure()
+        # Tools may have been replaced since the sandbox started (each RLM call injects its own).
+        inner.tools.clear()
+        inner.tools.update(self.tools)
+        if hasattr(inner, "output_fields"):
+            inner.output_fields = self.output_fields
+        future = self._pool.submit(inner.execute, code, variables)
+        return future.result(timeout=self.settings.timeout_s)
+
+    def _restart(self, exc: BaseException) -> str:
+        from dspy.primitives.code_interpreter import CodeInterpreterError
+
+        hung = isinstance(exc, concurrent.futures.TimeoutError)
+        reason = (f"execution exceeded {self.settings.timeout_s:g} s" if hung
+                  else f"{type(exc).__name__}: {str(exc)[:300]}")
+        self._discard(kill=True)
+        if self.restarts >= self.settings.max_restarts:
+            raise CodeInterpreterError(
+                f"the sandbox failed {self.restarts + 1} times (last: {reason}); giving up"
+            ) from exc
+        self.restarts += 1
+        log.warning("sandbox restarted (%s)", reason)
+        if self._on_restart is not None:
+            self._on_restart(reason)
+        started = time.perf_counter()
+        self._ensure()
+        for code, variables in self._setup:
+            self._run(code, variables)
+        log.info("sandbox ready again after %.1f s", time.perf_counter() - started)
+        return (
+            f"[Error] The sandbox stopped ({reason}) and was restarted. Variables you defined "
+            "are gone; the mixer and every bar already played are kept. Call status() to see "
+            "where the set is, then continue with short, simple code."
+        )
+
+    def _discard(self, *, kill: bool) -> None:
+        inner, pool = self._inner, self._pool
+        self._inner, self._pool = None, None
+        if inner is None:
+            if pool is not None:
+                pool.shutdown(wait=False)
+            return
+        if kill:
+            self._kill_inner(inner)
+        try:
+            if pool is not None:
+                # Shut the interpreter down on its own thread once any abandoned execution ends.
+                pool.submit(_quiet_shutdown, inner)
+                pool.shutdown(wait=not kill)
+            else:
+                _quiet_shutdown(inner)
+        except RuntimeError:
+            _quiet_shutdown(inner)
+
+    @staticmethod
+    def _kill_inner(inner: Any) -> None:
+        process = getattr(inner, "deno_process", None) or getattr(inner, "_process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+
+    def _finish(self, result: Any) -> Any:
+        from dspy.primitives.code_interpreter import CodeExecutionError
+
+        if self._after_execute is not None:
+            result = self._after_execute(result)
+        if isinstance(result, CodeExecutionError | SyntaxError):
+            raise result
+        return result
+
+
+def _quiet_shutdown(inner: Any) -> None:
+    try:
+        inner.shutdown()
+    except Exception:  # noqa: BLE001 - a dead sandbox may fail to say goodbye
+        log.debug("sandbox shutdown failed", exc_info=True)
+
+
+def interpreter_factory(
+    settings: SandboxSettings,
+    **hooks: Any,
+) -> Callable[[], ResilientInterpreter]:
+    """A zero-argument factory for ``dspy.RLM(interpreter_factory=...)``; ``hooks`` go to
+    :class:`ResilientInterpreter`. The factory remembers the interpreters it made
+    (``factory.made``) so a driver can read their restart counts."""
+
+    made: list[ResilientInterpreter] = []
+
+    def factory() -> ResilientInterpreter:
+        interp = ResilientInterpreter(settings, **hooks)
+        made.append(interp)
+        return interp
+
+    factory.made = made  # type: ignore[attr-defined]
+    if settings.kind == "deno":
+        from dspy import PythonInterpreter
+
+        factory.execution_instructions = PythonInterpreter.execution_instructions  # type: ignore[attr-defined]
+    return factory
+
+
+def warm(cache_dir: str | None = None, *, timeout_s: float = 300.0) -> float:
+    """Start one sandbox (fetching Pyodide into Deno's cache on first use); returns seconds taken.
+
+    Run it once where the npm registry is reachable (CI setup); later starts are offline.
+    """
+    started = time.perf_counter()
+    settings = SandboxSettings(deno_dir=cache_dir, timeout_s=timeout_s)
+    inner = _make_inner(settings, {}, None)
+    done = threading.Event()
+    try:
+        inner.start()
+        out = inner.execute("print(6 * 7)")
+        if str(out).strip() != "42":
+            raise RuntimeError(f"sandbox answered {out!r} to a health check")
+        done.set()
+    finally:
+        _quiet_shutdown(inner)
+    return time.perf_counter() - started

@@ -109,8 +109,14 @@ def test_dc_offset():
 
 @pytest.mark.parametrize(
     "audio",
-    [np.zeros(0), np.array([0.1, np.nan]), np.array([np.inf, 0.0]), np.zeros((2, 2, 2))],
-    ids=["empty", "nan", "inf", "3d"],
+    [
+        np.zeros(0),
+        np.array([0.1, np.nan]),
+        np.array([np.inf, 0.0]),
+        np.zeros((2, 2, 2)),
+        np.zeros(100, dtype=np.int16),
+    ],
+    ids=["empty", "nan", "inf", "3d", "int16"],
 )
 def test_bad_input_raises(audio):
     with pytest.raises(ParameterError):

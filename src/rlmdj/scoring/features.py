@@ -68,8 +68,13 @@ def db(power_ratio: np.ndarray | float, *, floor_db: float = -120.0) -> np.ndarr
 
 
 def as_frames_channels(audio: np.ndarray) -> np.ndarray:
-    """View ``(frames,)`` or ``(frames, ch)`` audio as float64 ``(frames, ch)``."""
+    """View float ``(frames,)`` or ``(frames, ch)`` audio as float64 ``(frames, ch)``."""
     x = np.asarray(audio)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ParameterError(
+            f"audio must be floating point with full scale 1.0, got dtype {x.dtype}; "
+            "convert integer PCM first, e.g. int16 / 32768.0"
+        )
     if x.ndim == 1:
         x = x[:, None]
     if x.ndim != 2:

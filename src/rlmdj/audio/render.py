@@ -175,7 +175,8 @@ class Renderer:
         """Render bars ``[start_bar, start_bar + n_bars)`` with constant channel states.
 
         Calls must be contiguous (``start_bar == bars_rendered``) and stay within ``max_bars``.
-        Loop gains ramp at ``start_bar`` from the previous call's state of the same role.
+        Loop gains ramp at ``start_bar`` from the previous call's state of the same role (the
+        ramp is shortened to the block if ``ramp_ms`` is longer than it).
         """
         for name, value in (("start_bar", start_bar), ("n_bars", n_bars)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):

@@ -21,7 +21,7 @@ Features per window (all in 0..1 unless noted; see :mod:`rlmdj.scoring.features`
 - ``density`` d: onsets per second / 8, times strength.
 - ``noise`` n: (flatness of the long-term spectrum - 0.35) / 0.4 (white noise ~1).
 - ``clip`` k: log-scaled fraction of full-rate samples sitting flat at the signal's peak
-  (0 at 3e-4, 1 at 1e-2) — hard clipping leaves runs of identical peak samples.
+  (0 at 10^-3.5 ~ 3e-4, 1 at 1e-2) — hard clipping leaves runs of identical peak samples.
 - ``crest`` r: (8 dB - crest factor) / 5 dB: a collapsed peak-to-RMS ratio (squashed or
   clipped mix, or a bare sine) costs quality.
 - ``harsh`` h: (share of power above 8 kHz - 0.08) / 0.2.
@@ -101,14 +101,8 @@ def window_features(
         "coverage": F.band_coverage(levels),
         "density": F.onset_density(env, frame_rate_hz=frame_rate) * strength,
         "noise": _ramp(F.spectral_flatness(power, sr=sr_work), 0.35, 0.75),
-        "clip": float(
-            np.clip(
-                np.log10(max(F.clipped_run_fraction(full, peak=peak), 1e-12) / 3e-4)
-                / np.log10(1e-2 / 3e-4),
-                0.0,
-                1.0,
-            )
-        ),
+        # Log scale: 3e-4 of samples flat at the peak is benign, 1e-2 is plainly clipped.
+        "clip": _ramp(np.log10(max(F.clipped_run_fraction(full, peak=peak), 1e-12)), -3.5, -2.0),
         "crest": _ramp(F.crest_factor_db(full), 8.0, 3.0),
         "harsh": _ramp(F.high_band_share(power, sr=sr_work), 0.08, 0.28),
         "dc": _ramp(F.dc_offset(full) * scale, 0.005, 0.05),

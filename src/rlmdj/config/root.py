@@ -16,7 +16,7 @@ from rlmdj.config.core import (
 )
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig
 from rlmdj.config.experiment import ExperimentConfig
-from rlmdj.config.scorer import ScorerConfig
+from rlmdj.config.scorer import ScorerConfig, ServeConfig
 
 __all__ = ["Config", "register_configs"]
 
@@ -38,6 +38,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     extras: dict[str, Any] = field(default_factory=dict)

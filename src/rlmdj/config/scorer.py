@@ -1,17 +1,61 @@
-"""Schema of the ``scorer`` group."""
+"""Schemas of the ``scorer`` group and of the scorer server (``serve``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ScorerConfig"]
+__all__ = ["ScorerConfig", "ServeConfig"]
 
 
 @dataclass
 class ScorerConfig:
-    """Which scorer turns the rendered set into CE/CU/PC/PQ, and the OBJ weights."""
+    """Which scorer turns the rendered set into CE/CU/PC/PQ, and the OBJ weights.
+
+    ``name``: ``proxy`` (offline heuristic), ``audiobox`` (in-process model), ``http`` (any
+    server speaking rlmdj's scoring API) or ``modal`` (the GPU app in aesthetics/app.py).
+    Secrets are never config values: ``token_env`` and the ``modal_*_env`` fields name the
+    environment variables that hold them.
+    """
 
     name: str = "proxy"
     weights: dict[str, float] = field(
         default_factory=lambda: {"CE": 0.60, "CU": 0.05, "PC": 0.05, "PQ": 0.30}
     )
+    # audiobox (in-process): checkpoint file/folder or hub id; null -> $RLMDJ_AUDIOBOX_CHECKPOINT,
+    # else facebook/audiobox-aesthetics from the Hugging Face hub.
+    checkpoint: str | None = None
+    device: str = "auto"
+    precision: str = "fp32"
+    batch_size: int = 4
+    # http / modal: endpoint and client behaviour.
+    url: str | None = None
+    token_env: str | None = None
+    modal_key_env: str | None = None
+    modal_secret_env: str | None = None
+    timeout_s: float = 120.0
+    connect_timeout_s: float = 10.0
+    retries: int = 3
+    backoff_s: float = 1.0
+    max_concurrency: int = 2
+    # Score cache keyed by (scorer identity, audio hash).
+    cache: bool = False
+    cache_dir: str = "${oc.env:RLMDJ_CACHE_DIR,${oc.env:HOME,.}/.cache/rlmdj}/scores"
+
+
+@dataclass
+class ServeConfig:
+    """``rlmdj experiment=serve``: serve the configured scorer over HTTP.
+
+    ``token_env`` names the environment variable holding the bearer token clients must send
+    (unset -> no auth). Uploads beyond ``max_upload_mb`` or ``max_duration_s`` get 413.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    token_env: str | None = None
+    max_upload_mb: float = 200.0
+    max_duration_s: float = 1800.0
+    max_channels: int = 16
+    max_concurrency: int = 1
+    max_queue: int = 16
+    log_level: str = "info"

@@ -185,7 +185,7 @@ def kick(
     freq = f_end_hz + (f_start_hz - f_end_hz) * np.exp(-t / pitch_decay_s)
     body = np.sin(2 * np.pi * np.cumsum(freq) / sr) * np.exp(-t / amp_decay_s)
     noise = _rng(seed).standard_normal(n)
-    transient = _filt("highpass", 1500.0, noise, sr) * _exp_env(n, sr, 0.0025)
+    transient = _filt("bandpass", (1500.0, 6000.0), noise, sr) * _exp_env(n, sr, 0.0025)
     x = body + click * transient / max(np.max(np.abs(transient)), 1e-9)
     if drive > 0:
         x = np.tanh(drive * x) / np.tanh(drive)
@@ -217,6 +217,7 @@ def hihat(
         chans.append((1 - metallic) * noise + metallic * metal * 2.0)
     x = np.stack(chans, axis=1)
     x = _filt("highpass", highpass_hz, x, sr, order=4)
+    x = _filt("lowpass", max(highpass_hz * 1.8, 12000.0), x, sr, order=1)  # air, not fizz
     x = x * _exp_env(n, sr, decay_s)[:, None]
     return _normalize(_fades(x, sr, in_s=0.0003, out_s=0.005))
 
@@ -247,7 +248,8 @@ def clap(
     )
     rng = _rng(seed)
     lo, hi = center_hz / (1 + bandwidth / 2), center_hz * (1 + bandwidth / 2)
-    noise = _filt("bandpass", (lo, hi), rng.standard_normal((n, 2)), sr)
+    raw = rng.standard_normal((n, 1)) * 0.8 + rng.standard_normal((n, 2)) * 0.35  # mostly centred
+    noise = _filt("bandpass", (lo, hi), raw, sr)
     x = noise * env[:, None]
     return _normalize(_fades(x, sr, out_s=0.01))
 
@@ -447,7 +449,9 @@ def texture(
     phase = np.arange(n) / n
     out = np.zeros((n, 2))
     for b, (center, cycles) in enumerate(zip(bands_hz, movement_cycles, strict=False)):
-        shape = np.exp(-0.5 * ((logf - np.log2(center)) / band_octaves) ** 2)
+        # equal energy per band (white noise holds more energy in higher octaves), upper bands softer
+        level = (400.0 / center) ** 0.9 * 0.6**b
+        shape = level * np.exp(-0.5 * ((logf - np.log2(center)) / band_octaves) ** 2)
         lfo = 0.5 + 0.5 * np.cos(2 * np.pi * (int(cycles) * phase + b / max(1, len(bands_hz))))
         for ch in range(2):
             own = rng.standard_normal((len(freqs),)) + 1j * rng.standard_normal((len(freqs),))
@@ -469,7 +473,9 @@ def texture(
     if pump > 0:
         beat = grid.samples_per_step * 4 * (bpm / (pump_bpm or bpm))
         pos = np.arange(n) % beat
-        duck = 1.0 - pump * np.exp(-pos / (0.09 * sr))
+        # a 4 ms dip-in keeps the gain change itself from clicking on every beat
+        dip = (1.0 - np.exp(-pos / (0.004 * sr))) * np.exp(-pos / (0.09 * sr))
+        duck = 1.0 - pump * dip / dip.max()
         out *= duck[:, None]
     out = _circular_filt("highpass", 60.0, out, sr)
     return _normalize(out)
@@ -522,7 +528,8 @@ def synth_loop(
             start = _jittered(grid.step_start(bar, step), jitter_s, rng, sr)
             for ch, side in enumerate((-1.0, 1.0)):
                 freqs = [
-                    note_hz(root_midi + nn) * 2.0 ** ((detune_cents + v * side) / 1200.0)
+                    note_hz(root_midi + nn)
+                    * 2.0 ** ((detune_cents + v * (1.0 + 0.3 * side)) / 1200.0)
                     for nn in notes
                     for v in voices_cents
                 ]
@@ -535,7 +542,6 @@ def synth_loop(
                     decay_s=0.12,
                     release_s=release_s,
                     sustain=0.3,
-                    phase0=0.25 * (ch + 1),
                 )
                 _place(raw[:, ch], block, start)
             _place(fenv, np.exp(-t / 0.06), start)
@@ -571,20 +577,22 @@ def degrade(
         return np.asarray(x, dtype=np.float32)
     rng = _rng(seed)
     n = len(x)
+    filt = _circular_filt if loop else _filt  # a loop's damage must not add a click at its seam
     if character == "thin":
-        y = _filt("highpass", float(rng.uniform(900.0, 1800.0)), x, sr, order=4)
+        y = filt("highpass", float(rng.uniform(900.0, 1800.0)), x, sr, order=4)
         return _normalize(y, float(rng.uniform(0.15, 0.3)))
     if character == "muddy":
-        boom = _filt("lowpass", 120.0, x, sr)
-        y = _filt("lowpass", float(rng.uniform(250.0, 450.0)), x + 4.0 * boom, sr, order=4)
+        boom = filt("lowpass", 120.0, x, sr)
+        y = filt("lowpass", float(rng.uniform(250.0, 450.0)), x + 4.0 * boom, sr, order=4)
         return _normalize(y)
     if character == "harsh":
-        presence = _filt("highpass", 2500.0, x, sr)
+        presence = filt("highpass", 2500.0, x, sr)
         y = np.clip((x + 2.0 * presence) * float(rng.uniform(5.0, 10.0)), -1.0, 1.0)
         return np.asarray(y, dtype=np.float32)
     if character == "noisy":
         t = np.arange(n) / sr
-        hum = sum(np.sin(2 * np.pi * 50.0 * h * t) / h for h in (1, 2, 3, 5))
+        mains = round(50.0 * n / sr) / (n / sr) if loop else 50.0  # whole cycles per loop
+        hum = sum(np.sin(2 * np.pi * mains * h * t) / h for h in (1, 2, 3, 5))
         hiss = rng.standard_normal(x.shape)
         y = _normalize(x, 0.8) + 0.06 * hiss + 0.05 * hum[:, None]
         return _normalize(y)

@@ -1,14 +1,76 @@
-"""Schema of the ``experiment`` group (empty unless ``experiment=<name>`` is chosen)."""
+"""Schema of the ``experiment`` group: which job runs and the settings of each experiment.
+
+``experiment.name`` picks the job (``run`` plays one set); ``experiment.analysis`` says what the
+sweep callback computes over a finished multirun (``compare`` the conditions, or the ``gap``
+decomposition). The nested groups hold each experiment's knobs so one command line can set them:
+``rlmdj experiment=screen_palettes experiment.screen.n=200``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["ExperimentConfig"]
+__all__ = ["CompareConfig", "ScreenConfig", "GapConfig", "ExperimentConfig"]
+
+
+@dataclass
+class CompareConfig:
+    """Which runs to compare and how (``rlmdj experiment=compare experiment.compare.parent=<id>``).
+
+    Select runs by ``parent`` (a sweep's parent run id), else by ``experiment`` name (default:
+    ``tracking.experiment``) and/or an MLflow ``filter`` string. ``by`` lists the keys that define
+    a condition (default: the swept keys). ``delta`` is the OBJ difference the replica estimate is
+    sized for, at ``power`` and two-sided ``alpha``.
+    """
+
+    parent: str | None = None
+    experiment: str | None = None
+    filter: str | None = None
+    by: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    baseline: str | None = None
+    test: str = "welch"
+    alpha: float = 0.05
+    delta: float = 0.3
+    power: float = 0.80
+
+
+@dataclass
+class ScreenConfig:
+    """Palette screening: ``n`` random palettes with the ``bars``-bar reference, keep the top ``top_k``."""
+
+    n: int = 100
+    top_k: int = 10
+    bars: int = 32
+    seed: int = 0
+    workers: int = 0
+    curated_dir: str = "${paths.palettes_dir}/curated"
+    prefix: str = "palette"
+
+
+@dataclass
+class GapConfig:
+    """The gap test's cells: ``reference`` vs ``dj`` drivers at ``target_bars`` vs ``alt_bars``."""
+
+    reference: str = "reference"
+    dj: str = "random"
+    target_bars: int = 32
+    alt_bars: int = 64
 
 
 @dataclass
 class ExperimentConfig:
-    """What the job does: ``run`` plays and scores one set."""
+    """What the job does, and what a finished sweep reports.
+
+    ``resume``: skip any job whose configuration already has a FINISHED run in the store
+    (matched by config hash), so re-running an interrupted sweep only runs what is missing.
+    ``analysis``: ``compare`` (conditions vs baseline), ``gap`` (the gap decomposition) or
+    ``none``, computed over the sweep's child runs and logged to its parent run.
+    """
 
     name: str = "run"
+    resume: bool = False
+    analysis: str = "compare"
+    compare: CompareConfig = field(default_factory=CompareConfig)
+    screen: ScreenConfig = field(default_factory=ScreenConfig)
+    gap: GapConfig = field(default_factory=GapConfig)

@@ -21,8 +21,27 @@ def _reference(cfg: DictConfig) -> Driver:
     return ReferenceDriver()
 
 
+def _random(cfg: DictConfig) -> Driver:
+    from rlmdj.dj import guardrails as g
+    from rlmdj.dj.random_driver import RandomDriver
+    from rlmdj.seeding import seed_for
+
+    # The same guardrails the LLM's tool layer applies, configured by the guardrails group.
+    build = getattr(g, "guardrails_from_config", None)
+    if build is not None:
+        rails = build(cfg.guardrails)
+    else:
+        gcfg = cfg.get("guardrails") or {}
+        switches = {k: bool(gcfg[k]) for k in ("gain_cap", "density", "loop_type") if k in gcfg}
+        if "gain_caps" in gcfg:
+            switches["gain_caps"] = dict(gcfg["gain_caps"])
+        rails = g.Guardrails(g.GuardrailSettings(**switches))
+    return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"), guardrails=rails)
+
+
 DRIVERS: dict[str, Callable[[DictConfig], Driver]] = {
     "reference": _reference,
+    "random": _random,
 }
 
 

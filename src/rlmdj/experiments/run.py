@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,6 +165,27 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
     run.log_json(score.to_dict(), "scores.json")
     outcome.score = score
     outcome.metrics = {**metrics, **report.metrics}
+    _log_run_card(cfg, run, outcome, session, report)
+
+
+def _log_run_card(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, session: Any,
+                  report: DriverReport) -> None:
+    """The HTML run card (listen, timeline, window scores, decisions); never fails the run."""
+    from rlmdj.tracking.run_card import write_run_card
+
+    try:
+        card = write_run_card(
+            outcome.output_dir / "run_card.html",
+            title=f"{cfg.dj.driver} · {session.palette.name} · {cfg.bars} bars · replica {cfg.replica}",
+            subtitle=f"run {run.run_id} · config {outcome.config_hash}",
+            metrics=outcome.metrics, out_dir=outcome.output_dir, score=outcome.score,
+            history=[bar.to_dict() for bar in session.history], artifacts=report.artifacts,
+            preview_format=str(cfg.render.preview_format),
+            seconds_per_bar=session.grid.seconds_per_bar,
+        )
+        run.log_artifact(card)
+    except Exception as exc:  # noqa: BLE001 - the card is a view; the run's data is already logged
+        run.set_tags({"rlmdj.run_card_error": repr(exc)[:500]})
 
 
 def _safe_report(driver: Any) -> DriverReport:
@@ -212,8 +232,13 @@ def _log_audio(cfg: DictConfig, run: TrackedRun, audio: Any, out_dir: Path, *, s
 def run_job(cfg: DictConfig) -> float | None:
     """``rlmdj`` with no experiment: one tracked set; returns OBJ for sweepers."""
     from rlmdj.experiments.summary import print_run_summary
+    from rlmdj.tracking.sweep import job_context
 
-    outcome = run_set(cfg)
+    ctx = job_context(cfg)  # sweep parent + condition tags; a finished twin when resuming
+    if ctx.finished_run_id is not None:
+        print(f"rlmdj: resume: config already FINISHED in run {ctx.finished_run_id}; skipped")
+        return ctx.finished_obj
+    outcome = run_set(cfg, parent_run_id=ctx.parent_run_id, extra_tags=ctx.tags)
     print_run_summary(cfg, outcome)
     return outcome.score.obj if outcome.score is not None else None
 

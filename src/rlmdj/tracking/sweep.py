@@ -1,0 +1,279 @@
+"""Parent runs for Hydra sweeps, condition tags for their jobs, and resume.
+
+:class:`SweepCallback` (registered in ``conf/hydra/default.yaml``) opens one MLflow parent run
+per multirun holding the sweep definition, and writes its id to ``<sweep dir>/.rlmdj_sweep.json``.
+Jobs find it through :func:`job_context` — by file rather than environment, because launcher
+workers (joblib's loky processes, SLURM jobs through submitit) are separate processes that share
+the sweep directory but not the launching process's memory.
+
+Every child is tagged with its condition (``rlmdj.cond.<key>`` per swept key, replica excluded)
+and its replica, so a comparison can group replicas without parsing names. When the sweep ends
+the callback runs the configured analysis (``experiment.analysis``) and logs it to the parent.
+
+Interruption: Ctrl-C or SIGTERM in the launching process marks the parent and any child still
+RUNNING as KILLED (jobs end their own runs KILLED when they get the signal; a worker killed
+outright cannot, so the launcher cleans up after it).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import json
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = [
+    "SWEEP_FILE",
+    "SweepCallback",
+    "JobContext",
+    "job_context",
+    "swept_keys",
+    "finished_run_for",
+    "kill_running_children",
+]
+
+SWEEP_FILE = ".rlmdj_sweep.json"
+_IGNORED_PREFIXES = ("hydra.", "hydra/", "tracking.", "paths.", "progress")
+
+
+def _parse(overrides: list[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(list(overrides))
+
+
+def swept_keys(overrides: list[str]) -> list[str]:
+    """Keys a sweep varies (``prompt=a,b`` → ``prompt``), without ``replica`` and bookkeeping keys."""
+    keys = []
+    for o in _parse(overrides):
+        key = o.key_or_group
+        if o.is_sweep_override() and key != "replica" and not key.startswith(_IGNORED_PREFIXES):
+            keys.append(key)
+    return keys
+
+
+def _sweep_params(config: DictConfig) -> list[str]:
+    """Sweep overrides from the command line plus ``hydra.sweeper.params`` set by an experiment."""
+    task = list(config.hydra.overrides.task)
+    params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+    given = {o.split("=", 1)[0].lstrip("+~") for o in task}
+    extra = [f"{k}={v}" for k, v in dict(params).items() if k not in given]
+    return task + extra
+
+
+def _open(config: DictConfig) -> tuple[Any, str]:
+    from rlmdj.tracking.store import open_store
+
+    return open_store(config.tracking)
+
+
+def kill_running_children(client: Any, experiment_id: str, parent_run_id: str) -> int:
+    """Mark children of ``parent_run_id`` still RUNNING as KILLED; returns how many."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=10_000,
+    )
+    for run in runs:
+        client.set_terminated(run.info.run_id, "KILLED")
+    return len(runs)
+
+
+class SweepCallback(Callback):
+    """Creates the sweep's parent run, ends it, and runs the sweep's analysis at the end."""
+
+    def __init__(self) -> None:
+        self._state: dict[str, Any] | None = None
+        self._previous_sigterm: Any = None
+
+    # ------------------------------------------------------------- multirun
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not OmegaConf.select(config, "tracking.enabled", default=True):
+            return
+        sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = _sweep_params(config)
+        keys = swept_keys(overrides)
+        client, experiment_id = _open(config)  # also creates the store before workers race to
+        resume = bool(OmegaConf.select(config, "experiment.resume", default=False))
+        definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(_IGNORED_PREFIXES)
+                            and o.split("=", 1)[0] != "experiment.resume")
+        sweep_hash = hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
+        parent_id = self._reusable_parent(client, experiment_id, sweep_hash) if resume else None
+        tags = {
+            "rlmdj.sweep": "parent",
+            "rlmdj.sweep_hash": sweep_hash,
+            "rlmdj.sweep_dir": str(sweep_dir),
+            "rlmdj.swept_keys": ",".join(keys),
+            "rlmdj.analysis": str(OmegaConf.select(config, "experiment.analysis", default="compare")),
+            "mlflow.note.content": "Sweep: `rlmdj -m " + " ".join(overrides) + "`",
+        }
+        if parent_id is None:
+            name = "sweep " + " ".join(o for o in overrides if "," in o or "(" in o)[:200]
+            run = client.create_run(experiment_id, run_name=name.strip(), tags=tags)
+            parent_id = run.info.run_id
+            client.log_param(parent_id, "sweep.overrides", " ".join(overrides)[:6000])
+            client.log_param(parent_id, "sweep.launcher",
+                             str(OmegaConf.select(config, "hydra.launcher._target_", default="")))
+        else:
+            client.update_run(parent_id, status="RUNNING")
+            client.set_tag(parent_id, "rlmdj.sweep_dir", str(sweep_dir))
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps({
+            "parent_run_id": parent_id,
+            "experiment_id": experiment_id,
+            "swept_keys": keys,
+            "tracking_uri": str(config.tracking.uri),
+        }))
+        self._state = {"client": client, "experiment_id": experiment_id, "parent": parent_id,
+                       "sweep_dir": sweep_dir, "done": False}
+        atexit.register(self._abort)
+        try:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        except ValueError:
+            self._previous_sigterm = None
+
+    @staticmethod
+    def _reusable_parent(client: Any, experiment_id: str, sweep_hash: str) -> str | None:
+        found = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`rlmdj.sweep_hash` = '{sweep_hash}' and tags.`rlmdj.sweep` = 'parent'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return found[0].info.run_id if found else None
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        state = self._state
+        if state is None:
+            return
+        client, parent = state["client"], state["parent"]
+        kill_running_children(client, state["experiment_id"], parent)
+        analysis = str(OmegaConf.select(config, "experiment.analysis", default="compare"))
+        try:
+            from rlmdj.experiments.compare_job import run_analysis
+
+            run_analysis(analysis, client, state["experiment_id"], parent, config,
+                         out_dir=state["sweep_dir"] / "analysis")
+        except Exception as exc:  # noqa: BLE001 - the sweep's runs are done; say why the report is missing
+            client.set_tag(parent, "rlmdj.analysis_error", repr(exc)[:1000])
+            print(f"rlmdj: sweep analysis skipped: {exc}", file=sys.stderr)
+        client.set_terminated(parent, "FINISHED")
+        state["done"] = True
+        self._restore()
+
+    def _abort(self) -> None:
+        """atexit: a sweep that did not reach its end leaves nothing RUNNING."""
+        state = self._state
+        if state is None or state["done"]:
+            return
+        state["done"] = True
+        try:
+            kill_running_children(state["client"], state["experiment_id"], state["parent"])
+            state["client"].set_terminated(state["parent"], "KILLED")
+        except Exception as exc:  # noqa: BLE001 - best effort while the interpreter exits
+            print(f"rlmdj: could not close the sweep's runs: {exc}", file=sys.stderr)
+
+    def _restore(self) -> None:
+        if self._previous_sigterm is not None:
+            with contextlib.suppress(ValueError):
+                signal.signal(signal.SIGTERM, self._previous_sigterm)
+            self._previous_sigterm = None
+
+    # ------------------------------------------------------------------ job
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Launcher workers run jobs in their own processes: SIGTERM there must end the job's run
+        # KILLED too, also between runs of an experiment that opens several.
+        try:
+            signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        except ValueError:  # not the main thread
+            pass
+
+
+def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
+
+
+# --------------------------------------------------------------------- jobs
+@dataclass
+class JobContext:
+    """Where a job belongs: its sweep parent, condition tags, and a finished twin to skip to."""
+
+    parent_run_id: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    finished_run_id: str | None = None
+    finished_obj: float | None = None
+
+
+def _hydra_job() -> tuple[list[str], Path | None, str | None]:
+    """(job overrides, sweep dir, job number) when a Hydra multirun job is running."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+    except Exception:  # noqa: BLE001 - not inside a Hydra job
+        return [], None, None
+    if hc.mode != RunMode.MULTIRUN:
+        return list(hc.overrides.task), None, None
+    return list(hc.overrides.task), Path(str(hc.sweep.dir)).resolve(), str(hc.job.num)
+
+
+def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
+    """A FINISHED run with this config's hash (resume flag either way), with its OBJ, or None."""
+    from rlmdj.tracking import config_hash, open_store
+
+    hashes = set()
+    for flag in (False, True):
+        variant = OmegaConf.to_container(cfg, resolve=True)
+        variant.setdefault("experiment", {})["resume"] = flag  # type: ignore[union-attr]
+        hashes.add(config_hash(variant))
+    client, experiment_id = open_store(cfg.tracking)
+    quoted = ", ".join(f"'{h}'" for h in sorted(hashes))
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`rlmdj.config_hash` IN ({quoted}) and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    metrics = runs[0].data.metrics
+    obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
+    return runs[0].info.run_id, obj
+
+
+def job_context(cfg: DictConfig) -> JobContext:
+    """The sweep parent and condition tags of the running job (empty outside a multirun)."""
+    ctx = JobContext()
+    overrides, sweep_dir, job_num = _hydra_job()
+    if bool(OmegaConf.select(cfg, "experiment.resume", default=False)) and cfg.tracking.enabled:
+        hit = finished_run_for(cfg)
+        if hit is not None:
+            ctx.finished_run_id, ctx.finished_obj = hit
+    if sweep_dir is None:
+        return ctx
+    keys: list[str] | None = None
+    info_file = sweep_dir / SWEEP_FILE
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        ctx.parent_run_id = info.get("parent_run_id")
+        keys = list(info.get("swept_keys", []))
+    condition: dict[str, str] = {}
+    for o in _parse(overrides):
+        key = o.key_or_group
+        if key == "replica" or key.startswith(_IGNORED_PREFIXES) or key == "experiment.resume":
+            continue
+        if keys is None or key in keys:
+            condition[key] = str(o.value())
+    ctx.tags = {f"rlmdj.cond.{k}": v for k, v in condition.items()}
+    ctx.tags["rlmdj.condition"] = ",".join(f"{k}={v}" for k, v in sorted(condition.items())) or "all"
+    ctx.tags["rlmdj.sweep_job"] = job_num or ""
+    return ctx

@@ -70,7 +70,7 @@ _MODEL_CFG_KEYS = (
 )
 _OBTAIN_HINT = (
     "To score offline, fetch the checkpoint on a machine with network access, either\n"
-    "  huggingface-cli download facebook/audiobox-aesthetics --local-dir ~/models/audiobox-aesthetics\n"
+    "  hf download facebook/audiobox-aesthetics --local-dir ~/models/audiobox-aesthetics\n"
     "(a folder with config.json + model.safetensors) or\n"
     "  curl -LO https://dl.fbaipublicfiles.com/audiobox-aesthetics/checkpoint.pt\n"
     "copy it here, and point rlmdj at it with scorer.checkpoint=/path/to/it "

@@ -71,13 +71,14 @@ class Palette:
         )
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write to ``path`` (``.json`` added if missing, or a folder to hold ``<name>.json``).
+        """Write to ``path``: a file (``.json`` added if missing) or a folder (existing, or written
+        with a trailing slash) to hold ``<name>.json``.
 
         Refuses to replace an existing file unless ``overwrite=True``, so a screening run cannot
         clobber curated palettes.
         """
         target = Path(path)
-        if target.is_dir():
+        if target.is_dir() or str(path).endswith(("/", os.sep)):
             target = target / f"{self.name}.json"
         elif target.suffix != ".json":
             target = target.with_name(target.name + ".json")

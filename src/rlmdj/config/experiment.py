@@ -50,10 +50,9 @@ class ScreenConfig:
 
 @dataclass
 class GapConfig:
-    """The gap test's cells: ``reference`` vs ``dj`` drivers at ``target_bars`` vs ``alt_bars``."""
+    """The gap test's cells: the ``reference`` driver vs the swept DJ, ``target_bars`` vs ``alt_bars``."""
 
     reference: str = "reference"
-    dj: str = "random"
     target_bars: int = 32
     alt_bars: int = 64
 

@@ -24,6 +24,8 @@ JOB_MODULES: tuple[str, ...] = (
     "rlmdj.experiments.serve",
     "rlmdj.experiments.replay",
     "rlmdj.experiments.sweep_jobs",
+    "rlmdj.experiments.compare_job",
+    "rlmdj.experiments.screen",
 )
 
 _JOBS: dict[str, Job] = {}

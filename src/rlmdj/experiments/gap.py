@@ -1,0 +1,162 @@
+"""The gap test: why does the DJ score below the reference arrangement?
+
+Four cells, each with replicas: A = reference at the target length, B = reference at the
+alternate length, C = DJ at the target length, D = DJ at the alternate length. The contrasts
+decompose the gap: B−A the scorer's duration sensitivity, C−A the DJ's decisions, D−A the whole
+gap, D−B the decisions at the alternate length.
+
+Replica r of every cell uses the same palette (drawn from r) and seed, so contrasts are paired by
+replica when both cells have it — palette variance, the largest source of spread, cancels. With
+fewer than two shared replicas a contrast falls back to Welch's unpaired test. p-values are
+Holm-corrected across the four contrasts; "distinguishable" means the corrected p is below α.
+
+``rlmdj experiment=gap_test`` runs the cells as a sweep; when it ends :func:`gap_from_store`
+computes the decomposition and logs it to the sweep's parent run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlmdj.analysis.compare import RunRecord, compare, load_runs
+from rlmdj.analysis.stats import Summary, describe, holm, paired, two_sample
+from rlmdj.errors import ParameterError
+
+__all__ = ["CONTRASTS", "GapContrast", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store"]
+
+# name, minuend cell, subtrahend cell, what it isolates
+CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
+    ("B-A", "B", "A", "duration (scorer sensitivity to length)"),
+    ("C-A", "C", "A", "DJ decisions at the target length"),
+    ("D-A", "D", "A", "total gap"),
+    ("D-B", "D", "B", "DJ decisions at the alternate length"),
+)
+
+
+@dataclass(frozen=True)
+class GapContrast:
+    name: str
+    meaning: str
+    n: int
+    paired: bool
+    diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    p_holm: float
+    distinguishable: bool
+
+
+@dataclass(frozen=True)
+class GapResult:
+    metric: str
+    cells: dict[str, str]
+    summaries: dict[str, Summary]
+    contrasts: list[GapContrast]
+    alpha: float
+
+
+def _cell_values(records: Sequence[RunRecord], dj: str, bars: int, metric: str) -> dict[int, float]:
+    out: dict[int, float] = {}
+    for r in records:
+        cond_dj = r.condition.get("dj", r.params.get("dj.driver"))
+        cond_bars = r.condition.get("bars", r.params.get("bars"))
+        if cond_dj == dj and str(cond_bars) == str(bars) and metric in r.metrics:
+            out[r.replica if r.replica is not None else -len(out) - 1] = r.metrics[metric]
+    return out
+
+
+def gap_decomposition(
+    records: Sequence[RunRecord],
+    *,
+    reference: str = "reference",
+    target_bars: int = 32,
+    alt_bars: int = 64,
+    metric: str | None = None,
+    alpha: float = 0.05,
+) -> GapResult:
+    """The four cells' summaries and the four contrasts with CIs and Holm-corrected tests."""
+    prefixes = sorted({k.split("/")[0] for r in records for k in r.metrics if k.endswith("/OBJ")})
+    if len(prefixes) != 1:
+        raise ParameterError(f"gap test runs must share one scorer, found: {', '.join(prefixes) or 'none'}")
+    metric = metric or f"{prefixes[0]}/OBJ"
+    djs = sorted({r.condition.get("dj", r.params.get("dj.driver", "")) for r in records} - {reference})
+    if len(djs) != 1:
+        raise ParameterError(f"the gap test needs the {reference!r} DJ and exactly one other, found: {djs}")
+    dj = djs[0]
+    cells = {"A": (reference, target_bars), "B": (reference, alt_bars), "C": (dj, target_bars), "D": (dj, alt_bars)}
+    values = {k: _cell_values(records, d, b, metric) for k, (d, b) in cells.items()}
+    missing = [k for k, v in values.items() if not v]
+    if missing:
+        raise ParameterError(f"gap test cells without finished runs: {', '.join(missing)}")
+    rows = []
+    for name, a, b, meaning in CONTRASTS:
+        shared = sorted(set(values[a]) & set(values[b]))
+        if len(shared) >= 2:
+            res = paired([values[a][i] for i in shared], [values[b][i] for i in shared])
+            rows.append((name, meaning, res.n, True, res.diff, res.ci_low, res.ci_high, res.p))
+        else:
+            res2 = two_sample(list(values[a].values()), list(values[b].values()))
+            rows.append((name, meaning, min(res2.n_a, res2.n_b), False, res2.diff, res2.ci_low, res2.ci_high, res2.welch_p))
+    adjusted = holm([r[-1] for r in rows])
+    contrasts = [GapContrast(*r, p_holm=pa, distinguishable=bool(math.isfinite(pa) and pa < alpha))
+                 for r, pa in zip(rows, adjusted, strict=True)]
+    return GapResult(
+        metric=metric,
+        cells={k: f"{d} · {b} bars" for k, (d, b) in cells.items()},
+        summaries={k: describe(list(v.values())) for k, v in values.items()},
+        contrasts=contrasts, alpha=alpha,
+    )
+
+
+def _f(x: float) -> str:
+    return f"{x:.3f}" if math.isfinite(x) else "–"
+
+
+def gap_markdown(g: GapResult) -> str:
+    lines = [f"# Gap test ({g.metric})", "", "| cell | condition | n | mean | SD | 95% CI |", "|---|---|---|---|---|---|"]
+    for k, s in g.summaries.items():
+        lines.append(f"| {k} | {g.cells[k]} | {s.n} | {_f(s.mean)} | {_f(s.sd)} | [{_f(s.ci_low)}, {_f(s.ci_high)}] |")
+    lines += ["", f"Contrasts (paired by replica where both cells have it; Holm across the four, α = {g.alpha:g}):", "",
+              "| contrast | isolates | n | paired | Δ | 95% CI | p | Holm p | distinguishable from noise |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for c in g.contrasts:
+        lines.append(f"| {c.name} | {c.meaning} | {c.n} | {'yes' if c.paired else 'no'} | {_f(c.diff)} | "
+                     f"[{_f(c.ci_low)}, {_f(c.ci_high)}] | {_f(c.p)} | {_f(c.p_holm)} | "
+                     f"{'**yes**' if c.distinguishable else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *, alpha: float,
+                   out_dir: Path) -> GapResult:
+    """Compute the decomposition over a sweep's children and log it to the parent run."""
+    records = load_runs(client, experiment_ids=[experiment_id], parent_run_id=parent)
+    g = gap_decomposition(records, reference=str(gap_cfg.reference), target_bars=int(gap_cfg.target_bars),
+                          alt_bars=int(gap_cfg.alt_bars), alpha=alpha)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "gap_test.md"
+    md.write_text(gap_markdown(g))
+    table = out_dir / "gap_test.csv"
+    with table.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["contrast", "isolates", "n", "paired", "diff", "ci_low", "ci_high", "p", "p_holm", "distinguishable"])
+        for c in g.contrasts:
+            w.writerow([c.name, c.meaning, c.n, c.paired, c.diff, c.ci_low, c.ci_high, c.p, c.p_holm, c.distinguishable])
+    files = [md, table]
+    try:
+        from rlmdj.analysis.plots import plot_distributions
+
+        files.append(plot_distributions(compare(records, group_by=["dj", "bars"]), out_dir / "gap_cells.png"))
+    except ParameterError:
+        pass
+    for f in files:
+        client.log_artifact(parent, str(f), "gap_test")
+    for c in g.contrasts:
+        client.log_metric(parent, f"gap/{c.name}", c.diff)
+    print(gap_markdown(g))
+    return g

@@ -1,26 +1,88 @@
-"""Schemas of the DJ-side groups: dj driver, model, prompt, guardrails."""
+"""Schemas of the DJ-side groups: dj driver, model, prompt, guardrails, and replay.
+
+The RLM driver reads all of them; offline drivers (reference, random) read ``dj`` and
+``guardrails`` only. API keys are never config values: a model names the environment
+variable its key lives in (``api_key_env``).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+# OmegaConf structured configs are written with typing.Optional, as in config/core.py.
+# ruff: noqa: UP045
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
-__all__ = ["DJConfig", "ModelConfig", "PromptConfig", "GuardrailsConfig"]
+__all__ = [
+    "DJConfig",
+    "GuardrailsConfig",
+    "ModelConfig",
+    "PromptConfig",
+    "ReplayConfig",
+    "SandboxConfig",
+]
+
+
+@dataclass
+class SandboxConfig:
+    """Where the RLM's code runs. ``kind: deno`` (Pyodide in Deno, isolated, offline once
+    warmed) or ``local`` (DSPy's local CPython worker — trusted environments only).
+    ``deno_dir: null`` uses ``$DENO_DIR`` or Deno's default cache. ``timeout_s``: one
+    execution's wall-clock limit before the sandbox counts as hung and is restarted."""
+
+    kind: str = "deno"
+    deno_dir: Optional[str] = None
+    timeout_s: float = 120.0
+    max_restarts: int = 5
 
 
 @dataclass
 class DJConfig:
-    """Which driver plays the set (``reference`` is deterministic and needs no LLM)."""
+    """Which driver plays the set (``reference`` is deterministic and needs no LLM).
 
+    RLM settings: ``max_iters`` code turns (0: derived from the set length), ``max_llm_calls``
+    sub-LLM calls the code may make (``llm_query``), ``max_output_chars`` of printed output
+    shown back. ``replay_transcript``: serve LM responses from this transcript instead of
+    calling the model (set by ``experiment=replay``).
+    """
+
+    name: str = "reference"
     driver: str = "reference"
+    max_iters: int = 0
+    max_llm_calls: int = 4
+    max_output_chars: int = 4000
+    verbose: bool = False
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
+    replay_transcript: Optional[str] = None
 
 
 @dataclass
 class ModelConfig:
-    """The LLM behind the RLM driver, as a LiteLLM model id (unused by offline drivers)."""
+    """The LLM behind the RLM driver, as a LiteLLM model id (unused by offline drivers).
+
+    ``api_key_env`` names the environment variable holding the key (null: no key, e.g. a
+    local server). ``cache: false`` keeps replicas from being served from DSPy's cache; the
+    replica is also the request's ``rollout_id``. ``retries`` transient failures are retried
+    with exponential backoff from ``backoff_s`` up to ``backoff_max_s``. The critic (every 16
+    bars) and the code's ``llm_query`` sub-LM default to the main model unless named.
+    """
 
     name: str = "none"
     model: Optional[str] = None
+    api_key_env: Optional[str] = None
+    api_base: Optional[str] = None
+    temperature: Optional[float] = 1.0
+    max_tokens: Optional[int] = 4000
+    cache: bool = False
+    retries: int = 4
+    backoff_s: float = 2.0
+    backoff_max_s: float = 60.0
+    critic_model: Optional[str] = None
+    critic_api_key_env: Optional[str] = None
+    critic_api_base: Optional[str] = None
+    critic_temperature: Optional[float] = 0.7
+    critic_max_tokens: Optional[int] = 400
+    sub_model: Optional[str] = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -29,10 +91,33 @@ class PromptConfig:
 
     name: str = "none"
     path: Optional[str] = None
+    description: str = ""
 
 
 @dataclass
 class GuardrailsConfig:
-    """Tool-layer guardrails; each switch can be ablated from the command line."""
+    """Tool-layer guardrails; each switch can be ablated from the command line, e.g.
+    ``guardrails.density=false`` or ``guardrails.critic=false``."""
 
     name: str = "default"
+    gain_cap: bool = True
+    gain_caps: dict[str, float] = field(default_factory=lambda: {"texture": 0.55, "synth": 0.50})
+    density: bool = True
+    loop_type: bool = True
+    critique: bool = True
+    critique_every: int = 8
+    energy_tolerance: float = 0.15
+    kick_min_share: float = 0.85
+    max_avg_layers: float = 6.0
+    critic: bool = True
+    critic_every: int = 16
+    critic_max_chars: int = 300
+    hard_stop: bool = True
+
+
+@dataclass
+class ReplayConfig:
+    """What ``experiment=replay`` reproduces: an MLflow ``run_id`` or a ``transcript`` file."""
+
+    run_id: Optional[str] = None
+    transcript: Optional[str] = None

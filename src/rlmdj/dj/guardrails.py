@@ -21,7 +21,7 @@ from typing import Any
 from rlmdj.dj.energy import PHASES, Phase, phase_at
 from rlmdj.dj.session import Session
 
-__all__ = ["Correction", "GuardrailSettings", "Guardrails"]
+__all__ = ["Correction", "GuardrailSettings", "Guardrails", "guardrails_from_config"]
 
 
 @dataclass(frozen=True)
@@ -125,3 +125,16 @@ class Guardrails:
             capped = self.cap_gain(channel.role, channel.gain)
             if capped != channel.gain:
                 session.set_channel(replace(channel, gain=capped))
+
+
+def guardrails_from_config(gcfg: Any) -> Guardrails:
+    """:class:`Guardrails` from the ``guardrails`` config group (missing keys: defaults)."""
+    d = GuardrailSettings()
+    get = gcfg.get if hasattr(gcfg, "get") else (lambda k, v=None: getattr(gcfg, k, v))
+    caps = get("gain_caps", None)
+    return Guardrails(GuardrailSettings(
+        gain_cap=bool(get("gain_cap", d.gain_cap)),
+        gain_caps={str(k): float(v) for k, v in dict(caps).items()} if caps is not None else d.gain_caps,
+        density=bool(get("density", d.density)),
+        loop_type=bool(get("loop_type", d.loop_type)),
+    ))

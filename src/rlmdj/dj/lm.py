@@ -1,0 +1,211 @@
+"""Language models for the RLM DJ: built from config, recorded, retried with backoff.
+
+- :func:`build_lm` makes a ``dspy.LM`` from a LiteLLM model id. The API key is read from the
+  environment variable the model config names; a missing key fails fast naming it. Keys are
+  passed to DSPy only, never to params, tags or artifacts. ``rollout_id`` comes from the
+  replica and the response cache is off by default, so replicas are never served from cache.
+- :class:`RecordingLM` wraps any DSPy LM: it appends every request and response (with usage,
+  cost and wall time) to a :class:`~rlmdj.dj.transcript.Transcript`, retries transient
+  failures (rate limits, timeouts, server and transport errors) with exponential backoff, and
+  counts calls — including any after the set ended, which the hard stop keeps at zero.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+
+from rlmdj.dj.transcript import Transcript
+from rlmdj.errors import ParameterError
+
+__all__ = ["LMSettings", "RecordingLM", "TRANSIENT_ERRORS", "build_lm", "is_transient"]
+
+log = logging.getLogger(__name__)
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    names = ("LMRateLimitError", "LMTimeoutError", "LMServerError", "LMTransportError")
+    found: list[type[BaseException]] = []
+    from dspy.utils import exceptions as dx
+
+    found += [getattr(dx, n) for n in names if hasattr(dx, n)]
+    try:
+        import litellm
+
+        found += [litellm.RateLimitError, litellm.Timeout, litellm.APIConnectionError,
+                  litellm.InternalServerError, litellm.ServiceUnavailableError]
+    except (ImportError, AttributeError):
+        pass
+    return tuple(found)
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = _transient_types()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed LM call is worth retrying (rate limit, timeout, 5xx, network)."""
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+@dataclass(frozen=True)
+class LMSettings:
+    """One model: LiteLLM id, where its key comes from, sampling and retry policy."""
+
+    model: str
+    api_key_env: str | None = None
+    api_base: str | None = None
+    temperature: float | None = 1.0
+    max_tokens: int | None = 4000
+    cache: bool = False
+    retries: int = 4
+    backoff_s: float = 2.0
+    backoff_max_s: float = 60.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def api_key(settings: LMSettings, *, role: str = "model") -> str | None:
+    """The key from ``settings.api_key_env``; missing → ParameterError naming the variable."""
+    var = settings.api_key_env
+    if not var:
+        return None
+    value = os.environ.get(var, "")
+    if not value.strip():
+        raise ParameterError(
+            f"{role} {settings.model!r} needs an API key in the environment variable {var}; "
+            f"set it (export {var}=...) or choose another model=..."
+        )
+    return value
+
+
+def build_lm(settings: LMSettings, *, replica: int = 0, role: str = "model") -> dspy.LM:
+    """A ``dspy.LM`` for ``settings``; retries are left to :class:`RecordingLM` (recorded)."""
+    if not settings.model:
+        raise ParameterError(f"{role}: no LiteLLM model id configured (e.g. model=openai)")
+    kwargs: dict[str, Any] = dict(settings.extra)
+    key = api_key(settings, role=role)
+    if key is not None:
+        kwargs["api_key"] = key
+    if settings.api_base:
+        kwargs["api_base"] = settings.api_base
+    return dspy.LM(
+        settings.model,
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        cache=settings.cache,
+        num_retries=0,
+        rollout_id=int(replica),
+        **kwargs,
+    )
+
+
+def _usage(entry: dict[str, Any] | None) -> tuple[dict[str, Any], float | None]:
+    if not entry:
+        return {}, None
+    usage = dict(entry.get("usage") or {})
+    cost = entry.get("cost")
+    return usage, float(cost) if isinstance(cost, int | float) else None
+
+
+class RecordingLM(dspy.BaseLM):
+    """Delegates to ``inner``, records every attempt in ``transcript`` under ``label``.
+
+    ``after_end()`` tells whether the set is already complete: calls made then are counted in
+    ``calls_after_end`` (the hard-stop test asserts it stays zero). ``sleep`` is injectable so
+    tests of the backoff run instantly.
+    """
+
+    def __init__(
+        self,
+        inner: dspy.BaseLM,
+        transcript: Transcript,
+        label: str,
+        *,
+        retries: int = 4,
+        backoff_s: float = 2.0,
+        backoff_max_s: float = 60.0,
+        after_end: Callable[[], bool] = lambda: False,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(
+            model=getattr(inner, "model", "unknown"),
+            model_type=getattr(inner, "model_type", "chat"),
+            cache=False,
+            num_retries=0,
+        )
+        self.inner = inner
+        self.kwargs = dict(getattr(inner, "kwargs", {}) or {})
+        self.transcript = transcript
+        self.label = label
+        self.retries = max(0, int(retries))
+        self.backoff_s = float(backoff_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.after_end = after_end
+        self.sleep = sleep
+        self.calls = 0
+        self.failed_attempts = 0
+        self.calls_after_end = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost = 0.0
+        self.cost_known = False
+        self.started: list[float] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        with self._lock:
+            self.calls += 1
+            self.started.append(time.perf_counter())
+            if self.after_end():
+                self.calls_after_end += 1
+        request = messages if messages is not None else [{"role": "user", "content": prompt}]
+        options = {**self.kwargs, **kwargs}
+        for attempt in range(self.retries + 1):
+            before = len(getattr(self.inner, "history", []) or [])
+            t0 = time.perf_counter()
+            try:
+                outputs = self.inner(prompt, messages=messages, **kwargs)
+            except Exception as exc:
+                wall = time.perf_counter() - t0
+                self.failed_attempts += 1
+                self.transcript.append(
+                    lm=self.label, model=self.model, messages=request, options=options,
+                    error=f"{type(exc).__name__}: {exc}"[:2000], attempt=attempt, wall_s=wall,
+                )
+                if not is_transient(exc) or attempt >= self.retries:
+                    raise
+                delay = min(self.backoff_max_s, self.backoff_s * 2**attempt)
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, int | float) and retry_after > 0:
+                    delay = min(self.backoff_max_s, max(delay, float(retry_after)))
+                log.warning("%s LM call failed (%s); retry %d/%d in %.1f s",
+                            self.label, type(exc).__name__, attempt + 1, self.retries, delay)
+                self.sleep(delay)
+                continue
+            wall = time.perf_counter() - t0
+            history = getattr(self.inner, "history", []) or []
+            usage, cost = _usage(history[-1] if len(history) > before else None)
+            self._account(usage, cost)
+            self.transcript.append(
+                lm=self.label, model=self.model, messages=request, options=options,
+                outputs=outputs, usage=usage, cost=cost, attempt=attempt, wall_s=wall,
+            )
+            return outputs
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        return self(prompt, messages=messages, **kwargs)
+
+    def _account(self, usage: dict[str, Any], cost: float | None) -> None:
+        with self._lock:
+            self.input_tokens += int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+            self.output_tokens += int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+            if cost is not None:
+                self.cost += cost
+                self.cost_known = True

@@ -1,0 +1,292 @@
+"""The RLM DJ: a ``dspy.RLM`` plays the set by writing code that calls the mixer tools.
+
+The model sees the palette and the set plan (phases in bars of *this* set) as inputs, the
+prompt file as instructions, and :mod:`rlmdj.dj.tools` as functions. The driver adds what
+the earlier prototype lacked:
+
+- a hard stop: once the last bar is rendered, the sandbox execution is turned into the final
+  answer, so the RLM loop ends with no further LM call (and any tool call after the end
+  aborts the running code);
+- a refused early ``SUBMIT`` while bars remain; bars still unplayed when the model runs out of
+  turns are played with the mixer as it stands (counted as ``dj/autopilot_bars``);
+- crash/hang recovery of the sandbox, every LM call recorded (transcript) and exact replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import dspy
+
+from rlmdj.audio.patterns import pattern_names
+from rlmdj.dj.accounting import driver_metrics
+from rlmdj.dj.critic import Critic
+from rlmdj.dj.critique import CritiqueSettings
+from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
+from rlmdj.dj.guardrails import Guardrails
+from rlmdj.dj.lm import RecordingLM
+from rlmdj.dj.reference import block_lengths
+from rlmdj.dj.replay import ReplaySource
+from rlmdj.dj.sandbox import SandboxSettings, interpreter_factory
+from rlmdj.dj.session import Session
+from rlmdj.dj.tools import ToolLayer
+from rlmdj.dj.transcript import Transcript
+
+__all__ = ["RLMDriver", "RLMSettings", "palette_text", "set_plan_text"]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE = "palette: str, set_plan: str -> summary: str"
+
+
+@dataclass(frozen=True)
+class RLMSettings:
+    """Loop limits, sandbox, feedback and retry policy of one RLM run."""
+
+    max_iters: int = 0
+    max_llm_calls: int = 4
+    max_output_chars: int = 4000
+    verbose: bool = False
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
+    critique: CritiqueSettings | None = field(default_factory=CritiqueSettings)
+    critic: bool = True
+    critic_every: int = 16
+    critic_max_chars: int = 300
+    hard_stop: bool = True
+    retries: int = 4
+    backoff_s: float = 2.0
+    backoff_max_s: float = 60.0
+
+    def iterations_for(self, bars: int) -> int:
+        """``max_iters``, or enough code turns for a set of ``bars`` (one per 4 bars, plus setup)."""
+        return self.max_iters if self.max_iters > 0 else max(12, bars // 4 + 10)
+
+
+def palette_text(session: Session, guardrails: Guardrails) -> str:
+    """The sample menu the model reads: role, sample id, loop/one-shot, character, cap."""
+    lines = ["role       sample         type     character"]
+    for role, sid in session.palette.samples.items():
+        info = session.index.get(sid)
+        lines.append(f"{role:<10} {sid:<14} {info.kind:<8} {info.character}")
+    caps = {r: guardrails.cap(r) for r in session.palette.samples if guardrails.cap(r) < 1.0}
+    if caps:
+        lines.append("gain caps (higher values are lowered): " + ", ".join(f"{r} {c:g}" for r, c in caps.items()))
+    lines.append("patterns for one-shot roles: " + ", ".join(pattern_names()))
+    lines.append("loops (type loop) carry their own rhythm: add them without a pattern")
+    return "\n".join(lines)
+
+
+def set_plan_text(session: Session, guardrails: Guardrails) -> str:
+    """Set length, phases in bars of this set with layer caps, and target energy by bars."""
+    g = session.grid
+    n = session.max_bars
+    lines = [
+        f"{n} bars at {g.bpm:g} BPM ({g.seconds_per_bar:.3f} s per bar). play(n) is the only way time "
+        f"passes; the set ends after bar {n} and then every tool stops working.",
+        "phases (bars are 1-based, layer cap = most layers that may sound):",
+    ]
+    for phase, start, end in phase_spans(n, guardrails.settings.phases):
+        cap = f"max {phase.max_layers} layers" if guardrails.settings.density else "no layer cap"
+        lines.append(f"  {phase.name:<6} bars {start + 1}-{end}  {cap}")
+    edges, start = [], 0
+    for length, target in zip(block_lengths(n, len(TARGET_ENERGY)), TARGET_ENERGY, strict=True):
+        if length > 0:
+            edges.append(f"{start + 1}-{start + length} {target:.2f}")
+        start += length
+    lines.append("target energy by bars: " + ", ".join(edges))
+    lines.append("energy = sum of audible gains / 3.32 (a full six-layer mix at typical levels reads 1.0)")
+    return "\n".join(lines)
+
+
+class RLMDriver:
+    """Plays a set through ``dspy.RLM``; see the module docstring for the stop rules.
+
+    ``lm``/``critic_lm``/``sub_lm`` are DSPy LMs (real, scripted, or :class:`ReplayLM`); the
+    driver wraps each in a :class:`RecordingLM` writing to one transcript. ``replay`` is the
+    source when replaying; it is checked for unused recorded calls at the end.
+    """
+
+    name = "rlm"
+
+    def __init__(
+        self,
+        *,
+        prompt_text: str,
+        lm: dspy.BaseLM,
+        guardrails: Guardrails | None = None,
+        settings: RLMSettings | None = None,
+        critic_lm: dspy.BaseLM | None = None,
+        sub_lm: dspy.BaseLM | None = None,
+        prompt_name: str = "custom",
+        meta: dict[str, Any] | None = None,
+        replay: ReplaySource | None = None,
+        sleep: Any = time.sleep,
+    ) -> None:
+        self.prompt_text = prompt_text
+        self.prompt_name = prompt_name
+        self.settings = settings or RLMSettings()
+        self.guardrails = guardrails or Guardrails()
+        self.replay = replay
+        self.transcript = Transcript(meta=dict(meta or {}))
+        self._raw = {"main": lm, "critic": critic_lm, "sub": sub_lm or lm}
+        self._sleep = sleep
+        self.session: Session | None = None
+        self.tools: ToolLayer | None = None
+        self.main: RecordingLM | None = None
+        self.critic_lm: RecordingLM | None = None
+        self.sub: RecordingLM | None = None
+        self.critic: Critic | None = None
+        self.factory: Any = None
+        self.stop_reason = "not started"
+        self.refused_submits = 0
+        self.autopilot_bars = 0
+        self.wall_s = 0.0
+        self.summary = ""
+
+    # ----------------------------------------------------------------- perform
+    def perform(self, session: Session) -> None:
+        self.session = session
+        s = self.settings
+        started = time.perf_counter()
+        self.transcript.meta.update({
+            "prompt_name": self.prompt_name,
+            "prompt_text": self.prompt_text,
+            "prompt_sha256": hashlib.sha256(self.prompt_text.encode()).hexdigest(),
+            "palette": json.loads(session.palette.to_json()),
+            "bars": session.max_bars,
+            "bpm": session.grid.bpm,
+        })
+        ended = lambda: session.finished  # noqa: E731
+        self.main = self._record(self._raw["main"], "main", ended)
+        self.sub = self._record(self._raw["sub"], "sub", ended)
+        if s.critic and self._raw["critic"] is not None:
+            self.critic_lm = self._record(self._raw["critic"], "critic", ended)
+            self.critic = Critic(self.critic_lm, max_chars=s.critic_max_chars)
+        self.tools = ToolLayer(session, self.guardrails, critique=s.critique, critic=self.critic,
+                               critic_every=s.critic_every, hard_stop=s.hard_stop)
+        main = self.main
+        self.factory = interpreter_factory(s.sandbox, is_setup=lambda: main.calls == 0,
+                                           after_execute=self._gate)
+        signature = dspy.Signature(SIGNATURE, instructions=self.prompt_text)
+        rlm = dspy.RLM(
+            signature,
+            max_iters=s.iterations_for(session.max_bars),
+            max_llm_calls=s.max_llm_calls,
+            max_output_chars=s.max_output_chars,
+            verbose=s.verbose,
+            tools=self.tools.functions(),
+            sub_lm=self.sub,
+            interpreter_factory=self.factory,
+        )
+        self.stop_reason = "running"
+        try:
+            with dspy.context(lm=self.main):
+                prediction = rlm(palette=palette_text(session, self.guardrails),
+                                 set_plan=set_plan_text(session, self.guardrails))
+            self.summary = str(getattr(prediction, "summary", ""))[:2000]
+            if self.stop_reason == "running":
+                self.stop_reason = "submit" if session.finished else "out_of_turns"
+            if not session.finished:
+                bars = session.remaining
+                self.tools.call("play", bars)
+                self.autopilot_bars = bars
+            if self.replay is not None:
+                self.replay.check_complete()
+        except BaseException as exc:
+            self.stop_reason = f"error: {type(exc).__name__}"
+            raise
+        finally:
+            self.wall_s = time.perf_counter() - started
+
+    def _record(self, lm: dspy.BaseLM | None, label: str, ended: Any) -> RecordingLM | None:
+        if lm is None:
+            return None
+        s = self.settings
+        return RecordingLM(lm, self.transcript, label, retries=s.retries, backoff_s=s.backoff_s,
+                           backoff_max_s=s.backoff_max_s, after_end=ended, sleep=self._sleep)
+
+    def _gate(self, result: Any) -> Any:
+        """Turn the end of the set into the RLM's final answer; refuse an early SUBMIT."""
+        from dspy.primitives.code_interpreter import FinalOutput
+
+        session = self.session
+        if session is not None and session.finished and self.settings.hard_stop:
+            self.stop_reason = "hard_stop"
+            return FinalOutput({"summary": f"set complete: {session.max_bars} bars played"})
+        if isinstance(result, FinalOutput) and session is not None and not session.finished:
+            self.refused_submits += 1
+            return (f"[Error] SUBMIT refused: the set is not finished ({session.remaining} of "
+                    f"{session.max_bars} bars remain). Keep playing, e.g. play(8).")
+        return result
+
+    # ------------------------------------------------------------------ report
+    def report(self) -> DriverReport:
+        session, tools = self.session, self.tools
+        lms = {k: v for k, v in (("main", self.main), ("critic", self.critic_lm), ("sub", self.sub)) if v}
+        restarts = sum(i.restarts for i in getattr(self.factory, "made", []) or [])
+        audio_s = session.grid.bars_to_seconds(session.bars_played) if session else 0.0
+        metrics = driver_metrics(
+            lms=lms, tools=tools, guardrails=self.guardrails, sandbox_restarts=restarts,
+            wall_s=self.wall_s, audio_s=audio_s, critic=self.critic,
+        )
+        metrics["dj/autopilot_bars"] = float(self.autopilot_bars)
+        metrics["dj/refused_submits"] = float(self.refused_submits)
+        metrics["dj/hard_stop"] = 1.0 if self.stop_reason == "hard_stop" else 0.0
+        step: dict[str, list[float]] = {}
+        history_rows = []
+        if session is not None:
+            names = [p.name for p in PHASES]
+            spans = phase_spans(session.max_bars)
+            for rec in session.history:
+                phase = next((p.name for p, a, b in spans if a <= rec.bar < b), names[-1])
+                row = {
+                    "bar": rec.bar,
+                    "phase": phase,
+                    "energy": bar_energy(rec.layers),
+                    "target_energy": target_energy(rec.bar, session.max_bars),
+                    "layers": len(rec.audible),
+                    "breakdown": rec.breakdown,
+                    "gains": {r: c["gain"] for r, c in rec.layers.items()},
+                    "mixer": rec.layers,
+                }
+                history_rows.append(row)
+                step.setdefault("dj/energy", []).append(row["energy"])
+                step.setdefault("dj/target_energy", []).append(row["target_energy"])
+                step.setdefault("dj/layers", []).append(float(row["layers"]))
+                step.setdefault("dj/phase", []).append(float(names.index(phase)))
+        tags = {
+            "dj.driver": "rlm",
+            "dj.prompt": self.prompt_name,
+            "dj.prompt_sha256": hashlib.sha256(self.prompt_text.encode()).hexdigest(),
+            "dj.model": str(getattr(self._raw["main"], "model", "unknown")),
+            "dj.sandbox": self.settings.sandbox.kind,
+            "dj.stop_reason": self.stop_reason,
+        }
+        if self.replay is not None:
+            tags["dj.replay_of"] = str(self.transcript.meta.get("replay_of", "transcript"))
+            if self.replay.divergence:
+                tags["dj.replay_divergence"] = self.replay.divergence[:4000]
+        artifacts = {
+            "dj/transcript.json": self.transcript.to_json(),
+            "dj/tool_trace.json": json.dumps(tools.trace if tools else [], indent=1, default=str),
+            "dj/history.json": json.dumps(history_rows, indent=1),
+            "dj/feedback.json": json.dumps(tools.feedback_log if tools else [], indent=1),
+            "dj/prompt.txt": self.prompt_text,
+        }
+        return DriverReport(metrics=metrics, step_metrics=step, tags=tags, artifacts=artifacts)
+
+
+def iteration_walls(main: RecordingLM | None) -> list[float]:
+    """Seconds between successive main-LM calls: one code turn each (LM + execution)."""
+    if main is None or len(main.started) < 2:
+        return []
+    return [b - a for a, b in zip(main.started, main.started[1:], strict=False)]
+
+
+

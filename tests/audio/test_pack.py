@@ -214,3 +214,19 @@ def test_oneshot_and_loop_roles_cover_the_pack() -> None:
     assert set(PACK_ROLES) == set(ONESHOT_ROLES) | set(LOOP_ROLES)
     with pytest.raises(ParameterError, match="unknown role"):
         render_variant("vocals", 0)
+
+
+def test_unusable_cache_folder_is_reported(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ParameterError, match="samples.cache_dir"):
+        ensure_pack(variants_per_role=1, cache_dir=blocker / "cache")
+
+
+def test_folders_left_by_a_killed_generation_are_cleaned_up(tmp_path: Path) -> None:
+    leftover = tmp_path / ".pack-v1-seed6-n1.tmp-dead"
+    leftover.mkdir()
+    (leftover / "kick-00.wav").write_bytes(b"half")
+    os.utime(leftover, (time.time() - 3600, time.time() - 3600))
+    ensure_pack(seed=6, variants_per_role=1, cache_dir=tmp_path)
+    assert not leftover.exists()

@@ -26,6 +26,7 @@ import os
 import shutil
 import struct
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -452,6 +453,15 @@ def _progress(enabled: bool, total: int, label: str) -> Iterator:
         yield lambda: bar.advance(task)
 
 
+def _remove_abandoned(root: Path, name: str, *, older_than_s: float = 600.0) -> None:
+    """Delete temporary folders left by a generation that was killed (not ones still in use)."""
+    now = time.time()
+    for leftover in root.glob(f".{name}.*-*"):
+        with contextlib.suppress(OSError):
+            if leftover.is_dir() and now - leftover.stat().st_mtime > older_than_s:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
 def ensure_pack(
     *,
     seed: int = 0,
@@ -467,11 +477,18 @@ def ensure_pack(
     if found is not None:
         return found
     root = dest.parent
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ParameterError(
+            f"cannot create the sample cache folder {root}: {exc.strerror or exc}; "
+            "point samples.cache_dir (or RLMDJ_CACHE_DIR) at a writable folder"
+        ) from None
     with _file_lock(root / f".{dest.name}.lock"):
         found = _read_valid(dest, seed, n)  # another process may have built it while we waited
         if found is not None:
             return found
+        _remove_abandoned(root, dest.name)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=root))
         try:
             generate_pack(tmp, seed=seed, variants_per_role=n, progress=progress)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.io import wavfile
 
 from rlmdj.errors import ParameterError
 
@@ -127,7 +128,12 @@ def write_wav(path: str | Path, audio: np.ndarray, *, sr: int, subtype: str = "F
     if key != "FLOAT":
         arr = _attenuate_over_full_scale(arr, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), arr, sr, format="WAV", subtype=key)
+    if key == "FLOAT":
+        # libsndfile stamps float WAVs with a PEAK chunk holding the write time, which would make
+        # the same set differ byte-wise between runs; scipy writes the plain IEEE-float format.
+        wavfile.write(str(path), sr, np.ascontiguousarray(arr))
+    else:
+        sf.write(str(path), arr, sr, format="WAV", subtype=key)
     return path
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 __all__ = ["SamplesConfig", "RenderConfig", "PaletteConfig", "TrackingConfig", "PathsConfig"]
 
@@ -36,7 +35,7 @@ class RenderConfig:
     """Audio output settings. ``normalize_dbfs: null`` disables peak normalisation."""
 
     sample_rate: int = 44_100
-    normalize_dbfs: Optional[float] = -1.0
+    normalize_dbfs: float | None = -1.0
     wav_subtype: str = "FLOAT"
     preview_format: str = "ogg"
     gain_ramp_ms: float = 5.0
@@ -48,7 +47,7 @@ class PaletteConfig:
 
     source: str = "random"
     name: str = "random"
-    path: Optional[str] = None
+    path: str | None = None
     roles: list[str] = field(default_factory=lambda: list(DEFAULT_ROLES))
 
 
@@ -60,6 +59,6 @@ class TrackingConfig:
     uri: str = "sqlite:///${paths.root_dir}/mlruns.db"
     artifact_location: str = "${paths.root_dir}/mlartifacts"
     experiment: str = "rlmdj"
-    run_name: Optional[str] = None
+    run_name: str | None = None
     log_preview: bool = True
     log_timeline: bool = True

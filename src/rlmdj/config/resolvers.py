@@ -21,15 +21,23 @@ def default_cache_dir() -> str:
     return env if env else str(Path.home() / ".cache" / "rlmdj")
 
 
+_FALLBACK_OUTPUT_DIR: list[str] = []
+
+
 def job_output_dir() -> str:
-    """Hydra's output dir for this job, or a fresh ``outputs/<time>-<pid>`` outside Hydra."""
+    """Hydra's output dir for this job, or one ``outputs/<time>-<pid>`` per process outside Hydra.
+
+    Not cached by OmegaConf: Hydra may resolve the config before the job's Hydra config is set.
+    """
     try:
         from hydra.core.hydra_config import HydraConfig
 
         return str(HydraConfig.get().runtime.output_dir)
-    except Exception:  # noqa: BLE001 - no Hydra job is running
-        stamp = time.strftime("%Y-%m-%d/%H-%M-%S")
-        return str(Path.cwd() / "outputs" / f"{stamp}-{os.getpid()}")
+    except ValueError:  # no Hydra job is running (compose API, notebooks, tests)
+        if not _FALLBACK_OUTPUT_DIR:
+            stamp = time.strftime("%Y-%m-%d/%H-%M-%S")
+            _FALLBACK_OUTPUT_DIR.append(str(Path.cwd() / "outputs" / f"{stamp}-{os.getpid()}"))
+        return _FALLBACK_OUTPUT_DIR[0]
 
 
 def register_resolvers() -> None:
@@ -41,4 +49,4 @@ def register_resolvers() -> None:
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, fn, use_cache=True)
+            OmegaConf.register_new_resolver(name, fn, use_cache=name != "rlmdj.output_dir")

@@ -24,7 +24,15 @@ __all__ = [
     "scrubbed_config",
 ]
 
-HASH_EXCLUDED_KEYS: tuple[str, ...] = ("tracking", "paths", "hydra", "progress")
+HASH_EXCLUDED_KEYS: tuple[str, ...] = (
+    "tracking", "paths", "hydra", "progress", "serve", "experiment", "scorer.cache",
+    "scorer.url", "scorer.batch_size",
+)
+# Operational settings (where things are cached, how long to wait, how hard to retry) change how
+# a run is carried out, not what it plays or how it is scored: they stay out of the hash.
+_OPERATIONAL_SUFFIXES: tuple[str, ...] = (
+    "_env", "timeout_s", "retries", "backoff_s", "cache_dir", "max_concurrency",
+)
 _SECRET_WORDS = ("api_key", "apikey", "secret", "password", "token")
 
 
@@ -70,9 +78,25 @@ def flatten_config(cfg: DictConfig | Mapping[str, Any], *, scrub: bool = True) -
     return flat
 
 
+def _hashed_part(node: Any, prefix: str = "") -> Any:
+    if not isinstance(node, Mapping):
+        return node
+    kept = {}
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        if path in HASH_EXCLUDED_KEYS or str(key).endswith(_OPERATIONAL_SUFFIXES):
+            continue
+        kept[key] = _hashed_part(value, f"{path}.")
+    return kept
+
+
 def config_hash(cfg: DictConfig | Mapping[str, Any], *, length: int = 16) -> str:
-    """Stable hash of the resolved config without tracking/paths/hydra keys."""
-    data = {k: v for k, v in resolved_dict(cfg).items() if k not in HASH_EXCLUDED_KEYS}
+    """Stable hash of what a run plays and how it is scored.
+
+    Leaves out where results go and how the run is carried out (tracking, paths, experiment
+    orchestration, caches, timeouts, retries), so resume matches runs across machines and stores.
+    """
+    data = _hashed_part(resolved_dict(cfg))
     blob = json.dumps(_scrub(data), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
 

@@ -7,6 +7,7 @@ briefly when a shared SQLite store is momentarily locked by another writer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -142,10 +143,8 @@ class TrackedRun:
 
     def _restore_sigterm(self) -> None:
         if self._previous_sigterm is not None:
-            try:
+            with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
-            except ValueError:
-                pass
             self._previous_sigterm = None
 
 

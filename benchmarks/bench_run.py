@@ -1,0 +1,59 @@
+"""Time the default `rlmdj` run end to end and stage by stage.
+
+Runs the console script a few times in a scratch directory (the first run may generate the
+sample pack; it is reported separately), then prints the median wall time of the later runs
+and where the time goes inside the job (the `time/...` metrics each run logs).
+
+    python benchmarks/bench_run.py [--repeats 3] [extra overrides...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    rlmdj = str(Path(sys.executable).parent / "rlmdj")
+    with tempfile.TemporaryDirectory() as tmp:
+        walls = []
+        for i in range(args.repeats + 1):
+            t0 = time.perf_counter()
+            subprocess.run([rlmdj, "progress=false", *args.overrides], cwd=tmp, check=True,
+                           capture_output=True)
+            wall = time.perf_counter() - t0
+            label = "first run (may generate the pack)" if i == 0 else f"run {i}"
+            print(f"{label}: {wall:.2f} s")
+            if i:
+                walls.append(wall)
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlruns.db")
+        exp = client.get_experiment_by_name("rlmdj")
+        runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
+        stages: dict[str, list[float]] = {}
+        for run in runs[: args.repeats]:
+            for key, value in run.data.metrics.items():
+                if key.startswith("time/"):
+                    stages.setdefault(key.removeprefix("time/"), []).append(value)
+    median_wall = statistics.median(walls)
+    print(f"\nmedian wall time of `rlmdj` (after the first run): {median_wall:.2f} s")
+    inside = 0.0
+    for stage, values in stages.items():
+        m = statistics.median(values)
+        inside += m
+        print(f"  {stage:<12} {m:6.2f} s")
+    print(f"  {'other':<12} {median_wall - inside:6.2f} s  (interpreter start, imports, Hydra, MLflow)")
+
+
+if __name__ == "__main__":
+    main()

@@ -39,9 +39,16 @@ def _random(cfg: DictConfig) -> Driver:
     return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"), guardrails=rails)
 
 
+def _rlm(cfg: DictConfig) -> Driver:
+    from rlmdj.dj.rlm import rlm_driver_from_config
+
+    return rlm_driver_from_config(cfg)
+
+
 DRIVERS: dict[str, Callable[[DictConfig], Driver]] = {
     "reference": _reference,
     "random": _random,
+    "rlm": _rlm,
 }
 
 

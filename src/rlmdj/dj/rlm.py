@@ -14,11 +14,13 @@ the earlier prototype lacked:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dspy
@@ -38,7 +40,7 @@ from rlmdj.dj.session import Session
 from rlmdj.dj.tools import ToolLayer
 from rlmdj.dj.transcript import Transcript
 
-__all__ = ["RLMDriver", "RLMSettings", "palette_text", "set_plan_text"]
+__all__ = ["RLMDriver", "RLMSettings", "palette_text", "rlm_driver_from_config", "set_plan_text"]
 
 log = logging.getLogger(__name__)
 
@@ -290,3 +292,110 @@ def iteration_walls(main: RecordingLM | None) -> list[float]:
 
 
 
+
+
+def _prompt_text(cfg: Any) -> tuple[str, str]:
+    from rlmdj.errors import ParameterError
+    from rlmdj.resources import bundled_dir
+
+    name = str(cfg.prompt.name)
+    path = cfg.prompt.get("path")
+    if not path:
+        raise ParameterError(f"dj=rlm needs a prompt; choose one, e.g. prompt=baseline (got prompt={name})")
+    candidates = [Path(str(path))]
+    with contextlib.suppress(Exception):  # ${hydra:...} does not resolve outside a Hydra app
+        candidates.append(Path(str(cfg.paths.prompts_dir)) / str(path))
+    shipped = bundled_dir("prompts")
+    if shipped is not None:
+        candidates.append(shipped / str(path))
+    for candidate in candidates:
+        if candidate.is_file():
+            return name, candidate.read_text()
+    raise ParameterError(f"prompt file {path!r} not found (looked in: {', '.join(map(str, candidates))})")
+
+
+def rlm_driver_from_config(cfg: Any) -> RLMDriver:
+    """The RLM driver for a composed config (``dj=rlm model=... prompt=...``).
+
+    With ``dj.replay_transcript`` set, every LM is a :class:`ReplayLM` over that transcript and
+    the recorded prompt text is used, so no model is called and no key is needed.
+    """
+    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.dj.lm import LMSettings, build_lm
+    from rlmdj.dj.replay import ReplayLM
+    from rlmdj.errors import ParameterError
+
+    d, m, g = cfg.dj, cfg.model, cfg.guardrails
+    sb = d.get("sandbox") or {}
+    settings = RLMSettings(
+        max_iters=int(d.get("max_iters", 0)),
+        max_llm_calls=int(d.get("max_llm_calls", 4)),
+        max_output_chars=int(d.get("max_output_chars", 4000)),
+        verbose=bool(d.get("verbose", False)),
+        sandbox=SandboxSettings(
+            kind=str(sb.get("kind", "deno")),
+            deno_dir=sb.get("deno_dir"),
+            timeout_s=float(sb.get("timeout_s", 120.0)),
+            max_restarts=int(sb.get("max_restarts", 5)),
+        ),
+        critique=CritiqueSettings(
+            every=int(g.get("critique_every", 8)),
+            tolerance=float(g.get("energy_tolerance", 0.15)),
+            kick_min_share=float(g.get("kick_min_share", 0.85)),
+            max_avg_layers=float(g.get("max_avg_layers", 6.0)),
+        ) if bool(g.get("critique", True)) else None,
+        critic=bool(g.get("critic", True)),
+        critic_every=int(g.get("critic_every", 16)),
+        critic_max_chars=int(g.get("critic_max_chars", 300)),
+        hard_stop=bool(g.get("hard_stop", True)),
+        retries=int(m.get("retries", 4)),
+        backoff_s=float(m.get("backoff_s", 2.0)),
+        backoff_max_s=float(m.get("backoff_max_s", 60.0)),
+    )
+    guardrails = guardrails_from_config(g)
+    replay_path = d.get("replay_transcript")
+    if replay_path:
+        recorded = Transcript.load(str(replay_path))
+        source = ReplaySource(recorded)
+        model = str(recorded.calls[0]["model"]) if recorded.calls else "replay"
+        driver = RLMDriver(
+            prompt_text=str(recorded.meta.get("prompt_text", "")),
+            prompt_name=str(recorded.meta.get("prompt_name", "replay")),
+            lm=ReplayLM(source, "main", model), critic_lm=ReplayLM(source, "critic", model),
+            sub_lm=ReplayLM(source, "sub", model), guardrails=guardrails, settings=settings,
+            replay=source, meta={"replay_of": str(recorded.meta.get("run_id") or replay_path)},
+        )
+        return driver
+    if not m.get("model"):
+        raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
+    name, text = _prompt_text(cfg)
+    replica = int(cfg.get("replica", 0))
+
+    def lm_settings(model: str, key_env: Any, base: Any, temperature: Any, max_tokens: Any) -> LMSettings:
+        return LMSettings(
+            model=model, api_key_env=key_env, api_base=base, temperature=temperature,
+            max_tokens=max_tokens, cache=bool(m.get("cache", False)),
+            extra=dict(m.get("extra") or {}),
+        )
+
+    main = build_lm(lm_settings(str(m.model), m.get("api_key_env"), m.get("api_base"),
+                                m.get("temperature"), m.get("max_tokens")), replica=replica)
+    critic = None
+    if settings.critic:
+        critic_model = m.get("critic_model")
+        critic = build_lm(lm_settings(
+            str(critic_model or m.model),
+            m.get("critic_api_key_env") if critic_model else m.get("api_key_env"),
+            m.get("critic_api_base") if critic_model else m.get("api_base"),
+            m.get("critic_temperature"), m.get("critic_max_tokens"),
+        ), replica=replica, role="critic model")
+    sub = main
+    if m.get("sub_model"):
+        sub = build_lm(lm_settings(str(m.sub_model), m.get("api_key_env"), m.get("api_base"),
+                                   m.get("temperature"), m.get("max_tokens")), replica=replica,
+                       role="sub model")
+    return RLMDriver(
+        prompt_text=text, prompt_name=name, lm=main, critic_lm=critic, sub_lm=sub,
+        guardrails=guardrails, settings=settings,
+        meta={"model": str(m.model), "model_name": str(m.name), "replica": replica},
+    )

@@ -116,6 +116,11 @@ def create_app(
             t0 = time.perf_counter()
             body = await run_in_threadpool(service.score_upload, data)
             body["elapsed_s"] = time.perf_counter() - t0
+        except RequestError:
+            raise
+        except Exception as exc:  # answered here, so the connection stays usable (keep-alive)
+            log.exception("scoring failed")
+            return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
         finally:
             slots.release()
         return JSONResponse(body)

@@ -1,0 +1,186 @@
+"""rlmdj's scorer server on 127.0.0.1: uploads, validation, auth, bounded concurrency, failures.
+
+A cheap deterministic scorer stands in for the model, so these tests need no torch.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rlmdj.scoring.base import AXES, ScoreResult, WindowScore, plan_windows, weighted_average
+from rlmdj.scoring.server import ServerThread, create_app
+from rlmdj.scoring.service import RequestError, ScoringService, UploadLimits, decode_audio
+
+
+class LevelScorer:
+    """Scores from window RMS; records how many calls run at once."""
+
+    name = "audiobox"
+    identity = "audiobox/test/level-v1"
+    model_identity = "level-v1"
+
+    def __init__(self, delay_s: float = 0.0, fail: bool = False) -> None:
+        self.delay_s = delay_s
+        self.fail = fail
+        self.active = 0
+        self.peak = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            time.sleep(self.delay_s)
+            if self.fail:
+                raise RuntimeError("model exploded")
+            mono = np.asarray(audio, dtype=np.float64).reshape(len(audio), -1).mean(axis=1)
+            windows = plan_windows(len(mono), sr=sr)
+            rows = []
+            for w in windows:
+                rms = float(np.sqrt(np.mean(mono[w.start : w.start + w.valid] ** 2)))
+                rows.append({a: 5.0 + i + rms for i, a in enumerate(AXES)})
+            return ScoreResult(
+                scorer=self.name,
+                identity=self.identity,
+                scores=weighted_average(rows, [w.weight for w in windows]),
+                windows=[
+                    WindowScore(w.start / sr, w.valid / sr, w.weight, r)
+                    for w, r in zip(windows, rows, strict=True)
+                ],
+            )
+        finally:
+            with self._lock:
+                self.active -= 1
+
+
+def wav_bytes(seconds: float = 3.0, *, sr: int = 44_100, channels: int = 2, subtype: str = "PCM_16") -> bytes:
+    n = int(seconds * sr)
+    x = 0.25 * np.sin(2 * np.pi * 440 * np.arange(n) / sr)
+    buf = io.BytesIO()
+    sf.write(buf, np.repeat(x[:, None], channels, axis=1), sr, format="WAV", subtype=subtype)
+    return buf.getvalue()
+
+
+def upload(client: httpx.Client, url: str, data: bytes, **kwargs) -> httpx.Response:
+    return client.post(f"{url}/score", files={"audio": ("set.wav", data, "audio/wav")}, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def server():
+    scorer = LevelScorer()
+    limits = UploadLimits(max_bytes=3_000_000, max_duration_s=20.0, max_channels=8)
+    with ServerThread(create_app(ScoringService(scorer, limits=limits))) as srv:
+        yield srv, scorer
+
+
+def test_health_and_score(server):
+    srv, _ = server
+    with httpx.Client(timeout=10) as client:
+        health = client.get(f"{srv.url}/health").json()
+        assert health["status"] == "ok" and health["model"] == "level-v1" and health["scorer"] == "audiobox"
+        body = upload(client, srv.url, wav_bytes(12.0)).json()
+    assert set(body["scores"]) == set(AXES)
+    assert [w["weight"] for w in body["windows"]] == pytest.approx([1.0, 0.2])
+    assert body["model"] == "level-v1" and body["sample_rate"] == 44_100
+    assert body["duration_s"] == pytest.approx(12.0)
+
+
+def test_raw_wav_body_is_accepted(server):
+    srv, _ = server
+    r = httpx.post(f"{srv.url}/score", content=wav_bytes(1.0), headers={"content-type": "audio/wav"}, timeout=10)
+    assert r.status_code == 200, r.text
+
+
+def _nan_wav() -> bytes:
+    x = np.zeros((8000, 1), dtype=np.float32)
+    x[100] = np.nan
+    buf = io.BytesIO()
+    sf.write(buf, x, 16_000, format="WAV", subtype="FLOAT")
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("make", "status", "needle"),
+    [
+        (lambda: b"this is not audio at all, just text" * 10, 415, "not a readable audio"),
+        (lambda: wav_bytes(2.0)[: len(wav_bytes(2.0)) // 2], 400, "truncated"),
+        (lambda: wav_bytes(2.0)[:30], 400, "truncated"),
+        (lambda: b"", 400, "empty"),
+        (_nan_wav, 400, "NaN"),
+        (lambda: wav_bytes(1.0, sr=500), 400, "sample rate"),
+        (lambda: wav_bytes(0.01, sr=2_000_000), 400, "sample rate"),
+        (lambda: wav_bytes(0.1, channels=12), 400, "channels"),
+        (lambda: wav_bytes(0.0), 400, "no samples"),
+        (lambda: wav_bytes(25.0, sr=8_000, channels=1), 413, "limit"),
+        (lambda: b"\0" * 4_000_000, 413, "limit"),
+    ],
+    ids=["text", "half", "header-only", "empty", "nan", "low-sr", "absurd-sr", "channels", "no-frames", "too-long", "too-big"],
+)
+def test_bad_uploads_get_4xx_and_server_keeps_serving(server, make, status, needle):
+    srv, _ = server
+    with httpx.Client(timeout=10) as client:
+        r = upload(client, srv.url, make())
+        assert r.status_code == status, r.text
+        assert needle.lower() in r.json()["error"].lower()
+        assert upload(client, srv.url, wav_bytes(1.0)).status_code == 200
+
+
+def test_malformed_requests_get_4xx(server):
+    srv, _ = server
+    with httpx.Client(timeout=10) as client:
+        r = client.post(f"{srv.url}/score", files={"other": ("x.wav", wav_bytes(1.0), "audio/wav")})
+        assert r.status_code == 400 and "audio" in r.json()["error"]
+        r = client.post(f"{srv.url}/score", json={"audio": [0.0, 1.0]})
+        assert r.status_code == 415
+        assert client.get(f"{srv.url}/health").status_code == 200
+
+
+def test_bearer_token_is_required_when_configured():
+    service = ScoringService(LevelScorer(), token="s3cret")
+    with ServerThread(create_app(service)) as srv, httpx.Client(timeout=10) as client:
+        assert upload(client, srv.url, wav_bytes(1.0)).status_code == 401
+        wrong = upload(client, srv.url, wav_bytes(1.0), headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and "bearer" in wrong.json()["error"]
+        ok = upload(client, srv.url, wav_bytes(1.0), headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        assert client.get(f"{srv.url}/health").json()["auth"] == "bearer"
+
+
+def test_concurrency_is_bounded_and_overflow_gets_503():
+    scorer = LevelScorer(delay_s=0.3)
+    app = create_app(ScoringService(scorer), max_concurrency=2, max_queue=1)
+    data = wav_bytes(1.0)
+    with ServerThread(app) as srv, httpx.Client(timeout=20) as client, ThreadPoolExecutor(6) as pool:
+        codes = list(pool.map(lambda _: upload(client, srv.url, data).status_code, range(6)))
+    assert scorer.peak <= 2
+    assert codes.count(200) >= 3 and set(codes) <= {200, 503}
+    assert 503 in codes
+
+
+def test_scorer_failure_is_500_and_server_keeps_serving():
+    scorer = LevelScorer(fail=True)
+    with ServerThread(create_app(ScoringService(scorer))) as srv, httpx.Client(timeout=10) as client:
+        r = upload(client, srv.url, wav_bytes(1.0))
+        assert r.status_code == 500 and "model exploded" in r.json()["error"]
+        scorer.fail = False
+        assert upload(client, srv.url, wav_bytes(1.0)).status_code == 200
+
+
+def test_decode_audio_reads_int_and_float_wavs():
+    audio, sr = decode_audio(wav_bytes(0.5, sr=22_050, channels=2))
+    assert sr == 22_050 and audio.shape == (11_025, 2) and audio.dtype == np.float32
+    assert np.abs(audio).max() == pytest.approx(0.25, abs=1e-3)
+    with pytest.raises(RequestError) as info:
+        decode_audio(wav_bytes(1.0), UploadLimits(max_bytes=100))
+    assert info.value.status == 413

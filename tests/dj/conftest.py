@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -9,6 +10,9 @@ import pytest
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.palette import Palette, random_palette
 from rlmdj.dj.session import Session
+
+# LiteLLM otherwise tries to fetch its price table from the network at import.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 @pytest.fixture(scope="session")

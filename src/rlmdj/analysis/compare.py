@@ -201,9 +201,11 @@ def _resolve_baseline(labels: Sequence[str], conditions: Sequence[Mapping[str, s
         return labels[0]
     if baseline in labels:
         return baseline
+    # "k=v,k2=v2" matches on those keys; a bare value ("reference") matches any key's value.
     wanted = dict(part.split("=", 1) for part in baseline.split(",") if "=" in part)
     hits = [lab for lab, cond in zip(labels, conditions, strict=True)
-            if wanted and all(cond.get(k) == v for k, v in wanted.items())]
+            if (wanted and all(cond.get(k) == v for k, v in wanted.items()))
+            or (not wanted and baseline in cond.values())]
     if len(hits) != 1:
         raise ParameterError(
             f"baseline {baseline!r} matches {len(hits)} conditions; choose one of: {'; '.join(labels)}"

@@ -191,10 +191,8 @@ class SweepCallback(Callback):
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Launcher workers run jobs in their own processes: SIGTERM there must end the job's run
         # KILLED too, also between runs of an experiment that opens several.
-        try:
+        with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
-        except ValueError:  # not the main thread
-            pass
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
@@ -236,18 +234,18 @@ def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
         variant.setdefault("experiment", {})["resume"] = flag  # type: ignore[union-attr]
         hashes.add(config_hash(variant))
     client, experiment_id = open_store(cfg.tracking)
-    quoted = ", ".join(f"'{h}'" for h in sorted(hashes))
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`rlmdj.config_hash` IN ({quoted}) and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    if not runs:
-        return None
-    metrics = runs[0].data.metrics
-    obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
-    return runs[0].info.run_id, obj
+    for h in sorted(hashes):  # tag filters have no IN/OR
+        runs = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`rlmdj.config_hash` = '{h}' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs:
+            metrics = runs[0].data.metrics
+            obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
+            return runs[0].info.run_id, obj
+    return None
 
 
 def job_context(cfg: DictConfig) -> JobContext:

@@ -1,0 +1,73 @@
+"""Sweeps: parent/child runs, comparison numbers against scipy, resume, the gap test, run cards."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from tests.experiments.conftest import children, client_for, parents, run_cli
+
+
+def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None:
+    sweep = [f"hydra.sweep.dir={store['dir']}/multirun/a", "bars=8", "dj=reference,random",
+             "replica=range(3)", "experiment.compare.baseline=reference"]
+    run_cli(["-m", *sweep, *store["overrides"]], monkeypatch)
+    client, exp = client_for(store["uri"])
+    [parent] = parents(client, exp)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["rlmdj.swept_keys"] == "dj"
+    kids = children(client, exp, parent.info.run_id)
+    assert len(kids) == 6 and all(k.info.status == "FINISHED" for k in kids)
+    assert sorted((k.data.tags["rlmdj.cond.dj"], k.data.tags["rlmdj.replica"]) for k in kids) == sorted(
+        (d, str(r)) for d in ("reference", "random") for r in range(3))
+
+    # The comparison logged to the parent agrees with scipy on the children's metrics.
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"comparison/comparison.md", "comparison/summary.csv", "comparison/tests.csv",
+            "comparison/distributions.png"} <= arts
+    obj = {d: [k.data.metrics["proxy/OBJ"] for k in kids if k.data.tags["rlmdj.cond.dj"] == d]
+           for d in ("reference", "random")}
+    from rlmdj.experiments.compare_job import compare_from_store
+
+    c = compare_from_store(client, [exp], {"baseline": "dj=reference"}, parent=parent.info.run_id)
+    [row] = [t for t in c.tests if t.metric == "proxy/OBJ"]
+    assert row.label == "dj=random"
+    assert row.result.diff == pytest.approx(np.mean(obj["random"]) - np.mean(obj["reference"]))
+    assert row.result.welch_p == pytest.approx(st.ttest_ind(obj["random"], obj["reference"], equal_var=False).pvalue)
+    assert c.group("dj=random").summaries["proxy/OBJ"].sd == pytest.approx(np.std(obj["random"], ddof=1))
+
+    # Every child has a self-contained run card.
+    card_dir = client.download_artifacts(kids[0].info.run_id, "run_card.html", str(store["dir"]))
+    html = open(card_dir).read()
+    assert "data:audio/ogg;base64," in html and "data:image/png;base64," in html and "<svg" in html
+    assert "<script" not in html
+
+    # Resume: one run was interrupted; re-running the sweep runs only that one, in the same parent.
+    killed = kids[0]
+    client.set_terminated(killed.info.run_id, "KILLED")
+    run_cli(["-m", *sweep, "experiment.resume=true", *store["overrides"]], monkeypatch)
+    assert [p.info.run_id for p in parents(client, exp)] == [parent.info.run_id]
+    after = children(client, exp, parent.info.run_id)
+    assert len(after) == 7
+    new = [k for k in after if k.info.run_id not in {x.info.run_id for x in kids}]
+    assert len(new) == 1 and new[0].data.tags["rlmdj.config_hash"] == killed.data.tags["rlmdj.config_hash"]
+    assert new[0].info.status == "FINISHED"
+
+
+def test_gap_test_yields_four_cells(store, monkeypatch) -> None:
+    run_cli(["experiment=gap_test", f"hydra.sweep.dir={store['dir']}/multirun/gap",
+             "bars=8,16", "replica=range(2)",
+             "experiment.gap.target_bars=8", "experiment.gap.alt_bars=16", *store["overrides"]], monkeypatch)
+    client, exp = client_for(store["uri"])
+    [parent] = parents(client, exp)
+    kids = children(client, exp, parent.info.run_id)
+    cells = {(k.data.tags["rlmdj.cond.dj"], k.data.tags["rlmdj.cond.bars"]) for k in kids}
+    assert cells == {("reference", "8"), ("reference", "16"), ("random", "8"), ("random", "16")}
+    assert len(kids) == 8
+    metrics = client.get_run(parent.info.run_id).data.metrics
+    assert {"gap/B-A", "gap/C-A", "gap/D-A", "gap/D-B"} <= set(metrics)
+    arts = {a.path for a in client.list_artifacts(parent.info.run_id, "gap_test")}
+    assert "gap_test/gap_test.md" in arts
+    # D-A = (D-B) + (B-A) on paired replicas.
+    assert metrics["gap/D-A"] == pytest.approx(metrics["gap/D-B"] + metrics["gap/B-A"])

@@ -137,6 +137,9 @@ def write_wav(path: str | Path, audio: np.ndarray, *, sr: int, subtype: str = "F
     return path
 
 
+_PREVIEW_BLOCK_FRAMES = 16_384
+
+
 def write_preview(path: str | Path, audio: np.ndarray, *, sr: int, fmt: str = "ogg") -> Path:
     """Write a compressed listening preview of ``audio`` at ``sr`` Hz and return its path.
 
@@ -159,7 +162,11 @@ def write_preview(path: str | Path, audio: np.ndarray, *, sr: int, fmt: str = "o
     arr = _attenuate_over_full_scale(np.asarray(_frames(audio), dtype=np.float32), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        sf.write(str(path), arr, sr, format=container, subtype=codec)
+        # Encoders in libsndfile can crash on one very large write; feed them in blocks.
+        with sf.SoundFile(str(path), "w", samplerate=sr, channels=arr.shape[1],
+                          format=container, subtype=codec) as out:
+            for start in range(0, len(arr), _PREVIEW_BLOCK_FRAMES):
+                out.write(arr[start : start + _PREVIEW_BLOCK_FRAMES])
     except sf.LibsndfileError as exc:  # e.g. a sample rate the encoder refuses
         raise ParameterError(f"could not encode {path} as {key} at {sr} Hz: {exc}") from exc
     return path

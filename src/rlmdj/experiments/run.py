@@ -157,7 +157,8 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
         scorer = build_scorer(cfg)
         score = scorer.score(master, sr=sr)
     run.set_tags({"rlmdj.scorer": score.scorer, "rlmdj.scorer_identity": score.identity})
-    signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
+    with timer.stage("signal"):
+        signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
     metrics = {**score.metrics(), **signal}
     run.log_metrics(metrics)
     for axis in score.scores:

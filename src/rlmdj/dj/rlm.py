@@ -397,5 +397,27 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
     return RLMDriver(
         prompt_text=text, prompt_name=name, lm=main, critic_lm=critic, sub_lm=sub,
         guardrails=guardrails, settings=settings,
-        meta={"model": str(m.model), "model_name": str(m.name), "replica": replica},
+        meta={"model": str(m.model), "model_name": str(m.name), "replica": replica,
+              "config": replay_config(cfg)},
     )
+
+
+REPLAYED_GROUPS: tuple[str, ...] = ("dj", "guardrails", "samples", "render", "palette")
+
+
+def replay_config(cfg: Any) -> dict[str, Any]:
+    """The config groups a replay must reuse to reproduce the set (resolved where possible)."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    for key in ("bars", "bpm", "replica"):
+        if key in cfg:
+            out[key] = cfg[key]
+    for group in REPLAYED_GROUPS:
+        if group not in cfg:
+            continue
+        try:
+            out[group] = OmegaConf.to_container(cfg[group], resolve=True)
+        except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app
+            out[group] = OmegaConf.to_container(cfg[group], resolve=False)
+    return out

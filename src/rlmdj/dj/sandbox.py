@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -347,13 +346,11 @@ def warm(cache_dir: str | None = None, *, timeout_s: float = 300.0) -> float:
     started = time.perf_counter()
     settings = SandboxSettings(deno_dir=cache_dir, timeout_s=timeout_s)
     inner = _make_inner(settings, {}, None)
-    done = threading.Event()
     try:
         inner.start()
         out = inner.execute("print(6 * 7)")
         if str(out).strip() != "42":
             raise RuntimeError(f"sandbox answered {out!r} to a health check")
-        done.set()
     finally:
         _quiet_shutdown(inner)
     return time.perf_counter() - started

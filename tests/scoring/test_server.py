@@ -184,3 +184,37 @@ def test_decode_audio_reads_int_and_float_wavs():
     with pytest.raises(RequestError) as info:
         decode_audio(wav_bytes(1.0), UploadLimits(max_bytes=100))
     assert info.value.status == 413
+
+
+def test_serve_job_serves_the_configured_scorer(tmp_path):
+    """``rlmdj experiment=serve`` end to end, in a subprocess on a free port."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cmd = [
+        sys.executable, "-m", "rlmdj.cli", "experiment=serve", "scorer=proxy",
+        f"serve.port={port}", "serve.log_level=warning", f"hydra.run.dir={tmp_path / 'out'}",
+    ]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"{url}/health", timeout=1).json()
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None, proc.stdout.read().decode()
+                assert time.monotonic() < deadline, "serve job did not start"
+                time.sleep(0.2)
+        assert health["scorer"] == "proxy"
+        with httpx.Client(timeout=10) as client:
+            assert upload(client, url, wav_bytes(2.0)).status_code == 200
+            assert upload(client, url, b"nope").status_code == 415
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -113,10 +114,9 @@ def decode_audio(data: bytes, limits: UploadLimits = UploadLimits()) -> tuple[np
     except RequestError:
         raise
     except Exception as exc:  # libsndfile's errors: not audio, corrupt header...
+        reason = re.sub(r"^Error opening <[^>]*>: ", "", str(exc).splitlines()[0] if str(exc) else "")
         raise RequestError(
-            f"not a readable audio file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
-            "send a WAV file",
-            status=415,
+            f"not a readable audio file ({reason or type(exc).__name__}); send a WAV file", status=415
         ) from exc
     if audio.shape[0] == 0:
         raise RequestError("the audio file holds no samples")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats as st
@@ -39,7 +41,7 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None
 
     # Every child has a self-contained run card.
     card_dir = client.download_artifacts(kids[0].info.run_id, "run_card.html", str(store["dir"]))
-    html = open(card_dir).read()
+    html = Path(card_dir).read_text()
     assert "data:audio/ogg;base64," in html and "data:image/png;base64," in html and "<svg" in html
     assert "<script" not in html
 

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from rlmdj.config import register_configs
 from rlmdj.dj import drivers
 from rlmdj.dj.driver import DriverReport
 from rlmdj.experiments.run import run_set
-from rlmdj.resources import bundled_dir
 from rlmdj.scoring.proxy import ProxyScorer
 
 
@@ -34,20 +29,11 @@ class ExplodingDriver:
         return DriverReport(metrics={"dj/lm_calls": 3.0}, artifacts={"dj/transcript.json": "[]"})
 
 
-def compose_cfg(tmp_path: Path, *overrides: str):
-    register_configs()
-    with initialize_config_dir(config_dir=str(bundled_dir("conf")), version_base="1.3"):
-        return compose("config", overrides=[
-            f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/out", "progress=false",
-            "bars=8", *overrides,
-        ])
-
-
 @pytest.mark.parametrize(("exc", "status"), [(RuntimeError("driver crashed"), "FAILED"),
                                             (KeyboardInterrupt(), "KILLED")])
-def test_failed_run_keeps_partial_audio_and_transcript(tmp_path, monkeypatch, pack_cache_dir, exc, status):
+def test_failed_run_keeps_partial_audio_and_transcript(tmp_path, monkeypatch, compose_cfg, exc, status):
     monkeypatch.setitem(drivers.DRIVERS, "exploding", lambda cfg: ExplodingDriver(exc))
-    cfg = compose_cfg(tmp_path, "dj.driver=exploding")
+    cfg = compose_cfg("dj.driver=exploding", "bars=8")
     with pytest.raises(type(exc)):
         run_set(cfg)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")

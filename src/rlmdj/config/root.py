@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from hydra.core.config_store import ConfigStore
 
@@ -14,7 +13,7 @@ from rlmdj.config.core import (
     SamplesConfig,
     TrackingConfig,
 )
-from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig
+from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig, ReplayConfig
 from rlmdj.config.experiment import ExperimentConfig
 from rlmdj.config.scorer import ScorerConfig, ServeConfig
 
@@ -41,7 +40,7 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
-    extras: dict[str, Any] = field(default_factory=dict)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
 
 
 def register_configs() -> None:

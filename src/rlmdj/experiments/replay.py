@@ -72,7 +72,7 @@ def replay_job(cfg: DictConfig) -> float | None:
     from rlmdj.experiments.run import run_set
     from rlmdj.experiments.summary import print_run_summary
 
-    rcfg = cfg.get("replay") or (cfg.get("extras") or {}).get("replay") or {}
+    rcfg = cfg.replay
     run_id, file = rcfg.get("run_id"), rcfg.get("transcript")
     if bool(run_id) == bool(file):
         raise ParameterError(

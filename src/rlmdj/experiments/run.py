@@ -148,7 +148,8 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
         report = _safe_report(driver)
         _log_driver_report(run, report)
         if session is not None:
-            _log_arrangement(cfg, run, session, out_dir)
+            _log_arrangement(cfg, run, session, out_dir,
+                             layers_series="dj/layers" not in report.step_metrics)
 
     with timer.stage("write"):
         master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
@@ -160,6 +161,9 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
     with timer.stage("signal"):
         signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
     metrics = {**score.metrics(), **signal}
+    cache = getattr(scorer, "cache", None)
+    if cache is not None:
+        metrics.update({f"cache/{k}": float(v) for k, v in cache.stats().items()})
     run.log_metrics(metrics)
     for axis in score.scores:
         run.log_series(f"{score.scorer}/window/{axis}", [w.scores[axis] for w in score.windows])
@@ -205,11 +209,13 @@ def _log_driver_report(run: TrackedRun, report: DriverReport) -> None:
         run.log_text(text, artifact)
 
 
-def _log_arrangement(cfg: DictConfig, run: TrackedRun, session: Any, out_dir: Path) -> None:
+def _log_arrangement(cfg: DictConfig, run: TrackedRun, session: Any, out_dir: Path, *,
+                     layers_series: bool = True) -> None:
     history = [bar.to_dict() for bar in session.history]
     run.log_json({"bpm": float(cfg.bpm), "max_bars": session.max_bars, "bars": history},
                  "arrangement.json")
-    run.log_series("dj/layers", [len(bar.audible) for bar in session.history])
+    if layers_series:  # drivers with guardrails report their own per-bar layer counts
+        run.log_series("dj/layers", [len(bar.audible) for bar in session.history])
     if history and cfg.tracking.log_timeline:
         png = plot_timeline(history, out_dir / "arrangement.png",
                             roles=list(session.palette.samples),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -24,28 +26,55 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     processes racing to create it both end up with the same experiment.
     """
     uri = str(tracking.uri)
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
-    client = MlflowClient(tracking_uri=uri)
+    with _store_lock(uri):
+        client = MlflowClient(tracking_uri=uri)
+        return client, _experiment_id(client, tracking, uri)
+
+
+@contextmanager
+def _store_lock(uri: str) -> Iterator[None]:
+    """Serialise first use of a SQLite store: MLflow creates and migrates its tables on open,
+    and two processes doing that at once fail ("table already exists")."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform
+        yield
+        return
+    with open(db.with_name(db.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            # Opening the store here (inside the lock) runs MLflow's table creation/migration.
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:
     name = str(tracking.experiment)
     for attempt in range(5):
         found = client.get_experiment_by_name(name)
         if found is not None:
-            return client, found.experiment_id
+            return found.experiment_id
         try:
             location = None
             if _is_local(uri) and tracking.get("artifact_location"):
                 artifact_dir = Path(str(tracking.artifact_location)).resolve()
                 artifact_dir.mkdir(parents=True, exist_ok=True)
                 location = artifact_dir.as_uri()
-            return client, client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location)
         except MlflowException:
             time.sleep(0.2 * (attempt + 1))  # another process created it first
     found = client.get_experiment_by_name(name)
     if found is None:
         raise RuntimeError(f"could not create or find MLflow experiment {name!r} at {uri}")
-    return client, found.experiment_id
+    return found.experiment_id
 
 
 def ui_command(tracking: DictConfig) -> str:
@@ -53,4 +82,4 @@ def ui_command(tracking: DictConfig) -> str:
     uri = str(tracking.uri)
     if _is_local(uri):
         return f"mlflow ui --backend-store-uri {uri}"
-    return f"open {uri}"
+    return uri

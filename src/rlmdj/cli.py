@@ -7,6 +7,7 @@ Overrides, ``--cfg job``, ``--help`` and ``-m`` multirun are Hydra's own. Palett
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -57,6 +58,9 @@ def main() -> None:
     """Console script ``rlmdj``."""
     if _CONF_DIR is None:
         sys.exit("rlmdj: error: config directory not found (is the package installed correctly?)")
+    # LiteLLM otherwise spends seconds trying to download its price table at import; the copy it
+    # ships is used for cost accounting (set the variable to False to fetch the latest).
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     register_resolvers()
     register_configs()
     dirs = [Path.cwd() / "palettes"]

@@ -225,27 +225,26 @@ def _hydra_job() -> tuple[list[str], Path | None, str | None]:
 
 
 def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
-    """A FINISHED run with this config's hash (resume flag either way), with its OBJ, or None."""
+    """A FINISHED run with this config's hash, with its OBJ, or None.
+
+    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
+    resume on does not change which runs match.
+    """
     from rlmdj.tracking import config_hash, open_store
 
-    hashes = set()
-    for flag in (False, True):
-        variant = OmegaConf.to_container(cfg, resolve=True)
-        variant.setdefault("experiment", {})["resume"] = flag  # type: ignore[union-attr]
-        hashes.add(config_hash(variant))
     client, experiment_id = open_store(cfg.tracking)
-    for h in sorted(hashes):  # tag filters have no IN/OR
-        runs = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`rlmdj.config_hash` = '{h}' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if runs:
-            metrics = runs[0].data.metrics
-            obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
-            return runs[0].info.run_id, obj
-    return None
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=(f"tags.`rlmdj.config_hash` = '{config_hash(cfg)}' "
+                       "and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return None
+    metrics = runs[0].data.metrics
+    obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
+    return runs[0].info.run_id, obj
 
 
 def job_context(cfg: DictConfig) -> JobContext:

@@ -52,6 +52,18 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         # A mistake in the input: say what was wrong, without a traceback.
         print(f"rlmdj: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:
+        # A model that cannot be reached or refuses (server down, rate limited to the end, bad
+        # key) is the provider's answer, not a bug: one line, exit 1. The run is already FAILED.
+        if "dspy" not in sys.modules:
+            raise
+        from rlmdj.dj.lm import lm_failure_message
+
+        message = lm_failure_message(exc)
+        if message is None:
+            raise
+        print(f"rlmdj: error: {message}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main() -> None:

@@ -25,7 +25,15 @@ import dspy
 from rlmdj.dj.transcript import Transcript
 from rlmdj.errors import ParameterError
 
-__all__ = ["LMSettings", "RecordingLM", "TRANSIENT_ERRORS", "build_lm", "is_transient"]
+__all__ = [
+    "LMSettings",
+    "RecordingLM",
+    "TRANSIENT_ERRORS",
+    "api_key",
+    "build_lm",
+    "is_transient",
+    "lm_failure_message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,21 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = _transient_types()
 def is_transient(exc: BaseException) -> bool:
     """Whether a failed LM call is worth retrying (rate limit, timeout, 5xx, network)."""
     return isinstance(exc, TRANSIENT_ERRORS)
+
+
+def lm_failure_message(exc: BaseException) -> str | None:
+    """One line for a model call that failed the run (``None``: not an LM failure).
+
+    The CLI prints it instead of a traceback: provider errors are not bugs of rlmdj, and
+    the note :class:`RecordingLM` adds says which LM, which server and how many attempts.
+    """
+    from dspy.utils.exceptions import LMError
+
+    if not isinstance(exc, (LMError, *TRANSIENT_ERRORS)):
+        return None
+    notes = "; ".join(getattr(exc, "__notes__", None) or [])
+    text = f"the model call failed: {type(exc).__name__}: {exc}"
+    return f"{text} ({notes})" if notes else text
 
 
 @dataclass(frozen=True)
@@ -179,6 +202,7 @@ class RecordingLM(dspy.BaseLM):
                     error=f"{type(exc).__name__}: {exc}"[:2000], attempt=attempt, wall_s=wall,
                 )
                 if not is_transient(exc) or attempt >= self.retries:
+                    exc.add_note(self._gave_up(attempt + 1, transient=is_transient(exc)))
                     raise
                 delay = min(self.backoff_max_s, self.backoff_s * 2**attempt)
                 retry_after = getattr(exc, "retry_after", None)
@@ -201,6 +225,15 @@ class RecordingLM(dspy.BaseLM):
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         return self(prompt, messages=messages, **kwargs)
+
+    def _gave_up(self, attempts: int, *, transient: bool) -> str:
+        """The note a final failure carries: which LM, where, after how many attempts."""
+        base = self.kwargs.get("api_base") or self.kwargs.get("base_url")
+        where = f" at {base}" if base else ""
+        if not transient:
+            return f"{self.label} LM {self.model}{where}: not retried (not a transient failure)"
+        return (f"{self.label} LM {self.model}{where}: gave up after {attempts} attempt(s) "
+                f"(model.retries={self.retries})")
 
     def _account(self, usage: dict[str, Any], cost: float | None) -> None:
         with self._lock:

@@ -23,8 +23,10 @@ from rlmdj.errors import ParameterError
 __all__ = ["FORMAT", "Transcript", "messages_sha256", "scrub"]
 
 FORMAT = "rlmdj-transcript/1"
-_SECRET_KEY = re.compile(r"(api[_-]?key|secret|token|password|authorization|bearer)", re.I)
-_KEPT_OPTIONS = {"temperature", "max_tokens", "n", "rollout_id", "top_p", "seed", "stop"}
+# Credential-like names: "token" only as a whole last word (HF_TOKEN, access_token), so counts
+# and limits such as max_tokens or prompt_tokens are kept.
+_SECRET_KEY = re.compile(r"(api[_-]?key|secret|password|authorization|bearer|(^|[_-])token$)", re.I)
+_KEPT_OPTIONS = {"temperature", "max_tokens", "max_completion_tokens", "n", "rollout_id", "top_p", "seed", "stop"}
 
 
 def messages_sha256(messages: Any) -> str:

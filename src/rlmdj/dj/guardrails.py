@@ -96,9 +96,6 @@ class Guardrails:
         return None
 
     # -------------------------------------------------------------- density
-    def max_layers(self, bar: int, max_bars: int) -> int:
-        return phase_at(bar, max_bars, self.settings.phases).max_layers
-
     def enforce_density(self, session: Session, n_bars: int) -> None:
         """Trim audible layers to the ceiling of the phase the next bar is in.
 
@@ -120,7 +117,7 @@ class Guardrails:
             ))
 
     def enforce_caps(self, session: Session) -> None:
-        """Lower any channel above its cap (used after swaps and on attach of a live mixer)."""
+        """Lower any channel above its cap (a swap may bring a sample whose role is capped)."""
         for channel in session.channels.values():
             capped = self.cap_gain(channel.role, channel.gain)
             if capped != channel.gain:

@@ -40,10 +40,7 @@ log = logging.getLogger(__name__)
 
 def _transient_types() -> tuple[type[BaseException], ...]:
     names = ("LMRateLimitError", "LMTimeoutError", "LMServerError", "LMTransportError")
-    found: list[type[BaseException]] = []
-    from dspy.utils import exceptions as dx
-
-    found += [getattr(dx, n) for n in names if hasattr(dx, n)]
+    found: list[type[BaseException]] = [getattr(dspy, n) for n in names if hasattr(dspy, n)]
     try:
         import litellm
 
@@ -68,9 +65,7 @@ def lm_failure_message(exc: BaseException) -> str | None:
     The CLI prints it instead of a traceback: provider errors are not bugs of rlmdj, and
     the note :class:`RecordingLM` adds says which LM, which server and how many attempts.
     """
-    from dspy.utils.exceptions import LMError
-
-    if not isinstance(exc, (LMError, *TRANSIENT_ERRORS)):
+    if not isinstance(exc, (dspy.LMError, *TRANSIENT_ERRORS)):
         return None
     notes = "; ".join(getattr(exc, "__notes__", None) or [])
     text = f"the model call failed: {type(exc).__name__}: {exc}"

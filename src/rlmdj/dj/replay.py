@@ -10,6 +10,7 @@ set, :meth:`ReplaySource.check_complete` reports recorded calls the replay never
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -98,8 +99,6 @@ class ReplayLM(dspy.BaseLM):
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         request = messages if messages is not None else [{"role": "user", "content": prompt}]
         # Compare what was recorded: the JSON form of the request.
-        import json
-
         return self.source.answer(self.label, json.loads(json.dumps(request, default=str)))
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:

@@ -215,7 +215,7 @@ class RLMDriver:
 
     def _gate(self, result: Any) -> Any:
         """Turn the end of the set into the RLM's final answer; refuse an early SUBMIT."""
-        from dspy.primitives.code_interpreter import FinalOutput
+        from dspy.primitives import FinalOutput
 
         session = self.session
         if session is not None and session.finished and self.settings.hard_stop:
@@ -282,16 +282,6 @@ class RLMDriver:
             "dj/prompt.txt": self.prompt_text,
         }
         return DriverReport(metrics=metrics, step_metrics=step, tags=tags, artifacts=artifacts)
-
-
-def iteration_walls(main: RecordingLM | None) -> list[float]:
-    """Seconds between successive main-LM calls: one code turn each (LM + execution)."""
-    if main is None or len(main.started) < 2:
-        return []
-    return [b - a for a, b in zip(main.started, main.started[1:], strict=False)]
-
-
-
 
 
 def _prompt_text(cfg: Any) -> tuple[str, str]:

@@ -138,7 +138,7 @@ def deno_command(cache_dir: str | None = None) -> list[str]:
 def _make_inner(settings: SandboxSettings, tools: dict[str, Callable[..., Any]],
                 output_fields: list[dict] | None) -> Any:
     if settings.kind == "local":
-        from dspy.primitives.local_interpreter import LocalInterpreter
+        from dspy.primitives import LocalInterpreter
 
         return LocalInterpreter(tools=dict(tools), output_fields=output_fields)
     if settings.kind != "deno":
@@ -173,7 +173,6 @@ class ResilientInterpreter:
         self.tools: dict[str, Callable[..., Any]] = {}
         self.output_fields: list[dict] | None = None
         self.restarts = 0
-        self.executions = 0
         self._is_setup = is_setup
         self._after_execute = after_execute
         self._on_restart = on_restart
@@ -187,10 +186,9 @@ class ResilientInterpreter:
         self._ensure()
 
     def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
-        from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreterError
+        from dspy.primitives import CodeExecutionError, CodeInterpreterError
 
         setup = self._is_setup()
-        self.executions += 1
         try:
             result = self._run(code, variables)
             if setup:
@@ -215,18 +213,12 @@ class ResilientInterpreter:
     # -------------------------------------------------------------------------
     def kill(self) -> None:
         """Kill the sandbox process now, as a crash would (used by fault-injection tests)."""
-        process = getattr(self._inner, "deno_process", None) or getattr(self._inner, "_process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
-
-    @property
-    def alive(self) -> bool:
-        return self._inner is not None
+        if self._inner is not None:
+            _kill(self._inner, wait=True)
 
     def _ensure(self) -> Any:
         if self._closed:
-            from dspy.primitives.code_interpreter import CodeInterpreterError
+            from dspy.primitives import CodeInterpreterError
 
             raise CodeInterpreterError("the sandbox was shut down")
         if self._pool is None:
@@ -248,7 +240,7 @@ class ResilientInterpreter:
         return future.result(timeout=self.settings.timeout_s)
 
     def _restart(self, exc: BaseException) -> str:
-        from dspy.primitives.code_interpreter import CodeInterpreterError
+        from dspy.primitives import CodeInterpreterError
 
         hung = isinstance(exc, concurrent.futures.TimeoutError)
         reason = (f"execution exceeded {self.settings.timeout_s:g} s" if hung
@@ -281,7 +273,7 @@ class ResilientInterpreter:
                 pool.shutdown(wait=False)
             return
         if kill:
-            self._kill_inner(inner)
+            _kill(inner)
         try:
             if pool is not None:
                 # Shut the interpreter down on its own thread once any abandoned execution ends.
@@ -292,20 +284,27 @@ class ResilientInterpreter:
         except RuntimeError:
             _quiet_shutdown(inner)
 
-    @staticmethod
-    def _kill_inner(inner: Any) -> None:
-        process = getattr(inner, "deno_process", None) or getattr(inner, "_process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-
     def _finish(self, result: Any) -> Any:
-        from dspy.primitives.code_interpreter import CodeExecutionError
+        from dspy.primitives import CodeExecutionError
 
         if self._after_execute is not None:
             result = self._after_execute(result)
         if isinstance(result, CodeExecutionError | SyntaxError):
             raise result
         return result
+
+
+def _kill(inner: Any, *, wait: bool = False) -> None:
+    """Stop a sandbox at once, even mid-execution: the Deno process is killed (public
+    ``deno_process``); DSPy's local worker is killed by its own ``shutdown()``."""
+    process = getattr(inner, "deno_process", None)
+    if process is None:
+        _quiet_shutdown(inner)
+        return
+    if process.poll() is None:
+        process.kill()
+        if wait:
+            process.wait()
 
 
 def _quiet_shutdown(inner: Any) -> None:

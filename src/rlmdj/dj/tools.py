@@ -11,6 +11,7 @@ sandbox code stops at once (the hard stop; the driver then ends the RLM loop).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -85,24 +86,37 @@ class ToolLayer:
                     f"the set is complete ({self.session.max_bars} bars played); stop calling tools"
                 )
         try:
-            handler = getattr(self, f"_tool_{tool}")
+            handler = self._handler(tool, args)
             body = handler(*args)
             result = {"ok": True, **body}
         except ParameterError as exc:
             result = {"ok": False, "error": str(exc), "hint": self._hint(tool)}
-        except TypeError as exc:
-            result = {"ok": False, "error": f"{tool}(): {exc}", "hint": self._hint(tool)}
         except Exception as exc:  # noqa: BLE001 - no model input may crash the sandbox bridge
             log.exception("tool %s failed", tool)
             result = {"ok": False, "error": f"{tool} failed: {type(exc).__name__}: {exc}",
                       "hint": self._hint(tool)}
         if not result["ok"]:
             self.errors[tool] += 1
-            # A refused call changes nothing, but may carry corrections made before it failed.
+        # Status rides on every result; a refused call may still report corrections made before it.
         result.update(self._status())
         text = json.dumps(result, allow_nan=False, default=str)
         self._record(tool, args, bar, result)
         return text
+
+    def _handler(self, tool: str, args: tuple[Any, ...]) -> Callable[..., dict[str, Any]]:
+        """The tool's method, once ``args`` fit its signature.
+
+        A wrong argument count is the model's mistake (ParameterError, with a hint); a
+        TypeError raised *inside* a tool is a bug and is logged as one by :meth:`call`.
+        """
+        handler = getattr(self, f"_tool_{tool}", None)
+        if tool not in TOOL_NAMES or handler is None:
+            raise ParameterError(f"unknown tool {tool!r}; tools: {', '.join(TOOL_NAMES)}")
+        try:
+            inspect.signature(handler).bind(*args)
+        except TypeError as exc:
+            raise ParameterError(f"{tool}(): {exc}") from None
+        return handler
 
     def functions(self) -> list[Callable[..., str]]:
         """The sandbox-facing functions, named as the model calls them, one-line docstrings."""

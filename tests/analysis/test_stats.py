@@ -92,3 +92,28 @@ def test_refuses_to_pool_scorers() -> None:
     recs = _records({"a": [1.0, 2.0]}) + _records({"b": [1.0, 2.0]}, scorer="proxy-v2")
     with pytest.raises(ParameterError, match="different scorers"):
         compare(recs)
+
+
+def test_default_baseline_is_the_sweeps_first_condition_and_no_effect_is_noted() -> None:
+    recs = [RunRecord(run_id=f"{c}-{i}", condition={"dj": c}, replica=i, job=job + i,
+                      metrics={"proxy/OBJ": v + 0.1 * i}, scorer="proxy-v1")
+            for c, job, v in (("reference", 0, 6.0), ("random", 3, 5.0), ("alt", 6, 5.0)) for i in range(3)]
+    c = compare(recs)
+    assert c.baseline == "dj=reference"  # first swept value, not the alphabetical first
+    assert [g.label for g in c.groups] == ["dj=reference", "dj=random", "dj=alt"]
+    assert len(c.notes) == 1 and "dj=random and dj=alt" in c.notes[0]
+    assert "## Notes" in to_markdown(c)
+
+
+def test_terminal_report_fits_80_columns() -> None:
+    from rich.console import Console
+
+    from rlmdj.analysis.report import print_report
+
+    rng = np.random.default_rng(2)
+    recs = _records({name: list(6.0 + rng.standard_normal(4)) for name in ("baseline", "hypnotic_peak")})
+    console = Console(width=80, record=True, color_system=None)
+    print_report(compare(recs, baseline="prompt=baseline"), console=console)
+    text = console.export_text()
+    assert "…" not in text and "Welch p" in text and "n/grp" in text
+    assert max(len(line) for line in text.splitlines()) <= 80

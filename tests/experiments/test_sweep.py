@@ -56,6 +56,26 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None
     assert len(new) == 1 and new[0].data.tags["rlmdj.config_hash"] == killed.data.tags["rlmdj.config_hash"]
     assert new[0].info.status == "FINISHED"
 
+    # A wider sweep resumed over this store reuses the six FINISHED configurations from the first
+    # sweep (they stay children of that parent) and runs only the new replica; its comparison
+    # still counts all four replicas per condition.
+    wider = [f"hydra.sweep.dir={store['dir']}/multirun/b", "bars=8", "dj=reference,random",
+             "replica=range(4)", "experiment.resume=true"]
+    run_cli(["-m", *wider, *store["overrides"]], monkeypatch)
+    [second] = [p for p in parents(client, exp) if p.info.run_id != parent.info.run_id]
+    assert len(children(client, exp, second.info.run_id)) == 2
+    c2 = compare_from_store(client, [exp], {}, parent=second.info.run_id)
+    assert c2.baseline == "dj=reference"  # the first value of the swept key
+    assert [g.summaries["proxy/OBJ"].n for g in c2.groups] == [4, 4]
+
+    # experiment=compare takes a unique prefix of the parent id; a wrong id lists the parents.
+    from rlmdj.errors import ParameterError
+    from rlmdj.experiments.compare_job import resolve_parent
+
+    assert resolve_parent(client, second.info.run_id[:10]).info.run_id == second.info.run_id
+    with pytest.raises(ParameterError, match="recent sweep parents"):
+        resolve_parent(client, "nosuchrun")
+
 
 def test_gap_test_yields_four_cells(store, monkeypatch) -> None:
     run_cli(["experiment=gap_test", f"hydra.sweep.dir={store['dir']}/multirun/gap",
@@ -73,3 +93,4 @@ def test_gap_test_yields_four_cells(store, monkeypatch) -> None:
     assert "gap_test/gap_test.md" in arts
     # D-A = (D-B) + (B-A) on paired replicas.
     assert metrics["gap/D-A"] == pytest.approx(metrics["gap/D-B"] + metrics["gap/B-A"])
+

@@ -6,6 +6,10 @@
 - :func:`compare` — group records by the swept keys, summarise each metric per condition and
   test every condition against the baseline (Holm-corrected per metric across conditions).
 
+Conditions are listed in sweep order (the job number of their first run), so the default
+baseline is the sweep's first condition — the first value of each swept key as written on the
+command line (``dj=reference,random`` compares ``random`` against ``reference``).
+
 A comparison refuses to pool runs scored by different scorers: metric keys carry the scorer
 prefix (``proxy/OBJ``, ``audiobox/OBJ``) and runs record the exact scorer identity, and mixing
 either would compare numbers on different scales.
@@ -25,6 +29,8 @@ __all__ = [
     "AXES_ORDER",
     "COND_TAG_PREFIX",
     "REPLICA_TAG",
+    "JOB_TAG",
+    "ADOPTED_TAG_PREFIX",
     "SCORER_TAGS",
     "SWEPT_KEYS_TAG",
     "RunRecord",
@@ -39,6 +45,10 @@ __all__ = [
 
 COND_TAG_PREFIX = "rlmdj.cond."
 REPLICA_TAG = "rlmdj.replica"
+JOB_TAG = "rlmdj.sweep_job"
+# Written by rlmdj.tracking.sweep on a parent run when a resumed job reused a run from another
+# sweep (value: JSON with "run_id", "condition", "job"); kept as a string to avoid importing Hydra.
+ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 SWEPT_KEYS_TAG = "rlmdj.swept_keys"
 # Tags that name the scorer of a run, most specific first.
 SCORER_TAGS: tuple[str, ...] = ("scorer.identity", "rlmdj.scorer_identity", "scorer_identity", "scorer")
@@ -56,6 +66,7 @@ class RunRecord:
     replica: int | None = None
     status: str = "FINISHED"
     params: dict[str, str] = field(default_factory=dict)
+    job: int | None = None
 
 
 def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = None) -> str:
@@ -72,16 +83,19 @@ def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> s
     return "|".join(prefixes) or None
 
 
+def _int_or_none(raw: Any) -> int | None:
+    try:
+        return int(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def record_from_run(run: Any) -> RunRecord:
     """A :class:`RunRecord` from an ``mlflow.entities.Run``."""
     tags = dict(run.data.tags)
     metrics = {k: float(v) for k, v in run.data.metrics.items()}
     condition = {k[len(COND_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(COND_TAG_PREFIX)}
-    replica_raw = tags.get(REPLICA_TAG, run.data.params.get("replica"))
-    try:
-        replica = int(replica_raw) if replica_raw is not None else None
-    except ValueError:
-        replica = None
+    replica = _int_or_none(tags.get(REPLICA_TAG, run.data.params.get("replica")))
     return RunRecord(
         run_id=run.info.run_id,
         condition=condition,
@@ -90,6 +104,7 @@ def record_from_run(run: Any) -> RunRecord:
         replica=replica,
         status=run.info.status,
         params=dict(run.data.params),
+        job=_int_or_none(tags.get(JOB_TAG)),
     )
 
 
@@ -102,7 +117,11 @@ def load_runs(
     finished_only: bool = True,
     max_results: int = 5000,
 ) -> list[RunRecord]:
-    """Records of matching runs (children of ``parent_run_id`` if given), FINISHED ones by default."""
+    """Records of matching runs (children of ``parent_run_id`` if given), FINISHED ones by default.
+
+    A sweep's records also include the runs its resumed jobs reused from earlier sweeps, with
+    this sweep's condition and job number.
+    """
     clauses = []
     if parent_run_id:
         clauses.append(f"tags.mlflow.parentRunId = '{parent_run_id}'")
@@ -115,8 +134,31 @@ def load_runs(
         filter_string=" and ".join(clauses),
         max_results=max_results,
     )
+    records = [record_from_run(run) for run in runs]
+    if parent_run_id:
+        records += _adopted(client, parent_run_id, {r.run_id for r in records}, finished_only)
     # Sweep parents and other runs without scores are not replicas of anything.
-    return [r for r in (record_from_run(run) for run in runs) if any(k.endswith("/OBJ") for k in r.metrics)]
+    return [r for r in records if any(k.endswith("/OBJ") for k in r.metrics)]
+
+
+def _adopted(client: Any, parent_run_id: str, known: set[str], finished_only: bool) -> list[RunRecord]:
+    import json
+
+    out = []
+    for key, value in client.get_run(parent_run_id).data.tags.items():
+        if not key.startswith(ADOPTED_TAG_PREFIX):
+            continue
+        info = json.loads(value)
+        if info["run_id"] in known:
+            continue
+        r = record_from_run(client.get_run(info["run_id"]))
+        if finished_only and r.status != "FINISHED":
+            continue
+        known.add(r.run_id)
+        out.append(RunRecord(run_id=r.run_id, condition=dict(info.get("condition", {})), metrics=r.metrics,
+                             scorer=r.scorer, replica=r.replica, status=r.status, params=r.params,
+                             job=_int_or_none(info.get("job"))))
+    return out
 
 
 @dataclass(frozen=True)
@@ -160,6 +202,7 @@ class Comparison:
     alpha: float
     delta: float
     power: float
+    notes: list[str] = field(default_factory=list)
 
     def group(self, label: str) -> GroupSummary:
         for g in self.groups:
@@ -173,7 +216,7 @@ def _metrics_for(records: Iterable[RunRecord], metrics: Sequence[str] | None) ->
     if len(prefixes) != 1:
         raise ParameterError(
             f"runs were scored by different scorers ({', '.join(prefixes) or 'none'}); compare them "
-            "separately, e.g. compare.filter=\"params.`scorer.name` = 'proxy'\""
+            "separately, e.g. experiment.compare.filter=\"params.`scorer.name` = 'proxy'\""
         )
     prefix = prefixes[0]
     if metrics:
@@ -224,7 +267,7 @@ def compare(
     delta: float = 0.3,
     power: float = 0.80,
 ) -> Comparison:
-    """Summarise every condition and test each against ``baseline`` (default: the first label).
+    """Summarise every condition and test each against ``baseline`` (default: the sweep's first condition).
 
     ``test`` picks the p-value behind the verdict (``welch`` or ``mannwhitney``); both are always
     reported. ``delta`` is the metric difference (OBJ units) the replica estimate is sized for.
@@ -237,7 +280,7 @@ def compare(
     if len(identities) > 1:
         raise ParameterError(
             f"refusing to pool runs scored by different scorers: {', '.join(identities)}; "
-            "filter to one scorer (compare.filter=...) and compare each separately"
+            "filter to one scorer (experiment.compare.filter=...) and compare each separately"
         )
     metric_keys, _prefix = _metrics_for(records, metrics)
     keys = list(group_by) if group_by else _infer_group_by(records)
@@ -252,7 +295,7 @@ def compare(
         label = condition_label(c, keys)
         buckets.setdefault(label, []).append(r)
         conds[label] = c
-    labels = sorted(buckets)
+    labels = sorted(buckets, key=lambda lab: (_first_job(buckets[lab]), lab))
     base = _resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
 
     groups = []
@@ -276,4 +319,25 @@ def compare(
     return Comparison(
         group_by=keys, metrics=metric_keys, scorer=identities[0] if identities else None,
         baseline=base, groups=groups, tests=tests, test=test, alpha=alpha, delta=delta, power=power,
+        notes=_identical_groups(groups, metric_keys[0]),
     )
+
+
+def _first_job(records: Sequence[RunRecord]) -> float:
+    jobs = [r.job for r in records if r.job is not None]
+    return float(min(jobs)) if jobs else math.inf
+
+
+def _identical_groups(groups: Sequence[GroupSummary], metric: str) -> list[str]:
+    """Conditions whose runs scored exactly alike, replica for replica (a swept key had no effect).
+
+    Typical cause: sweeping ``prompt`` or ``model`` with a driver that reads neither (the
+    reference or random DJ), where the conditions differ only by name.
+    """
+    seen: dict[tuple[float, ...], list[str]] = {}
+    for g in groups:
+        if len(g.values[metric]) >= 2:
+            seen.setdefault(tuple(g.values[metric]), []).append(g.label)
+    return [f"{' and '.join(labels)} scored identically on every replica ({metric}): the swept "
+            "setting had no effect on the set (does the DJ driver use it?)"
+            for labels in seen.values() if len(labels) > 1]

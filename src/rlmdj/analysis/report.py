@@ -81,6 +81,8 @@ def to_markdown(c: Comparison, *, title: str = "Comparison") -> str:
     ]
     if c.tests:
         parts += ["", f"## Against the baseline `{c.baseline}`", "", _md_table(_test_head(c), _test_rows(c))]
+    if c.notes:
+        parts += ["", "## Notes", "", *[f"- {n}" for n in c.notes]]
     return "\n".join(parts) + "\n"
 
 
@@ -106,32 +108,67 @@ def write_csv(c: Comparison, folder: str | Path) -> tuple[Path, Path]:
     return summary, tests
 
 
+def _short(metric: str) -> str:
+    return metric.split("/", 1)[-1]
+
+
+def _signed(x: float) -> str:
+    return _f(x) if not math.isfinite(x) or x < 0 else "+" + _f(x)
+
+
 def rich_tables(c: Comparison) -> list[Any]:
-    """rich Tables of the summary and of the tests (for the terminal)."""
+    """rich Tables: the summary, then one table of tests per condition (80 columns suffice).
+
+    The terminal shows the axis without the scorer prefix (the title names the scorer) and
+    folds Δ and its CI into one column; the Markdown and CSV files keep every column.
+    """
+    from rich import box
     from rich.table import Table
 
-    t1 = Table(title=f"Conditions (grouped by {', '.join(c.group_by) or '-'}; scorer {c.scorer})")
-    for h in SUMMARY_HEAD:
-        t1.add_column(h, justify="right" if h not in ("condition", "metric") else "left")
-    for row in _summary_rows(c):
-        t1.add_row(*row)
+    t1 = Table(title=f"Conditions (grouped by {', '.join(c.group_by) or '-'}; scorer {c.scorer})",
+               box=box.SIMPLE_HEAD)
+    t1.add_column("condition", overflow="fold")
+    for h in ("metric", "n", "mean", "SD", "95% CI"):
+        t1.add_column(h, justify="left" if h == "metric" else "right", no_wrap=True)
+    for g in c.groups:
+        name = g.label + (" (baseline)" if g.label == c.baseline else "")
+        for k, m in enumerate(c.metrics):
+            s = g.summaries[m]
+            t1.add_row(name if k == 0 else "", _short(m), str(s.n), _f(s.mean), _f(s.sd),
+                       f"[{_f(s.ci_low)}, {_f(s.ci_high)}]", end_section=k == len(c.metrics) - 1)
     out = [t1]
-    if c.tests:
-        t2 = Table(title=f"Against baseline {c.baseline}")
-        for h in _test_head(c):
-            t2.add_column(h, justify="right" if h not in ("condition", "metric") else "left")
-        for row, t in zip(_test_rows(c), c.tests, strict=True):
-            t2.add_row(*row, style="bold green" if t.significant else None)
+    for label in dict.fromkeys(t.label for t in c.tests):
+        t2 = Table(title=f"{label} vs baseline {c.baseline}", box=box.SIMPLE_HEAD, pad_edge=False,
+                   collapse_padding=True)
+        for h in ("metric", "Δ [95% CI]", "Welch p", "MW p", "Holm p", "g", "n/grp", "≠ noise"):
+            t2.add_column(h, justify="left" if h == "metric" else "right", no_wrap=True)
+        for t in (t for t in c.tests if t.label == label):
+            r = t.result
+            t2.add_row(_short(t.metric), f"{_signed(r.diff)} [{_f(r.ci_low, 2)}, {_f(r.ci_high, 2)}]",
+                       _p(r.welch_p), _p(r.mw_p), _p(t.p_adj), _f(r.hedges_g, 2),
+                       str(r.n_needed) if r.n_needed > 0 else "–", "yes" if t.significant else "no",
+                       style="bold green" if t.significant else None)
         out.append(t2)
     return out
 
 
-def print_report(c: Comparison) -> None:
+def print_report(c: Comparison, console: Any | None = None) -> None:
+    """Print the tables and any notes; output that is not a terminal gets 120 columns, not 80."""
     from rich.console import Console
 
-    console = Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=max(console.width, 120))
     for table in rich_tables(c):
         console.print(table)
+    if c.tests:
+        console.print(f"Δ = condition − baseline with Welch's 95% CI; Holm p: {c.test} p corrected over "
+                      f"conditions per metric; ≠ noise: Holm p < {c.alpha:g}; g: Hedges' g; n/grp: "
+                      f"replicas per group to detect Δ = {c.delta:g} with {c.power:.0%} power",
+                      style="dim")
+    for note in c.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
 def write_report(c: Comparison, folder: str | Path, *, title: str = "Comparison", plot: bool = True) -> list[Path]:

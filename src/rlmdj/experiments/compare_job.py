@@ -19,7 +19,29 @@ from rlmdj.analysis.report import log_report, print_report
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import job
 
-__all__ = ["compare_from_store", "compare_job", "run_analysis"]
+__all__ = ["compare_from_store", "compare_job", "resolve_parent", "run_analysis"]
+
+
+def resolve_parent(client: Any, run_id: str) -> Any:
+    """The run ``run_id`` names, also by a unique prefix (as printed in listings); else a clear error.
+
+    The error lists the most recent sweep parents, which is what a mistyped id was meant to be.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        pass
+    experiment_ids = [e.experiment_id for e in client.search_experiments()]
+    parents = client.search_runs(experiment_ids, filter_string="tags.`rlmdj.sweep` = 'parent'",
+                                 order_by=["attributes.start_time DESC"], max_results=1000) if experiment_ids else []
+    hits = [r for r in parents if r.info.run_id.startswith(run_id)]
+    if len(hits) == 1:
+        return hits[0]
+    recent = "; ".join(f"{r.info.run_id} ({r.info.run_name})" for r in parents[:5]) or "none"
+    what = "matches several sweep parents" if hits else "is not a run in this store"
+    raise ParameterError(f"experiment.compare.parent={run_id!r} {what}; recent sweep parents: {recent}")
 
 
 def compare_from_store(
@@ -76,7 +98,8 @@ def compare_job(cfg: DictConfig) -> float | None:
         experiment_id = found.experiment_id
     parent = s.get("parent") or None
     if parent:
-        experiment_id = client.get_run(parent).info.experiment_id
+        found_parent = resolve_parent(client, str(parent))
+        parent, experiment_id = found_parent.info.run_id, found_parent.info.experiment_id
     comparison = compare_from_store(client, [experiment_id], s, parent=parent)
     print_report(comparison)
     target = parent
@@ -88,5 +111,5 @@ def compare_job(cfg: DictConfig) -> float | None:
     files = log_report(client, target, comparison, out_dir)
     if parent is None:
         client.set_terminated(target, "FINISHED")
-    print(f"report: {files[0]} (logged to run {target})")
+    print(f"report: {files[0]} (logged to run {target}, artifacts comparison/)")
     return None

@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf
 
 __all__ = [
     "SWEEP_FILE",
+    "ADOPTED_TAG_PREFIX",
     "SweepCallback",
     "JobContext",
     "job_context",
@@ -41,6 +42,9 @@ __all__ = [
 ]
 
 SWEEP_FILE = ".rlmdj_sweep.json"
+# Parent-run tag prefix naming runs from elsewhere that a resumed job reused (``<prefix><job>``:
+# JSON with the run id and this sweep's condition), so the sweep's comparison includes them.
+ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 _IGNORED_PREFIXES = ("hydra.", "hydra/", "tracking.", "paths.", "progress")
 
 
@@ -168,6 +172,7 @@ class SweepCallback(Callback):
         client.set_terminated(parent, "FINISHED")
         state["done"] = True
         self._restore()
+        _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
 
     def _abort(self) -> None:
         """atexit: a sweep that did not reach its end leaves nothing RUNNING."""
@@ -176,10 +181,14 @@ class SweepCallback(Callback):
             return
         state["done"] = True
         try:
-            kill_running_children(state["client"], state["experiment_id"], state["parent"])
+            killed = kill_running_children(state["client"], state["experiment_id"], state["parent"])
             state["client"].set_terminated(state["parent"], "KILLED")
         except Exception as exc:  # noqa: BLE001 - best effort while the interpreter exits
             print(f"rlmdj: could not close the sweep's runs: {exc}", file=sys.stderr)
+            return
+        print(f"rlmdj: sweep interrupted: parent run {state['parent']} marked KILLED"
+              + (f", and {killed} unfinished job run(s) with it" if killed else "")
+              + "; run the same command with experiment.resume=true to finish it", file=sys.stderr)
 
     def _restore(self) -> None:
         if self._previous_sigterm is not None:
@@ -193,6 +202,31 @@ class SweepCallback(Callback):
         # KILLED too, also between runs of an experiment that opens several.
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+
+def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictConfig,
+                     analysis_dir: Path) -> None:
+    """Say where the sweep's results are: the parent run, its jobs' end states, the report."""
+    from rlmdj.tracking import ui_command
+
+    try:
+        runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
+                                  max_results=10_000)
+        states: dict[str, int] = {}
+        for run in runs:
+            states[run.info.status] = states.get(run.info.status, 0) + 1
+        adopted = sum(1 for k in client.get_run(parent).data.tags if k.startswith(ADOPTED_TAG_PREFIX))
+    except Exception as exc:  # noqa: BLE001 - a summary line must not fail a finished sweep
+        print(f"rlmdj: sweep finished (parent run {parent}); could not list its runs: {exc}", file=sys.stderr)
+        return
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "no runs"
+    if adopted:
+        counts += f", {adopted} reused from earlier sweeps"
+    print(f"sweep: parent run {parent} (experiment {config.tracking.experiment!r}): {counts}")
+    reports = sorted(analysis_dir.glob("*.md")) if analysis_dir.is_dir() else []
+    for report in reports:
+        print(f"sweep report: {report} (also in the parent run's artifacts)")
+    print(f"open the MLflow UI: {ui_command(config.tracking)}")
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
@@ -224,12 +258,7 @@ def _hydra_job() -> tuple[list[str], Path | None, str | None]:
     return list(hc.overrides.task), Path(str(hc.sweep.dir)).resolve(), str(hc.job.num)
 
 
-def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
-    """A FINISHED run with this config's hash, with its OBJ, or None.
-
-    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
-    resume on does not change which runs match.
-    """
+def _finished_run(cfg: DictConfig) -> Any | None:
     from rlmdj.tracking import config_hash, open_store
 
     client, experiment_id = open_store(cfg.tracking)
@@ -240,21 +269,36 @@ def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
+    return runs[0] if runs else None
+
+
+def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
+    """A FINISHED run with this config's hash, with its OBJ, or None.
+
+    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
+    resume on does not change which runs match.
+    """
+    run = _finished_run(cfg)
+    if run is None:
         return None
-    metrics = runs[0].data.metrics
-    obj = next((v for k, v in metrics.items() if k.endswith("/OBJ")), None)
-    return runs[0].info.run_id, obj
+    obj = next((v for k, v in run.data.metrics.items() if k.endswith("/OBJ")), None)
+    return run.info.run_id, obj
 
 
 def job_context(cfg: DictConfig) -> JobContext:
-    """The sweep parent and condition tags of the running job (empty outside a multirun)."""
+    """The sweep parent and condition tags of the running job (empty outside a multirun).
+
+    When resuming finds a FINISHED twin under another parent (an earlier sweep that shared this
+    configuration), the twin is recorded on this sweep's parent so its comparison counts it.
+    """
     ctx = JobContext()
     overrides, sweep_dir, job_num = _hydra_job()
+    twin = None
     if bool(OmegaConf.select(cfg, "experiment.resume", default=False)) and cfg.tracking.enabled:
-        hit = finished_run_for(cfg)
-        if hit is not None:
-            ctx.finished_run_id, ctx.finished_obj = hit
+        twin = _finished_run(cfg)
+        if twin is not None:
+            ctx.finished_run_id = twin.info.run_id
+            ctx.finished_obj = next((v for k, v in twin.data.metrics.items() if k.endswith("/OBJ")), None)
     if sweep_dir is None:
         return ctx
     keys: list[str] | None = None
@@ -273,4 +317,10 @@ def job_context(cfg: DictConfig) -> JobContext:
     ctx.tags = {f"rlmdj.cond.{k}": v for k, v in condition.items()}
     ctx.tags["rlmdj.condition"] = ",".join(f"{k}={v}" for k, v in sorted(condition.items())) or "all"
     ctx.tags["rlmdj.sweep_job"] = job_num or ""
+    if twin is not None and ctx.parent_run_id and twin.data.tags.get("mlflow.parentRunId") != ctx.parent_run_id:
+        from rlmdj.tracking import open_store
+
+        client, _ = open_store(cfg.tracking)
+        client.set_tag(ctx.parent_run_id, f"{ADOPTED_TAG_PREFIX}{job_num}", json.dumps({
+            "run_id": twin.info.run_id, "condition": condition, "job": job_num}))
     return ctx

@@ -36,8 +36,18 @@ def test_screening_adds_curated_files_and_keeps_existing(tmp_path) -> None:
     assert [p.name for p in saved] == ["palette_002.json", "palette_003.json"]
     meta = json.loads(saved[0].read_text())["meta"]
     assert meta["screening_run_id"] == run_id and meta["OBJ"] == rows[0].obj
-    rows2, saved2, _ = screen_palettes(cfg)  # a second screening never overwrites the first
+    assert [r.curated for r in rows[:3]] == ["palette_002", "palette_003", ""]
+    rows2, saved2, _ = screen_palettes(cfg)  # a second screening never overwrites the first...
     assert [p.name for p in saved2] == ["palette_004.json", "palette_005.json"]
+    # ...and draws new palettes (the seed continues after the curated ones), not the same ones.
+    assert {r.name for r in rows2}.isdisjoint({r.name for r in rows})
+    assert json.loads(saved2[0].read_text())["meta"]["screened_as"].startswith("screen-s1-")
+    # Screening a seed again saves no duplicates; the ranking names the file that has the palette.
+    rows3, saved3, _ = screen_palettes(_cfg(tmp_path, "experiment=screen_palettes", "experiment.screen.n=4",
+                                            "experiment.screen.top_k=2", "experiment.screen.bars=8",
+                                            "experiment.screen.workers=1", "experiment.screen.seed=0"))
+    assert saved3 == [] and [r.curated for r in rows3[:2]] == ["= palette_002", "= palette_003"]
+    assert sorted(p.name for p in curated.iterdir()) == [f"palette_00{i}.json" for i in range(1, 6)]
 
 
 def test_random_driver_is_seeded_by_replica(tmp_path) -> None:

@@ -37,12 +37,16 @@ class CompareConfig:
 
 @dataclass
 class ScreenConfig:
-    """Palette screening: ``n`` random palettes with the ``bars``-bar reference, keep the top ``top_k``."""
+    """Palette screening: ``n`` random palettes with the ``bars``-bar reference, keep the top ``top_k``.
+
+    ``seed`` picks the draw; unset, it continues after the highest seed already recorded in
+    ``curated_dir``, so screening again finds new palettes instead of the same ones.
+    """
 
     n: int = 100
     top_k: int = 10
     bars: int = 32
-    seed: int = 0
+    seed: int | None = None
     workers: int = 0
     curated_dir: str = "${paths.palettes_dir}/curated"
     prefix: str = "palette"

@@ -10,18 +10,23 @@ distribution as metrics, and the top K palettes, which are also written as *new*
 ``palettes/curated/`` (numbered after the highest existing one; an existing file is never
 replaced) with the screening run id, rank and scores in their ``meta``.
 
+Repeated screenings find new palettes: without ``experiment.screen.seed`` the draw continues
+after the highest seed recorded in the curated files, and a palette whose samples are already
+curated is not saved twice (the table and ``ranked.csv`` name the file that holds it).
+
 Screening uses several processes when ``experiment.screen.workers`` > 1 (0 = one per core).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +34,21 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.experiments.registry import job
 
-__all__ = ["ScreenRow", "screen_palettes", "score_palettes", "save_curated", "write_ranked_csv", "screen_job"]
+__all__ = [
+    "ScreenRow",
+    "screen_palettes",
+    "score_palettes",
+    "save_curated",
+    "curated_samples",
+    "next_seed",
+    "write_ranked_csv",
+    "screen_job",
+]
 
 
 @dataclass(frozen=True)
 class ScreenRow:
-    """One screened palette; ``rank`` is 1 for the best OBJ."""
+    """One screened palette; ``rank`` is 1 for the best OBJ; ``curated`` names its curated file."""
 
     rank: int
     name: str
@@ -42,6 +56,7 @@ class ScreenRow:
     obj: float
     scores: dict[str, float]
     samples: dict[str, str]
+    curated: str = ""
 
 
 _WORKER: dict[str, Any] = {}
@@ -74,10 +89,16 @@ def _score_one(i: int) -> tuple[int, str, float, dict[str, float], dict[str, str
     return i, palette.name, result.obj, dict(result.scores), dict(palette.samples)
 
 
-def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1) -> list[ScreenRow]:
-    """Render and score ``n`` seeded random palettes; rows ranked best first."""
+def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | None = None) -> list[ScreenRow]:
+    """Render and score ``n`` seeded random palettes; rows ranked best first.
+
+    ``seed`` picks the draw (default ``experiment.screen.seed``, or 0 when that is unset).
+    """
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["bars"] = int(cfg.experiment.screen.bars)  # type: ignore[index]
+    if seed is None:
+        seed = int(OmegaConf.select(cfg, "experiment.screen.seed") or 0)
+    plain["experiment"]["screen"]["seed"] = int(seed)  # type: ignore[index]
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.create(plain))
     workers = workers if workers > 0 else (os.cpu_count() or 1)
     workers = max(1, min(workers, n))
@@ -100,11 +121,45 @@ def write_ranked_csv(rows: Sequence[ScreenRow], path: str | Path) -> Path:
     roles = list(rows[0].samples) if rows else []
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["rank", "palette", "OBJ", *axes, *roles])
+        w.writerow(["rank", "palette", "OBJ", *axes, "curated", *roles])
         for r in rows:
-            w.writerow([r.rank, r.name, f"{r.obj:.4f}", *[f"{r.scores[a]:.4f}" for a in axes],
+            w.writerow([r.rank, r.name, f"{r.obj:.4f}", *[f"{r.scores[a]:.4f}" for a in axes], r.curated,
                         *[r.samples.get(role, "") for role in roles]])
     return path
+
+
+_SCREENED_AS = re.compile(r"^screen-s(\d+)-\d+$")
+
+
+def _curated_files(folder: Path) -> list[tuple[Path, dict]]:
+    out = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a palette file; screening only reads what it can
+        if isinstance(data, dict) and isinstance(data.get("samples"), dict):
+            out.append((path, data))
+    return out
+
+
+def curated_samples(folder: str | Path) -> dict[tuple[tuple[str, str], ...], str]:
+    """Sample choices already curated in ``folder`` → the file stem that holds them."""
+    found: dict[tuple[tuple[str, str], ...], str] = {}
+    for path, data in _curated_files(Path(folder)):
+        found.setdefault(tuple(sorted(data["samples"].items())), path.stem)
+    return found
+
+
+def next_seed(folder: str | Path) -> int:
+    """One past the highest screening seed recorded in ``folder``'s files (0 if none)."""
+    seeds = []
+    for _, data in _curated_files(Path(folder)):
+        meta = data.get("meta") or {}
+        m = _SCREENED_AS.match(str(meta.get("screened_as", "")))
+        if m:
+            seeds.append(int(m.group(1)))
+    return max(seeds, default=-1) + 1
 
 
 def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str = "palette",
@@ -141,27 +196,40 @@ def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str =
 
 
 def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str | None]:
-    """The whole experiment: score, rank, log to one MLflow run, save the top K as curated files."""
+    """The whole experiment: score, rank, log to one MLflow run, save the top K as curated files.
+
+    Of the top K, palettes whose samples are already curated are not saved again; every row's
+    ``curated`` names its file (new or existing).
+    """
     from rlmdj.experiments.run import _open_run
     from rlmdj.tracking import config_hash, flatten_config
 
     s = cfg.experiment.screen
     out_dir = Path(str(cfg.paths.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(str(s.curated_dir))
+    seed = int(s.seed) if s.get("seed") is not None else next_seed(folder)
     run = _open_run(cfg, None, {"rlmdj.experiment": "screen_palettes", "rlmdj.config_hash": config_hash(cfg)})
     with run:
-        run.log_params(flatten_config(cfg))
+        run.log_params({**flatten_config(cfg), "experiment.screen.seed_used": seed})
         t0 = time.perf_counter()
-        rows = score_palettes(cfg, n=int(s.n), workers=int(s.workers))
+        rows = score_palettes(cfg, n=int(s.n), workers=int(s.workers), seed=seed)
         elapsed = time.perf_counter() - t0
+        existing = curated_samples(folder)
+        top = rows[: int(s.top_k)]
+        new = [r for r in top if tuple(sorted(r.samples.items())) not in existing]
+        saved = save_curated(new, folder, prefix=str(s.prefix), run_id=run.run_id,
+                             scorer=str(cfg.scorer.name), bars=int(s.bars))
+        names = {r.index: p.stem for r, p in zip(new, saved, strict=True)}
+        names.update({r.index: f"= {existing[key]}" for r in top
+                      if (key := tuple(sorted(r.samples.items()))) in existing})
+        rows = [replace(r, curated=names.get(r.index, "")) for r in rows]
         table = write_ranked_csv(rows, out_dir / "ranked.csv")
         run.log_artifact(table, "screening")
         objs = sorted(r.obj for r in rows)
         run.log_metrics({"screen/n": float(len(rows)), "screen/best_OBJ": objs[-1], "screen/worst_OBJ": objs[0],
                          "screen/median_OBJ": objs[len(objs) // 2], "time/screen_s": elapsed})
         run.log_series("screen/ranked_OBJ", [r.obj for r in rows])
-        saved = save_curated(rows[: int(s.top_k)], str(s.curated_dir), prefix=str(s.prefix), run_id=run.run_id,
-                             scorer=str(cfg.scorer.name), bars=int(s.bars))
         for path in saved:
             run.log_artifact(path, "screening/curated")
         run.set_tags({"rlmdj.curated": ",".join(p.stem for p in saved)})
@@ -176,14 +244,20 @@ def screen_job(cfg: DictConfig) -> float | None:
 
     rows, saved, run_id = screen_palettes(cfg)
     table = Table(title=f"Palette screening: top {min(len(rows), 15)} of {len(rows)} ({cfg.scorer.name} scorer)")
-    for h in ("rank", "palette", "OBJ", *rows[0].scores):
-        table.add_column(h, justify="left" if h == "palette" else "right")
+    for h in ("rank", "palette", "OBJ", *rows[0].scores, "curated as"):
+        table.add_column(h, justify="left" if h in ("palette", "curated as") else "right")
     for r in rows[:15]:
-        table.add_row(str(r.rank), r.name, f"{r.obj:.3f}", *[f"{v:.3f}" for v in r.scores.values()])
+        table.add_row(str(r.rank), r.name, f"{r.obj:.3f}", *[f"{v:.3f}" for v in r.scores.values()], r.curated)
     console = Console()
     console.print(table)
-    for p in saved:
-        console.print(f"curated: {p}")
+    folder = Path(str(cfg.experiment.screen.curated_dir))
+    if saved:
+        console.print(f"saved {len(saved)} new palette file(s) in {folder}: {', '.join(p.stem for p in saved)} "
+                      f"(use as palette={saved[0].stem})")
+    dupes = sum(1 for r in rows if r.curated.startswith("="))
+    if dupes:
+        console.print(f"{dupes} of the top {cfg.experiment.screen.top_k} are already curated (= file); "
+                      "set experiment.screen.seed to screen other palettes")
     if run_id:
-        console.print(f"screening run: {run_id}")
+        console.print(f"screening run: {run_id} (ranked table: screening/ranked.csv)")
     return rows[0].obj if rows else None

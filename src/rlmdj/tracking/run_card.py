@@ -75,23 +75,26 @@ def score_curve_svg(windows: Sequence[Mapping[str, Any]], *, weights: Mapping[st
     end = max(float(w["start_s"]) + float(w["duration_s"]) for w in windows)
     vals = [v for pts in series.values() for _, v in pts]
     lo, hi = min(vals) - 0.2, max(vals) + 0.2
-    pad_l, pad_b = 40, 24
+    pad_l, pad_r, pad_b = 40, 56, 24  # the legend sits in the right margin, clear of the curves
+    plot_w = width - pad_l - pad_r
 
     def xy(t: float, v: float) -> str:
-        x = pad_l + (width - pad_l - 10) * (t / end if end else 0)
+        x = pad_l + plot_w * (t / end if end else 0)
         y = 8 + (height - pad_b - 8) * (1 - (v - lo) / (hi - lo))
         return f"{x:.1f},{y:.1f}"
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-             f"style='background:#fff;border:1px solid #eee'>"]
+    # viewBox + width 100%: the curve scales to MLflow's artifact pane instead of overflowing it.
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 {width} {height}' width='100%' "
+             f"style='max-width:{width}px;background:#fff;border:1px solid #eee'>"]
     for k in range(5):
         v = lo + (hi - lo) * k / 4
         y = xy(0, v).split(",")[1]
-        parts.append(f"<line x1='{pad_l}' x2='{width - 10}' y1='{y}' y2='{y}' stroke='#eee'/>"
+        parts.append(f"<line x1='{pad_l}' x2='{pad_l + plot_w}' y1='{y}' y2='{y}' stroke='#eee'/>"
                      f"<text x='2' y='{y}' font-size='10' fill='#666'>{v:.2f}</text>")
-    for k in range(0, int(end) + 1, 10):
+    step = 10 if end <= 300 else 30
+    for k in range(0, int(end) + 1, step):
         x = xy(k, lo).split(",")[0]
-        parts.append(f"<text x='{x}' y='{height - 6}' font-size='10' fill='#666'>{k}s</text>")
+        parts.append(f"<text x='{x}' y='{height - 6}' font-size='10' fill='#666' text-anchor='middle'>{k}s</text>")
     for i, (axis, pts) in enumerate(series.items()):
         color = _AXES_COLORS.get(axis, "#555")
         wdt = 2.5 if axis == "OBJ" else 1.2
@@ -100,7 +103,7 @@ def score_curve_svg(windows: Sequence[Mapping[str, Any]], *, weights: Mapping[st
         for t, v in pts:
             cx, cy = xy(t, v).split(",")
             parts.append(f"<circle cx='{cx}' cy='{cy}' r='2.5' fill='{color}'/>")
-        parts.append(f"<text x='{width - 60}' y='{14 + 12 * i}' font-size='11' fill='{color}'>{axis}</text>")
+        parts.append(f"<text x='{width - pad_r + 10}' y='{14 + 12 * i}' font-size='11' fill='{color}'>{axis}</text>")
     parts.append("</svg>")
     return "".join(parts)
 

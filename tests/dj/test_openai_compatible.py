@@ -1,6 +1,7 @@
 """`dj=rlm model=local` end to end against an OpenAI-compatible server on 127.0.0.1.
 
-No scripted DSPy LM here: requests go through DSPy's real LM client over HTTP to a tiny
+No scripted DSPy LM here: requests go through DSPy's real LM client (its native engine, and
+LiteLLM where asked) over HTTP to a tiny
 chat-completions server (:mod:`fake_openai`) that answers in DSPy's chat format. Checked: the
 run finishes and records requests, responses and usage; the key reaches the server and
 nothing else; rate limits are retried and recorded; a server that is down fails the run fast
@@ -106,10 +107,12 @@ def test_cli_plays_a_set_through_the_server_and_leaks_no_key(tmp_path, pack_cach
     assert secret not in proc.stdout + proc.stderr
 
 
-def test_rate_limits_are_retried_recorded_and_replay_exactly(tmp_path, compose_cfg):
+# DSPy's own client picks its native engine for this model; LiteLLM is one option away.
+@pytest.mark.parametrize("engine", [(), ("+model.extra.engine=litellm",)], ids=["native", "litellm"])
+def test_rate_limits_are_retried_recorded_and_replay_exactly(engine, tmp_path, compose_cfg):
     with FakeOpenAI(SET_16, fail_first=2) as server:
         outcome = run_set(compose_cfg("dj=rlm", "model=local", f"model.api_base={server.base_url}",
-                                      "model.backoff_s=0", "prompt=baseline", "bars=16"))
+                                      "model.backoff_s=0", "prompt=baseline", "bars=16", *engine))
     assert outcome.status == "FINISHED"
     assert len(server.requests) == len(SET_16) + 2
     client = store(tmp_path)

@@ -15,9 +15,12 @@ def test_hash_ignores_where_results_go_but_not_what_is_played():
 
 
 def test_flattened_params_mask_secrets():
-    cfg = OmegaConf.create({"model": {"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY"},
+    cfg = OmegaConf.create({"model": {"api_key": "sk-123", "api_key_env": "OPENAI_API_KEY",
+                                      "hf_token": "hf-1", "max_tokens": 4000},
                             "palette": {"roles": ["kick", "hihat"]}})
     flat = flatten_config(cfg)
     assert flat["model.api_key"] == "***"
     assert flat["model.api_key_env"] == "OPENAI_API_KEY"
+    assert flat["model.hf_token"] == "***"
+    assert flat["model.max_tokens"] == "4000"
     assert flat["palette.roles"] == '["kick", "hihat"]'

@@ -125,13 +125,13 @@ def run_set(
 def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, timer: _Timer) -> None:
     out_dir = outcome.output_dir
     sr = int(cfg.render.sample_rate)
+    driver = build_driver(cfg)  # first: a missing API key fails before anything is loaded
     with timer.stage("samples"):
         index = load_index(cfg, progress=bool(cfg.progress))
         palette = resolve_palette(cfg, index)
     run.set_tags({"rlmdj.palette": palette.name, "rlmdj.palette_hash": palette.sha256})
     run.log_text(palette.to_json(), "palette.json")
 
-    driver = build_driver(cfg)
     session = None
     try:
         with bar_progress(int(cfg.bars), enabled=bool(cfg.progress),

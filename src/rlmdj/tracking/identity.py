@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,7 +34,7 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 _OPERATIONAL_SUFFIXES: tuple[str, ...] = (
     "_env", "timeout_s", "retries", "backoff_s", "cache_dir", "max_concurrency",
 )
-_SECRET_WORDS = ("api_key", "apikey", "secret", "password", "token")
+_SECRET_LAST_WORDS = ("apikey", "secret", "password", "passwd", "token", "credentials")
 
 
 def resolved_dict(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -49,10 +50,17 @@ def _scrub(value: Any, key: str = "") -> Any:
         return {k: _scrub(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v, key) for v in value]
-    lowered = key.lower()
-    if any(w in lowered for w in _SECRET_WORDS) and not lowered.endswith(("_env", "_var")) and value:
+    if value and _is_secret_key(key):
         return "***"
     return value
+
+
+def _is_secret_key(key: str) -> bool:
+    """``api_key``, ``hf_token``, ``client_secret``... but not ``max_tokens`` or ``token_env``."""
+    words = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if w]
+    if not words or words[-1] in ("env", "var"):
+        return False
+    return words[-1] in _SECRET_LAST_WORDS or words[-2:] == ["api", "key"]
 
 
 def scrubbed_config(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:

@@ -80,7 +80,12 @@ def main() -> None:
     if bundled is not None and bundled.resolve() != dirs[0].resolve():
         dirs.append(bundled)
     register_palette_files(dirs)
-    _hydra_main()
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        # Runs in progress were already ended KILLED by their tracking context.
+        print("rlmdj: interrupted; runs in progress were marked KILLED", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ __all__ = [
 COND_TAG_PREFIX = "rlmdj.cond."
 REPLICA_TAG = "rlmdj.replica"
 JOB_TAG = "rlmdj.sweep_job"
-# Written by rlmdj.tracking.sweep on a parent run when a resumed job reused a run from another
+# Written by rlmdj.experiments.sweep on a parent run when a resumed job reused a run from another
 # sweep (value: JSON with "run_id", "condition", "job"); kept as a string to avoid importing Hydra.
 ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 SWEPT_KEYS_TAG = "rlmdj.swept_keys"

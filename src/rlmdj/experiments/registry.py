@@ -23,7 +23,6 @@ JOB_MODULES: tuple[str, ...] = (
     "rlmdj.experiments.run",
     "rlmdj.experiments.serve",
     "rlmdj.experiments.replay",
-    "rlmdj.experiments.sweep_jobs",
     "rlmdj.experiments.compare_job",
     "rlmdj.experiments.screen",
 )

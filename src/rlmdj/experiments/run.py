@@ -7,7 +7,6 @@ driver transcript), and never stays RUNNING.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,24 +237,19 @@ def _log_audio(cfg: DictConfig, run: TrackedRun, audio: Any, out_dir: Path, *, s
 @job("run")
 def run_job(cfg: DictConfig) -> float | None:
     """``rlmdj`` with no experiment: one tracked set; returns OBJ for sweepers."""
-    from rlmdj.experiments.summary import print_run_summary
-    from rlmdj.tracking.sweep import job_context
+    from rlmdj.experiments.summary import print_job_line, print_run_summary
+    from rlmdj.experiments.sweep import job_context
 
     ctx = job_context(cfg)  # sweep parent + condition tags; a finished twin when resuming
     if ctx.finished_run_id is not None:
         print(f"rlmdj: resume: config already FINISHED in run {ctx.finished_run_id}; skipped")
         return ctx.finished_obj
+    in_sweep = ctx.parent_run_id is not None
+    if in_sweep:
+        cfg.progress = False  # parallel jobs' bars would interleave; the sweep reports at the end
     outcome = run_set(cfg, parent_run_id=ctx.parent_run_id, extra_tags=ctx.tags)
-    print_run_summary(cfg, outcome)
+    if in_sweep:
+        print_job_line(outcome, f"{ctx.tags.get('rlmdj.condition', 'job')} replica={cfg.replica}")
+    else:
+        print_run_summary(cfg, outcome)
     return outcome.score.obj if outcome.score is not None else None
-
-
-def outcome_json(outcome: RunOutcome) -> str:
-    """A machine-readable one-line summary (printed by scripts and benchmarks)."""
-    return json.dumps({
-        "run_id": outcome.run_id,
-        "status": outcome.status,
-        "config_hash": outcome.config_hash,
-        "metrics": outcome.metrics,
-        "timings_s": outcome.timings_s,
-    })

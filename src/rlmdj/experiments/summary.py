@@ -9,7 +9,7 @@ from rich.table import Table
 from rlmdj.experiments.run import RunOutcome
 from rlmdj.tracking import ui_command
 
-__all__ = ["print_run_summary"]
+__all__ = ["print_job_line", "print_run_summary"]
 
 
 def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | None = None) -> None:
@@ -30,3 +30,10 @@ def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | N
     if outcome.run_id:
         console.print(f"run id: [bold]{outcome.run_id}[/bold]  (experiment {cfg.tracking.experiment!r})")
         console.print(f"open the MLflow UI: [bold]{ui_command(cfg.tracking)}[/bold]")
+
+
+def print_job_line(outcome: RunOutcome, label: str, console: Console | None = None) -> None:
+    """One line per sweep job, so the sweep's closing comparison is not buried."""
+    console = console or Console()
+    obj = f"{outcome.score.scorer}/OBJ {outcome.score.obj:.3f}" if outcome.score is not None else "no score"
+    console.print(f"{label}: {obj} · {outcome.status} · run {outcome.run_id}", soft_wrap=True)

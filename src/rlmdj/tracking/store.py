@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,8 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     """
     uri = str(tracking.uri)
     mlflow.set_tracking_uri(uri)
+    # First use of a local store logs its table set-up at INFO; that is not news to a user.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     with _store_lock(uri):
         client = MlflowClient(tracking_uri=uri)
         return client, _experiment_id(client, tracking, uri)

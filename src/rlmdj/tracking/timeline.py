@@ -47,9 +47,10 @@ def plot_timeline(
     names, matrix = arrangement_matrix(history, roles)
     n_bars = max(matrix.shape[1], 1)
     fig, ax = plt.subplots(figsize=(min(18, 4 + n_bars * 0.18), 1.2 + 0.45 * max(len(names), 1)))
-    ax.imshow(matrix if matrix.size else np.zeros((1, 1)), aspect="auto", cmap="magma",
-              vmin=0.0, vmax=1.0, interpolation="nearest",
-              extent=(0.5, n_bars + 0.5, len(names) - 0.5, -0.5))
+    image = ax.imshow(matrix if matrix.size else np.zeros((1, 1)), aspect="auto", cmap="magma",
+                      vmin=0.0, vmax=1.0, interpolation="nearest",
+                      extent=(0.5, n_bars + 0.5, len(names) - 0.5, -0.5))
+    fig.colorbar(image, ax=ax, label="gain", fraction=0.025, pad=0.01)
     ax.set_yticks(range(len(names)), names)
     ax.set_xlabel("bar")
     for r, role in enumerate(names):

@@ -112,3 +112,17 @@ def test_loop_rules() -> None:
 def test_missing_folder_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ParameterError, match="not found"):
         index_folders([tmp_path / "nope"])
+
+
+def test_empty_and_dangling_files_are_skipped_with_a_clear_reason(tmp_path: Path) -> None:
+    root = tmp_path / "kit"
+    root.mkdir()
+    sf.write(root / "kick_ok.wav", _noise(0.2), SR)
+    (root / "kick_empty.wav").write_bytes(b"")
+    (root / "kick_gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    with pytest.warns(UserWarning):
+        samples, skipped = index_folders([root])
+    assert [s.role for s in samples] == ["kick"]
+    reasons = {Path(p).name: r for p, r in skipped}
+    assert reasons["kick_empty.wav"] == "empty file (0 bytes)"
+    assert reasons["kick_gone.wav"].startswith("unreadable file")

@@ -248,6 +248,14 @@ def index_folders(
                 )
                 continue
             try:
+                size = path.stat().st_size
+            except OSError as exc:  # e.g. a dangling symlink
+                skip(path, f"unreadable file: {exc.strerror or exc}")
+                continue
+            if size == 0:
+                skip(path, "empty file (0 bytes)")
+                continue
+            try:
                 info = sf.info(str(path))
             except Exception as exc:  # libsndfile reports corrupt files in several ways
                 skip(path, f"unreadable audio: {exc}")

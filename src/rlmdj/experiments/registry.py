@@ -25,6 +25,7 @@ JOB_MODULES: tuple[str, ...] = (
     "rlmdj.experiments.replay",
     "rlmdj.experiments.compare_job",
     "rlmdj.experiments.screen",
+    "rlmdj.experiments.samples_job",
 )
 
 _JOBS: dict[str, Job] = {}

@@ -183,3 +183,10 @@ def test_bad_input_raises_parameter_error(scorer, audio):
 def test_bad_sample_rate_raises(scorer, sr):
     with pytest.raises(ParameterError):
         scorer.score(sine(440.0, 1.0), sr=sr)
+
+
+@pytest.mark.parametrize("kwargs", [{"window_s": float("nan")}, {"hop_s": float("inf")},
+                                    {"window_s": 0.0}, {"hop_s": "ten"}])
+def test_proxy_refuses_non_finite_or_non_positive_windows(kwargs: dict) -> None:
+    with pytest.raises(ParameterError, match="positive number of seconds"):
+        ProxyScorer(**kwargs)

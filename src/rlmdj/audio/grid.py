@@ -25,10 +25,23 @@ class Grid:
     steps_per_bar: int = STEPS_PER_BAR
 
     def __post_init__(self) -> None:
-        if not (20.0 <= float(self.bpm) <= 400.0):
+        try:
+            bpm = float(self.bpm)
+        except (TypeError, ValueError):
+            bpm = float("nan")
+        if not (20.0 <= bpm <= 400.0):
             raise ParameterError(f"bpm must be within 20..400, got {self.bpm!r} (e.g. bpm=128)")
-        if int(self.sr) < 8000:
-            raise ParameterError(f"sample rate must be >= 8000 Hz, got {self.sr!r}")
+        try:
+            sr = float(self.sr)
+        except (TypeError, ValueError):
+            sr = float("nan")
+        # a fractional rate would put every bar and step a fraction of a sample off
+        if isinstance(self.sr, bool) or not sr.is_integer() or sr < 8000:
+            raise ParameterError(
+                f"sample rate must be a whole number of Hz >= 8000 (e.g. 44100), got {self.sr!r}"
+            )
+        object.__setattr__(self, "bpm", bpm)
+        object.__setattr__(self, "sr", int(sr))
         if self.steps_per_bar <= 0:
             raise ParameterError(f"steps_per_bar must be positive, got {self.steps_per_bar!r}")
 

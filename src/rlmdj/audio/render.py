@@ -78,6 +78,8 @@ class ChannelState:
             )
         object.__setattr__(self, "gain", gain)
         try:
+            if isinstance(self.steps, (str, bytes)):  # "04" would read as steps 0 and 4
+                raise TypeError
             steps = tuple(int(s) for s in self.steps)
         except (TypeError, ValueError):
             raise ParameterError(
@@ -248,6 +250,8 @@ class Renderer:
         arr = to_stereo(arr)
         if arr.shape[0] == 0:
             raise ParameterError(f"sample {sample_id!r} is empty (0 frames)")
+        if not np.isfinite(arr).all():  # one NaN would silence the whole master at normalisation
+            raise ParameterError(f"sample {sample_id!r} contains NaN or infinite values")
         return arr
 
     def _ensure_length(self, end: int) -> None:

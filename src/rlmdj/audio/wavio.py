@@ -70,7 +70,10 @@ def normalize_peak(audio: np.ndarray, *, target_dbfs: float | None = -1.0) -> np
     """
     arr = _frames(audio)
     if target_dbfs is not None:
-        target_dbfs = float(target_dbfs)
+        try:
+            target_dbfs = float(target_dbfs)
+        except (TypeError, ValueError):
+            target_dbfs = math.nan
         if not math.isfinite(target_dbfs) or target_dbfs > 0.0:
             raise ParameterError(
                 f"target_dbfs must be a finite level <= 0 dBFS (e.g. -1.0) or None, got {target_dbfs!r}"

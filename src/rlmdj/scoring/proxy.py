@@ -47,6 +47,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rlmdj.errors import ParameterError
 from rlmdj.scoring import features as F
 from rlmdj.scoring.base import (
     AXES,
@@ -72,6 +73,17 @@ DIGITAL_SILENCE_PEAK = 1e-5
 """Peaks below -100 dBFS are not normalised up: the input is treated as silence."""
 
 SILENCE_FLOORS: Mapping[str, float] = {"CE": 1.5, "CU": 2.0, "PC": 1.5, "PQ": 2.0}
+
+
+def _positive_seconds(name: str, value: object) -> float:
+    """``value`` as finite positive seconds; NaN or inf would otherwise fail deep in windowing."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = float("nan")
+    if not (np.isfinite(seconds) and seconds > 0.0):
+        raise ParameterError(f"{name} must be a positive number of seconds (e.g. 10.0), got {value!r}")
+    return seconds
 
 
 def _ramp(value: float, zero_at: float, one_at: float) -> float:
@@ -151,8 +163,8 @@ class ProxyScorer:
         hop_s: float = 10.0,
     ) -> None:
         self.weights = dict(weights)
-        self.window_s = float(window_s)
-        self.hop_s = float(hop_s)
+        self.window_s = _positive_seconds("window_s", window_s)
+        self.hop_s = _positive_seconds("hop_s", hop_s)
 
     @property
     def identity(self) -> str:

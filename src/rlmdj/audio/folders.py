@@ -49,7 +49,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rlmdj.audio.samples import LOOP_ROLES, SampleInfo
+from rlmdj.audio.samples import AUDIO_SUFFIXES, LOOP_ROLES, SampleInfo
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -64,7 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".wave", ".flac", ".aif", ".aiff")
 ROLE_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("kick", ("kick", "bd", "bassdrum")),
     ("hihat", ("hihat", "hat", "hh", "cymbal")),

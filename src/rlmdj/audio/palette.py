@@ -153,7 +153,8 @@ def random_palette(
             why = f" (only {len(others)} of the wrong kind)" if others else ""
             raise ParameterError(
                 f"no {kind} sample with role {role!r} in the index{why}; add one to samples.paths "
-                f"or enable the built-in pack, or drop {role!r} from palette.roles"
+                f"or enable the built-in pack, or drop {role!r} from palette.roles "
+                f"(`rlmdj experiment=samples` lists what is indexed)"
             )
         samples[role] = eligible[int(_role_rng(seed, role).integers(len(eligible)))]
     return Palette(

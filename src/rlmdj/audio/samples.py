@@ -25,6 +25,7 @@ import numpy as np
 from rlmdj.errors import ParameterError
 
 __all__ = [
+    "AUDIO_SUFFIXES",
     "ONESHOT_ROLES",
     "LOOP_ROLES",
     "ALL_ROLES",
@@ -41,7 +42,7 @@ LOOP_ROLES: tuple[str, ...] = ("bassline", "texture", "synth")
 ALL_ROLES: tuple[str, ...] = ONESHOT_ROLES + LOOP_ROLES
 DEFAULT_ROLES: tuple[str, ...] = ("kick", "hihat", "bassline", "perc", "texture", "clap")
 KINDS: tuple[str, ...] = ("loop", "oneshot")
-_AUDIO_SUFFIXES = (".wav", ".wave", ".flac", ".aif", ".aiff")
+AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".wave", ".flac", ".aif", ".aiff")
 _CACHE_SIZE = 128  # decoded samples kept in memory per index (a palette is 6-7 of them)
 
 
@@ -108,7 +109,7 @@ class SampleInfo:
 
 
 def _looks_like_path(text: str) -> bool:
-    return "/" in text or "\\" in text or text.lower().endswith(_AUDIO_SUFFIXES)
+    return "/" in text or "\\" in text or text.lower().endswith(AUDIO_SUFFIXES)
 
 
 class SampleIndex:

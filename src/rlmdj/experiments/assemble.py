@@ -50,11 +50,6 @@ def load_index(cfg: DictConfig, *, progress: bool = False) -> SampleIndex:
             paths=[str(p) for p in s.paths],
             progress=progress,
         )
-        if len(index) == 0:
-            raise ParameterError(
-                "no samples: the built-in pack is off (samples.builtin=false) and samples.paths "
-                "indexed nothing; e.g. samples.paths=[/path/to/samples]"
-            )
         _INDEX_CACHE[key] = index
     return _INDEX_CACHE[key]
 

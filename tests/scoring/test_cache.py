@@ -103,3 +103,27 @@ def test_unwritable_cache_folder_is_a_parameter_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(ParameterError, match="cannot create score cache"):
         ScoreCache(blocker / "scores")
+
+
+class WeightedScorer(CountingScorer):
+    """CountingScorer whose results carry its (changeable) OBJ weights, as real scorers' do."""
+
+    def __init__(self, weights: dict[str, float]) -> None:
+        super().__init__()
+        self.weights = dict(weights)
+
+    def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
+        r = super().score(audio, sr=sr)
+        return ScoreResult(r.scorer, r.identity, r.scores, r.windows, dict(self.weights))
+
+
+def test_cache_hit_uses_the_current_obj_weights_not_the_stored_ones(tmp_path):
+    """Weights are not part of the key, so a hit must be re-weighted with today's scorer.weights."""
+    audio = tone()
+    first = CachedScorer(WeightedScorer({"CE": 1.0, "CU": 0.0, "PC": 0.0, "PQ": 0.0}), ScoreCache(tmp_path))
+    assert first.score(audio, sr=16_000).obj == pytest.approx(first.score(audio, sr=16_000).scores["CE"])
+    inner = WeightedScorer({"CE": 0.0, "CU": 0.0, "PC": 0.0, "PQ": 1.0})
+    again = CachedScorer(inner, ScoreCache(tmp_path))
+    hit = again.score(audio, sr=16_000)
+    assert again.cache.hits == 1 and inner.calls == 0
+    assert hit.weights == inner.weights and hit.obj == pytest.approx(7.0)

@@ -9,7 +9,7 @@ from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.cache import CachedScorer
 from rlmdj.scoring.client import HttpScorer
-from rlmdj.scoring.factory import MODAL_URL_ENV, build_scorer
+from rlmdj.scoring.factory import CACHE_DIR_ENV, MODAL_URL_ENV, build_scorer
 
 
 def node(**kwargs):
@@ -63,3 +63,17 @@ def test_yaml_group_files_compose(tmp_path):
     for name in ("audiobox", "http", "modal", "proxy"):
         merged = OmegaConf.merge(OmegaConf.structured(ScorerConfig), OmegaConf.load(conf / f"{name}.yaml"))
         assert merged.name == name
+
+
+def test_modal_proxy_auth_needs_both_key_and_secret(monkeypatch):
+    """Half the pair would send no auth headers at all and fail later with a bare 401."""
+    monkeypatch.setenv("MY_KEY", "wk-1")
+    with pytest.raises(ParameterError, match="modal_secret_env"):
+        build_scorer(node(name="modal", url="https://ws--x.modal.run", modal_key_env="MY_KEY"))
+
+
+def test_plain_dict_cache_goes_where_the_config_default_says(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    scorer = build_scorer({"name": "http", "url": "http://127.0.0.1:9", "cache": True})
+    assert scorer.cache.path == tmp_path / "scores" / "scores.sqlite"

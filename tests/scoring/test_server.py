@@ -168,6 +168,48 @@ def test_concurrency_is_bounded_and_overflow_gets_503():
     assert 503 in codes
 
 
+def test_busy_answer_says_when_to_retry():
+    scorer = LevelScorer(delay_s=0.5)
+    app = create_app(ScoringService(scorer), max_concurrency=1, max_queue=0)
+    data = wav_bytes(1.0)
+    with ServerThread(app) as srv, httpx.Client(timeout=20) as client, ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(lambda _: upload(client, srv.url, data), range(3)))
+    busy = [r for r in answers if r.status_code == 503]
+    assert busy and all(r.headers["Retry-After"].isdigit() and "busy" in r.json()["error"] for r in busy)
+
+
+def test_unknown_paths_and_methods_answer_with_an_error_body(server):
+    srv, _ = server
+    with httpx.Client(timeout=10) as client:
+        missing = client.get(f"{srv.url}/nope")
+        wrong = client.get(f"{srv.url}/score")
+    assert missing.status_code == 404 and "/nope" in missing.json()["error"]
+    assert wrong.status_code == 405 and "POST /score" in wrong.json()["error"]
+
+
+def test_serve_job_fails_fast_when_the_port_is_taken(tmp_path):
+    """No model load (seconds to minutes) before finding out the port is busy."""
+    import socket
+
+    from omegaconf import OmegaConf
+
+    from rlmdj.errors import ParameterError
+    from rlmdj.experiments.serve import serve
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        cfg = OmegaConf.create({
+            "scorer": {"name": "no-such-scorer"},
+            "serve": {"host": "127.0.0.1", "port": port, "token_env": None, "max_upload_mb": 1,
+                      "max_duration_s": 10, "max_channels": 2, "max_concurrency": 1, "max_queue": 1,
+                      "log_level": "warning"},
+        })
+        with pytest.raises(ParameterError, match=f"cannot listen on 127.0.0.1:{port}"):
+            serve(cfg)
+
+
 def test_scorer_failure_is_500_and_server_keeps_serving():
     scorer = LevelScorer(fail=True)
     with ServerThread(create_app(ScoringService(scorer))) as srv, httpx.Client(timeout=10) as client:

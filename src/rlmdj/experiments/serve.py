@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 
 from omegaconf import DictConfig
 
@@ -17,6 +18,26 @@ from rlmdj.experiments.registry import job
 __all__ = ["serve"]
 
 log = logging.getLogger(__name__)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail in a second, not after loading the model, when ``host:port`` cannot be bound."""
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ParameterError(f"serve.host={host!r} does not resolve ({exc})") from exc
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(addr)
+        except OSError as exc:
+            raise ParameterError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "pick another serve.port or stop what is using it"
+            ) from exc
 
 
 @job("serve")
@@ -40,6 +61,7 @@ def serve(cfg: DictConfig) -> None:
         max_duration_s=float(s.max_duration_s),
         max_channels=int(s.max_channels),
     )
+    _check_port_free(str(s.host), int(s.port))
     scorer = build_scorer(cfg.scorer)
     log.info("serving %s on http://%s:%s (auth: %s)", scorer.identity, s.host, s.port, "bearer" if token else "none")
     run_server(

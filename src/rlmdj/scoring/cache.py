@@ -5,12 +5,15 @@
   busy timeout make concurrent writers (sweep workers, threads) safe; hits and misses counted.
 * :class:`CachedScorer` -- wraps any Scorer with a cache; same ``name`` and ``identity``.
 
-The identity includes the checkpoint hash and precision, so new weights never reuse old scores.
+The identity includes the checkpoint hash and precision, so new model weights never reuse old scores.
+The OBJ weights are not part of the key (they do not change the axis scores): a hit is returned
+with the wrapped scorer's current weights, so changing ``scorer.weights`` re-weights cached scores.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import sqlite3
@@ -143,7 +146,8 @@ class CachedScorer:
         key = audio_hash(audio, sr=sr)
         cached = self.cache.get(identity, key)
         if cached is not None:
-            return cached
+            weights = getattr(self.scorer, "weights", None)
+            return dataclasses.replace(cached, weights=dict(weights)) if weights else cached
         result = self.scorer.score(audio, sr=sr)
         self.cache.put(identity, key, result)
         return result

@@ -17,10 +17,18 @@ from omegaconf import DictConfig, OmegaConf
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import Scorer
 
-__all__ = ["SCORERS", "MODAL_URL_ENV", "build_scorer"]
+__all__ = ["SCORERS", "MODAL_URL_ENV", "CACHE_DIR_ENV", "build_scorer"]
 
 SCORERS = ("proxy", "audiobox", "http", "modal")
 MODAL_URL_ENV = "RLMDJ_MODAL_URL"
+CACHE_DIR_ENV = "RLMDJ_CACHE_DIR"
+
+
+def _default_cache_dir() -> str:
+    """``$RLMDJ_CACHE_DIR/scores``, else ``~/.cache/rlmdj/scores``: the ScorerConfig default, for
+    callers that pass a plain dict without ``cache_dir``."""
+    root = os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "rlmdj")
+    return os.path.join(root, "scores")
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -55,6 +63,12 @@ def _http_scorer(c: dict[str, Any], *, backend: str) -> Scorer:
         )
         raise ParameterError(f"scorer={backend} needs a URL: {hint}")
     headers = {}
+    if bool(c.get("modal_key_env")) != bool(c.get("modal_secret_env")):
+        # One without the other would silently send no proxy auth and fail later with a 401.
+        raise ParameterError(
+            "Modal proxy auth needs both scorer.modal_key_env and scorer.modal_secret_env "
+            f"(got {c.get('modal_key_env')!r} and {c.get('modal_secret_env')!r})"
+        )
     key = _env(c.get("modal_key_env"), "scorer.modal_key_env")
     secret = _env(c.get("modal_secret_env"), "scorer.modal_secret_env")
     if key and secret:
@@ -100,6 +114,6 @@ def build_scorer(cfg: Any) -> Scorer:
     if c.get("cache"):
         from rlmdj.scoring.cache import CachedScorer, ScoreCache
 
-        scorer = CachedScorer(scorer, ScoreCache(c.get("cache_dir") or ".rlmdj-cache/scores"))
+        scorer = CachedScorer(scorer, ScoreCache(c.get("cache_dir") or _default_cache_dir()))
     return scorer
 

@@ -22,13 +22,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.service import RequestError, ScoringService
 
-__all__ = ["create_app", "run_server", "ServerThread"]
+__all__ = ["BUSY_RETRY_AFTER_S", "create_app", "run_server", "ServerThread"]
 
 log = logging.getLogger(__name__)
+
+BUSY_RETRY_AFTER_S = 2
+"""``Retry-After`` seconds sent with 503 busy answers."""
 
 
 class _BodyTooLarge(Exception):
@@ -85,7 +89,17 @@ def create_app(
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status == 503 else None
+        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _routing(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Unknown paths and wrong methods answer in the API's {"error": ...} shape too.
+        return JSONResponse(
+            {"error": f"{request.method} {request.url.path}: {exc.detail}; use GET /health or POST /score"},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(_BodyTooLarge)
     async def _too_large(_: Request, exc: _BodyTooLarge) -> JSONResponse:
@@ -139,12 +153,13 @@ async def _read_upload(request: Request) -> bytes:
             raise
         except Exception as exc:
             raise RequestError(f"malformed multipart body ({exc})") from exc
-        upload = form.get("audio") or form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise RequestError("multipart body lacks a file in field 'audio'")
-        data = await upload.read()
-        await form.close()
-        return data
+        try:
+            upload = form.get("audio") or form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise RequestError("multipart body lacks a file in field 'audio'")
+            return await upload.read()
+        finally:
+            await form.close()  # spooled temp files go now, also when the field is missing
     if ctype.startswith(("audio/", "application/octet-stream")):
         return await request.body()
     raise RequestError(

@@ -62,6 +62,18 @@ def test_4xx_is_never_retried_and_names_url_and_status():
     assert f"POST {URL}/score -> HTTP 400" in str(info.value) and "NaN" in str(info.value)
 
 
+def test_retry_after_is_honoured_but_capped():
+    answers = iter([
+        httpx.Response(503, headers={"Retry-After": "7"}, json={"error": "server busy"}),
+        httpx.Response(503, headers={"Retry-After": "86400"}, json={"error": "server busy"}),
+        httpx.Response(503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, json={"error": "busy"}),
+        httpx.Response(200, json=BODY),
+    ])
+    client, sleeps = mock_client(lambda r: next(answers), retries=3, backoff_s=0.1)
+    assert client.score(AUDIO, sr=16_000).scores["CE"] == 6.0
+    assert sleeps[0] == 7.0 and sleeps[1] == 60.0 and sleeps[2] < 1.0
+
+
 def test_persistent_5xx_and_timeouts_give_up_after_retries():
     client, sleeps = mock_client(lambda r: httpx.Response(503, text="busy"), retries=2)
     with pytest.raises(ScorerUnavailableError, match=rf"POST {URL}/score failed after 3 attempts; last: HTTP 503"):

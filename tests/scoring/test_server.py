@@ -178,6 +178,32 @@ def test_busy_answer_says_when_to_retry():
     assert busy and all(r.headers["Retry-After"].isdigit() and "busy" in r.json()["error"] for r in busy)
 
 
+def test_uploads_still_streaming_in_count_against_the_queue():
+    """Admission happens before the body is read: a slow upload holds its place, so a second
+    request is refused at once instead of both bodies piling up in memory."""
+    scorer = LevelScorer()
+    app = create_app(ScoringService(scorer), max_concurrency=1, max_queue=0)
+    data = wav_bytes(1.0)
+    started = threading.Event()
+
+    def slow_body():
+        for i in range(0, len(data), 16_384):
+            yield data[i : i + 16_384]
+            started.set()
+            time.sleep(0.05)
+
+    with ServerThread(app) as srv, httpx.Client(timeout=20) as client, ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(
+            client.post, f"{srv.url}/score", content=slow_body(), headers={"Content-Type": "audio/wav"}
+        )
+        assert started.wait(5)
+        time.sleep(0.1)
+        second = upload(client, srv.url, data)
+        assert second.status_code == 503 and "busy" in second.json()["error"]
+        assert slow.result().status_code == 200
+    assert scorer.calls == 1
+
+
 def test_unknown_paths_and_methods_answer_with_an_error_body(server):
     srv, _ = server
     with httpx.Client(timeout=10) as client:

@@ -3,8 +3,8 @@
 That is rlmdj's own server (``rlmdj experiment=serve``) or the Modal app (aesthetics/app.py).
 :class:`HttpScorer` prepares audio exactly as the in-process scorer does (mono, 16 kHz, float32)
 and uploads that, so every backend scores the same samples and the upload is small. Timeouts are
-always on; 5xx answers, timeouts and connection errors are retried with exponential backoff; 4xx
-answers never are. Errors name the method, URL and status.
+always on; 5xx answers, timeouts and connection errors are retried with exponential backoff
+(never sooner than a ``Retry-After`` header asks, up to 60 s); 4xx answers never are. Errors name the method, URL and status.
 
 * :class:`HttpScorer` -- ``score``, ``score_wav`` (bytes as-is), ``score_many`` (bounded
   concurrency), ``health``; :attr:`HttpScorer.identity` comes from the server's ``/health``.
@@ -40,6 +40,15 @@ __all__ = [
 ]
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_MAX_RETRY_AFTER_S = 60.0  # a server asking for longer is not waited on beyond this
+
+
+def _retry_after(response: httpx.Response) -> float:
+    """Seconds the server asked to wait (``Retry-After: <seconds>``), capped; 0 if absent or a date."""
+    try:
+        return min(max(float(response.headers.get("retry-after", "")), 0.0), _MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 0.0
 
 
 class ScorerRequestError(ParameterError):
@@ -141,10 +150,12 @@ class HttpScorer:
         """One logical request with retries; returns the 2xx response or raises a scorer error."""
         url = f"{self.url}{path}"
         last = ""
+        wait_at_least = 0.0
         for attempt in range(self.retries + 1):
             if attempt:
                 delay = self.backoff_s * 2 ** (attempt - 1)
-                self._sleep(delay * (0.75 + 0.5 * random.random()))
+                self._sleep(max(delay * (0.75 + 0.5 * random.random()), wait_at_least))
+                wait_at_least = 0.0
             try:
                 response = self._client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
@@ -155,6 +166,7 @@ class HttpScorer:
                 continue
             if response.status_code in _RETRY_STATUSES:
                 last = f"HTTP {response.status_code}: {_excerpt(response)}"
+                wait_at_least = _retry_after(response)
                 continue
             if 400 <= response.status_code < 600:
                 raise ScorerRequestError(

@@ -3,7 +3,8 @@
 * :func:`create_app` -- ``GET /health`` and ``POST /score`` (multipart field ``audio``, or a raw
   ``audio/wav`` body) around a :class:`~rlmdj.scoring.service.ScoringService`; request bodies
   are capped while they stream in, at most ``max_concurrency`` scorings run at once and at most
-  ``max_queue`` wait (more get 503, which clients retry).
+  ``max_queue`` more are admitted (reading their upload or waiting); beyond that the answer is
+  503 with ``Retry-After`` before the body is read, which clients retry.
 * :func:`run_server` -- serve it with uvicorn (``rlmdj experiment=serve``).
 * :class:`ServerThread` -- serve it from a background thread on a free port (tests, notebooks).
 
@@ -85,7 +86,7 @@ def create_app(
         )
     app = FastAPI(title="rlmdj scorer", version="1", docs_url=None, redoc_url=None)
     slots = asyncio.Semaphore(max_concurrency)
-    waiting = 0
+    admitted = 0  # requests reading their body, waiting for a slot or scoring
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> JSONResponse:
@@ -116,16 +117,25 @@ def create_app(
 
     @app.post("/score")
     async def score(request: Request) -> JSONResponse:
-        nonlocal waiting
+        nonlocal admitted
         service.authorize(request.headers.get("authorization"))
-        data = await _read_upload(request)
-        if slots.locked() and waiting >= max_queue:
-            raise RequestError(f"server busy ({waiting} requests waiting); retry later", status=503)
-        waiting += 1
+        # Admission comes before the body is read, so memory holds at most
+        # max_concurrency + max_queue uploads however many clients send at once.
+        if admitted >= max_concurrency + max_queue:
+            raise RequestError(
+                f"server busy ({admitted} requests admitted, at most {max_concurrency} scoring and "
+                f"{max_queue} waiting); retry later",
+                status=503,
+            )
+        admitted += 1
         try:
-            await slots.acquire()
+            return await _score_admitted(request)
         finally:
-            waiting -= 1
+            admitted -= 1
+
+    async def _score_admitted(request: Request) -> JSONResponse:
+        data = await _read_upload(request)
+        await slots.acquire()
         try:
             t0 = time.perf_counter()
             body = await run_in_threadpool(service.score_upload, data)

@@ -98,15 +98,21 @@ def resample(
 def check_audio(audio: np.ndarray, *, sr: int) -> np.ndarray:
     """Validate user audio and return it as float32 ``(frames, channels)``.
 
-    Rejects (with :class:`ParameterError`) what the model cannot score meaningfully: empty or
-    non-finite audio, more than 64 channels, and sample rates outside ``[MIN_SR, MAX_SR]``.
+    Rejects (with :class:`ParameterError`) what the model cannot score meaningfully: integer PCM
+    (its scale is unknown), empty or non-finite audio, more than 64 channels, and sample rates
+    outside ``[MIN_SR, MAX_SR]``.
     """
     if isinstance(sr, bool) or not isinstance(sr, int | np.integer):
         raise ParameterError(f"sr must be an integer sample rate in Hz, got {sr!r}")
     if not MIN_SR <= int(sr) <= MAX_SR:
         raise ParameterError(f"sample rate {sr} Hz is outside [{MIN_SR}, {MAX_SR}] Hz")
     x = np.asarray(audio)
-    if x.dtype.kind not in "fiu":
+    if x.dtype.kind in "iu":
+        # Integer PCM cast to float would be scored at 32768x full scale; the scale is the caller's.
+        raise ParameterError(
+            f"audio is integer PCM ({x.dtype}); pass floats in [-1, 1], e.g. pcm / 32768 for int16"
+        )
+    if x.dtype.kind != "f":
         raise ParameterError(f"audio must be a float array, got dtype {x.dtype}")
     if x.ndim == 1:
         x = x[:, None]

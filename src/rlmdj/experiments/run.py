@@ -8,6 +8,8 @@ driver transcript), and never stays RUNNING.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,19 +58,13 @@ class _Timer:
     def __init__(self) -> None:
         self.stages: dict[str, float] = {}
 
-    def stage(self, name: str) -> _Stage:
-        return _Stage(self, name)
-
-
-class _Stage:
-    def __init__(self, timer: _Timer, name: str) -> None:
-        self.timer, self.name = timer, name
-
-    def __enter__(self) -> None:
-        self.t0 = time.perf_counter()
-
-    def __exit__(self, *exc: object) -> None:
-        self.timer.stages[self.name] = self.timer.stages.get(self.name, 0.0) + time.perf_counter() - self.t0
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[name] = self.stages.get(name, 0.0) + time.perf_counter() - t0
 
 
 def _open_run(cfg: DictConfig, parent_run_id: str | None, tags: dict[str, str]) -> TrackedRun:
@@ -117,7 +113,7 @@ def run_set(
             outcome.timings_s = dict(timer.stages)
             if timer.stages:
                 run.log_metrics({f"time/{k}_s": v for k, v in timer.stages.items()})
-    outcome.status = run.status if run.status != "RUNNING" else "FINISHED"
+    outcome.status = run.status  # the run context always ends it
     return outcome
 
 

@@ -31,7 +31,7 @@ __all__ = [
     "REPLICA_TAG",
     "JOB_TAG",
     "ADOPTED_TAG_PREFIX",
-    "SCORER_TAGS",
+    "SCORER_TAG",
     "SWEPT_KEYS_TAG",
     "RunRecord",
     "GroupSummary",
@@ -50,8 +50,8 @@ JOB_TAG = "rlmdj.sweep_job"
 # sweep (value: JSON with "run_id", "condition", "job"); kept as a string to avoid importing Hydra.
 ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 SWEPT_KEYS_TAG = "rlmdj.swept_keys"
-# Tags that name the scorer of a run, most specific first.
-SCORER_TAGS: tuple[str, ...] = ("scorer.identity", "rlmdj.scorer_identity", "scorer_identity", "scorer")
+# The tag rlmdj.experiments.run writes with the scorer's identity.
+SCORER_TAG = "rlmdj.scorer_identity"
 AXES_ORDER: tuple[str, ...] = ("OBJ", "CE", "CU", "PC", "PQ")
 
 
@@ -76,9 +76,8 @@ def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = N
 
 
 def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> str | None:
-    for key in SCORER_TAGS:
-        if tags.get(key):
-            return str(tags[key])
+    if tags.get(SCORER_TAG):
+        return str(tags[SCORER_TAG])
     prefixes = sorted({k.split("/", 1)[0] for k in metrics if k.endswith("/OBJ")})
     return "|".join(prefixes) or None
 

@@ -37,7 +37,6 @@ __all__ = [
     "JobContext",
     "job_context",
     "swept_keys",
-    "finished_run_for",
     "kill_running_children",
 ]
 
@@ -259,6 +258,11 @@ def _hydra_job() -> tuple[list[str], Path | None, str | None]:
 
 
 def _finished_run(cfg: DictConfig) -> Any | None:
+    """The newest FINISHED run with this config's hash, or None.
+
+    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
+    resume on does not change which runs match.
+    """
     from rlmdj.tracking import config_hash, open_store
 
     client, experiment_id = open_store(cfg.tracking)
@@ -270,19 +274,6 @@ def _finished_run(cfg: DictConfig) -> Any | None:
         max_results=1,
     )
     return runs[0] if runs else None
-
-
-def finished_run_for(cfg: DictConfig) -> tuple[str, float | None] | None:
-    """A FINISHED run with this config's hash, with its OBJ, or None.
-
-    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
-    resume on does not change which runs match.
-    """
-    run = _finished_run(cfg)
-    if run is None:
-        return None
-    obj = next((v for k, v in run.data.metrics.items() if k.endswith("/OBJ")), None)
-    return run.info.run_id, obj
 
 
 def job_context(cfg: DictConfig) -> JobContext:

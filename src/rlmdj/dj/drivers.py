@@ -1,6 +1,9 @@
-"""Build the driver named by ``dj.driver`` from the composed config.
+"""The DJ drivers ``dj.driver`` can name, as a :class:`~rlmdj.registry.Registry` of builders.
 
-Each entry imports its driver lazily, so the offline drivers never import DSPy.
+A builder takes the composed config and returns a :class:`~rlmdj.dj.driver.Driver`. Built-ins
+are lazy ``"module:function"`` entries, so the offline drivers never import DSPy. To add a
+driver: write the class and its ``from_config(cfg)`` in ``rlmdj/dj/<name>.py``, add one line to
+``DRIVERS``, and a ``conf/dj/<name>.yaml`` with ``name`` and ``driver`` set to it.
 """
 
 from __future__ import annotations
@@ -10,55 +13,24 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from rlmdj.dj.driver import Driver
-from rlmdj.errors import ParameterError
+from rlmdj.registry import Registry
 
-__all__ = ["DRIVERS", "build_driver"]
+__all__ = ["DRIVERS", "DriverBuilder", "build_driver"]
 
+DriverBuilder = Callable[[DictConfig], Driver]
 
-def _reference(cfg: DictConfig) -> Driver:
-    from rlmdj.dj.reference import ReferenceDriver
-
-    return ReferenceDriver()
-
-
-def _random(cfg: DictConfig) -> Driver:
-    from rlmdj.dj import guardrails as g
-    from rlmdj.dj.random_driver import RandomDriver
-    from rlmdj.seeding import seed_for
-
-    # The same guardrails the LLM's tool layer applies, configured by the guardrails group.
-    build = getattr(g, "guardrails_from_config", None)
-    if build is not None:
-        rails = build(cfg.guardrails)
-    else:
-        gcfg = cfg.get("guardrails") or {}
-        switches = {k: bool(gcfg[k]) for k in ("gain_cap", "density", "loop_type") if k in gcfg}
-        if "gain_caps" in gcfg:
-            switches["gain_caps"] = dict(gcfg["gain_caps"])
-        rails = g.Guardrails(g.GuardrailSettings(**switches))
-    return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"), guardrails=rails)
-
-
-def _rlm(cfg: DictConfig) -> Driver:
-    from rlmdj.dj.rlm import rlm_driver_from_config
-
-    return rlm_driver_from_config(cfg)
-
-
-DRIVERS: dict[str, Callable[[DictConfig], Driver]] = {
-    "reference": _reference,
-    "random": _random,
-    "rlm": _rlm,
-}
+DRIVERS: Registry[DriverBuilder] = Registry(
+    "dj driver",
+    key="dj.driver",
+    example="dj=reference",
+    entries={
+        "reference": "rlmdj.dj.reference:from_config",
+        "random": "rlmdj.dj.random_driver:from_config",
+        "rlm": "rlmdj.dj.rlm:rlm_driver_from_config",
+    },
+)
 
 
 def build_driver(cfg: DictConfig) -> Driver:
     """The driver for ``cfg.dj.driver``; an unknown name lists the available ones."""
-    name = str(cfg.dj.driver)
-    try:
-        factory = DRIVERS[name]
-    except KeyError:
-        raise ParameterError(
-            f"unknown dj driver {name!r}; available: {', '.join(sorted(DRIVERS))} (e.g. dj=reference)"
-        ) from None
-    return factory(cfg)
+    return DRIVERS.get(str(cfg.dj.driver))(cfg)

@@ -18,7 +18,7 @@ from rlmdj.audio.patterns import pattern_names
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.session import Session
 
-__all__ = ["GAIN_RANGES", "RandomDriver"]
+__all__ = ["GAIN_RANGES", "MOVE_OPS", "RandomDriver", "apply_move", "draw_args", "draw_move", "from_config"]
 
 # The gain ranges the LLM is given (prompt v7); roles not listed draw from 0.30-0.60.
 GAIN_RANGES: Mapping[str, tuple[float, float]] = {
@@ -33,6 +33,71 @@ _MOVES: Mapping[str, float] = {
     "add": 0.30, "remove": 0.12, "fader": 0.22, "pattern": 0.18, "mute": 0.06, "unmute": 0.07,
     "swap": 0.05,
 }
+
+
+MOVE_OPS: tuple[str, ...] = tuple(_MOVES)
+"""The mixer operations the move generator draws (``play``/``breakdown`` are not moves)."""
+
+
+def draw_move(session: Session, rng: np.random.Generator, roles: Sequence[str],
+              guardrails: Any | None = None) -> tuple[str, list[Any]] | None:
+    """One random valid move for the mixer as it stands, as ``(op, args)``; nothing is applied.
+
+    The random DJ's move generator, shared with the greedy DJ (its candidates). ``None`` when
+    no move is possible. Gains are capped by ``guardrails`` when given (caps are counted then).
+    """
+    channels = session.channels
+    options: dict[str, list[str]] = {
+        "add": [r for r in roles if r not in channels],
+        "remove": [r for r in channels if r != "kick" or len(channels) == 1],
+        "fader": list(channels),
+        "pattern": [r for r, c in channels.items() if c.kind == "oneshot"],
+        "mute": [r for r, c in channels.items() if not c.muted],
+        "unmute": [r for r, c in channels.items() if c.muted],
+        "swap": list(channels),
+    }
+    names = [m for m in _MOVES if options[m]]
+    if not names:
+        return None
+    p = np.array([_MOVES[m] for m in names])
+    move = names[int(rng.choice(len(names), p=p / p.sum()))]
+    role = options[move][int(rng.integers(len(options[move])))]
+    return draw_args(session, move, role, rng, guardrails)
+
+
+def draw_args(session: Session, move: str, role: str, rng: np.random.Generator,
+              guardrails: Any | None = None) -> tuple[str, list[Any]] | None:
+    """Random arguments for ``move`` on ``role`` (gain in :data:`GAIN_RANGES`, any pattern, any
+    other sample of the role); ``None`` for a swap with no other sample."""
+    patterns = pattern_names()
+    if move in ("add", "fader"):
+        lo, hi = GAIN_RANGES.get(role, (0.30, 0.60))
+        gain = round(float(rng.uniform(lo, hi)), 2)
+        if guardrails is not None:
+            gain = guardrails.cap_gain(role, gain)
+        if move == "fader":
+            return move, [role, gain]
+        kind = session.index.get(session.palette.samples[role]).kind
+        pattern = None if kind == "loop" else str(rng.choice(patterns))
+        return move, [role, gain, pattern]
+    if move == "pattern":
+        return move, [role, str(rng.choice(patterns))]
+    if move == "swap":
+        choices = [s for s in session.alternatives(role) if s != session.channels[role].sample_id]
+        if not choices:
+            return None
+        return move, [role, str(rng.choice(choices))]
+    return move, [role]
+
+
+def apply_move(session: Session, move: str, args: Sequence[Any], *,
+               guardrails: Any | None = None) -> None:
+    """Apply a move from :func:`draw_move` to ``session`` (gain caps and swap caps enforced)."""
+    if move in ("add", "fader") and guardrails is not None:
+        args = [args[0], guardrails.cap_gain(args[0], float(args[1])), *args[2:]]
+    getattr(session, move)(*args)
+    if move == "swap" and guardrails is not None:
+        guardrails.enforce_caps(session)
 
 
 class RandomDriver:
@@ -69,59 +134,17 @@ class RandomDriver:
                 self.moves.append({"bar": bar, "op": "play", "args": [played]})
 
     def _random_move(self, session: Session, rng: np.random.Generator, roles: list[str]) -> None:
-        channels = session.channels
-        options: dict[str, list[str]] = {
-            "add": [r for r in roles if r not in channels],
-            "remove": [r for r in channels if r != "kick" or len(channels) == 1],
-            "fader": list(channels),
-            "pattern": [r for r, c in channels.items() if c.kind == "oneshot"],
-            "mute": [r for r, c in channels.items() if not c.muted],
-            "unmute": [r for r, c in channels.items() if c.muted],
-            "swap": list(channels),
-        }
-        names = [m for m in _MOVES if options[m]]
-        if not names:
-            return
-        p = np.array([_MOVES[m] for m in names])
-        move = names[int(rng.choice(len(names), p=p / p.sum()))]
-        role = options[move][int(rng.integers(len(options[move])))]
-        self._do(session, move, role, rng)
-
-    def _gain(self, role: str, rng: np.random.Generator) -> float:
-        lo, hi = GAIN_RANGES.get(role, (0.30, 0.60))
-        gain = round(float(rng.uniform(lo, hi)), 2)
-        return self.guardrails.cap_gain(role, gain) if self.guardrails is not None else gain
+        self._commit(session, draw_move(session, rng, roles, self.guardrails))
 
     def _do(self, session: Session, move: str, role: str, rng: np.random.Generator) -> None:
+        self._commit(session, draw_args(session, move, role, rng, self.guardrails))
+
+    def _commit(self, session: Session, drawn: tuple[str, list[Any]] | None) -> None:
+        if drawn is None:
+            return
         bar = session.bars_played
-        patterns = pattern_names()
-        if move == "add":
-            gain = self._gain(role, rng)
-            kind = session.index.get(session.palette.samples[role]).kind
-            pattern = None if kind == "loop" else str(rng.choice(patterns))
-            session.add(role, gain, pattern)
-            args: list[Any] = [role, gain, pattern]
-        elif move == "fader":
-            gain = self._gain(role, rng)
-            session.fader(role, gain)
-            args = [role, gain]
-        elif move == "pattern":
-            name = str(rng.choice(patterns))
-            session.pattern(role, name)
-            args = [role, name]
-        elif move == "swap":
-            choices = [s for s in session.alternatives(role) if s != session.channels[role].sample_id]
-            if not choices:
-                return
-            sample = str(rng.choice(choices))
-            session.swap(role, sample)
-            args = [role, sample]
-            if self.guardrails is not None:
-                self.guardrails.enforce_caps(session)
-        else:
-            getattr(session, move)(role)
-            args = [role]
-        self.moves.append({"bar": bar, "op": move, "args": args})
+        apply_move(session, *drawn, guardrails=self.guardrails)
+        self.moves.append({"bar": bar, "op": drawn[0], "args": drawn[1]})
 
     # --------------------------------------------------------------- report
     def report(self) -> DriverReport:
@@ -136,3 +159,13 @@ class RandomDriver:
             tags={"rlmdj.random_seed": str(self.seed)},
             artifacts={"dj/moves.json": json.dumps(self.moves, indent=1)},
         )
+
+
+def from_config(cfg: Any) -> RandomDriver:
+    """``dj=random``: seeded by ``replica``, with the guardrails the ``guardrails`` group sets
+    (the same ones the LLM's tool layer applies)."""
+    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.seeding import seed_for
+
+    return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"),
+                        guardrails=guardrails_from_config(cfg.guardrails))

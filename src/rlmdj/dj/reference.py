@@ -9,11 +9,12 @@ same audio bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.session import Session
 
-__all__ = ["REFERENCE_GAINS", "REFERENCE_BLOCKS", "ReferenceDriver", "block_lengths"]
+__all__ = ["REFERENCE_GAINS", "REFERENCE_BLOCKS", "ReferenceDriver", "block_lengths", "from_config"]
 
 REFERENCE_GAINS: Mapping[str, float] = {
     "kick": 0.92,
@@ -79,3 +80,8 @@ class ReferenceDriver:
 
     def report(self) -> DriverReport:
         return DriverReport(metrics={"dj/operations": float(self._ops)})
+
+
+def from_config(cfg: Any) -> ReferenceDriver:
+    """``dj=reference``: the arrangement needs no settings."""
+    return ReferenceDriver()

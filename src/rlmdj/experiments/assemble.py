@@ -99,15 +99,7 @@ def make_session(
 
 
 def build_scorer(cfg: DictConfig) -> Scorer:
-    """The scorer for ``cfg.scorer`` (backends and cache are chosen by the scoring factory)."""
-    try:
-        from rlmdj.scoring.factory import build_scorer as factory
-    except ModuleNotFoundError:
-        factory = None
-    if factory is not None:
-        return factory(cfg.scorer)
-    from rlmdj.scoring.proxy import ProxyScorer
+    """The scorer for ``cfg.scorer`` (see :data:`rlmdj.scoring.factory.SCORERS`)."""
+    from rlmdj.scoring.factory import build_scorer as factory
 
-    if str(cfg.scorer.name) != "proxy":
-        raise ParameterError(f"scorer {cfg.scorer.name!r} is not available; use scorer=proxy")
-    return ProxyScorer(weights=dict(cfg.scorer.weights))
+    return factory(cfg.scorer)

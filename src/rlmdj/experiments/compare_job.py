@@ -19,7 +19,7 @@ from rlmdj.analysis.report import log_report, print_report
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import job
 
-__all__ = ["compare_from_store", "compare_job", "resolve_parent", "run_analysis"]
+__all__ = ["compare_analysis", "compare_from_store", "compare_job", "resolve_parent", "run_analysis"]
 
 
 def resolve_parent(client: Any, run_id: str) -> Any:
@@ -68,16 +68,16 @@ def compare_from_store(
 
 def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config: DictConfig,
                  *, out_dir: Path) -> Any:
-    """The end-of-sweep analysis named by ``experiment.analysis``, logged to the parent run."""
-    if name == "none":
-        return None
-    if name == "gap":
-        from rlmdj.experiments.gap import gap_from_store
+    """The end-of-sweep analysis named by ``experiment.analysis`` (see ``ANALYSES``), logged to
+    the parent run."""
+    from rlmdj.experiments.registry import ANALYSES
 
-        return gap_from_store(client, experiment_id, parent, config.experiment.gap,
-                              alpha=float(config.experiment.compare.alpha), out_dir=out_dir)
-    if name != "compare":
-        raise ParameterError(f"experiment.analysis must be compare, gap or none, got {name!r}")
+    return ANALYSES.get(name)(client, experiment_id, parent, config, out_dir=out_dir)
+
+
+def compare_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig,
+                     *, out_dir: Path) -> Comparison:
+    """``experiment.analysis=compare``: the sweep's conditions against its baseline."""
     comparison = compare_from_store(client, [experiment_id], config.experiment.compare, parent=parent)
     print_report(comparison)
     log_report(client, parent, comparison, out_dir, title="Sweep comparison")

@@ -27,7 +27,7 @@ from rlmdj.analysis.compare import RunRecord, compare, load_runs
 from rlmdj.analysis.stats import Summary, describe, holm, paired, two_sample
 from rlmdj.errors import ParameterError
 
-__all__ = ["CONTRASTS", "GapContrast", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store"]
+__all__ = ["CONTRASTS", "GapContrast", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store", "gap_analysis"]
 
 # name, minuend cell, subtrahend cell, what it isolates
 CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
@@ -160,3 +160,9 @@ def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *
         client.log_metric(parent, f"gap/{c.name}", c.diff)
     print(gap_markdown(g))
     return g
+
+
+def gap_analysis(client: Any, experiment_id: str, parent: str, config: Any, *, out_dir: Path) -> GapResult:
+    """``experiment.analysis=gap``: the decomposition over the sweep, at ``experiment.compare.alpha``."""
+    return gap_from_store(client, experiment_id, parent, config.experiment.gap,
+                          alpha=float(config.experiment.compare.alpha), out_dir=out_dir)

@@ -1,69 +1,73 @@
-"""The table of jobs the ``rlmdj`` entry point can run, keyed by ``experiment.name``.
+"""The jobs the ``rlmdj`` entry point runs (``experiment.name``) and the end-of-sweep analyses
+(``experiment.analysis``), as two :class:`~rlmdj.registry.Registry` tables.
 
-A job is a function of the composed config that returns the sweep objective (or None). Modules
-register their job with :func:`job`; :func:`load_jobs` imports every module that defines one, so
-the entry point stays a thin dispatcher.
+A job is a function of the composed config returning the sweep objective (or None). An analysis
+is a function ``(client, experiment_id, parent_run_id, config, *, out_dir) -> result`` the sweep
+callback calls once a multirun ends, logging to the sweep's parent run.
+
+Built-ins are listed below as ``"module:function"`` and imported only when chosen, so the entry
+point stays a thin, fast dispatcher. To add a job: write ``my_job(cfg)`` in a module of
+``rlmdj.experiments``, add one line to ``JOBS`` here, and (usually) a ``conf/experiment/<name>.yaml``
+overlay with ``experiment.name: <name>`` and the job's settings under ``experiment.<name>``.
+Plug-ins and tests register with ``@job("name")`` (or ``JOBS.register``) instead.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
+from typing import Any
 
 from omegaconf import DictConfig
 
-from rlmdj.errors import ParameterError
+from rlmdj.registry import Registry
 
-__all__ = ["JOB_MODULES", "Job", "job", "get_job", "load_jobs"]
+__all__ = ["ANALYSES", "JOBS", "Analysis", "Job", "get_job", "job", "load_jobs"]
 
 Job = Callable[[DictConfig], "float | None"]
+Analysis = Callable[..., Any]
 
-# Modules that register jobs; imported lazily so `rlmdj --help` stays fast.
-JOB_MODULES: tuple[str, ...] = (
-    "rlmdj.experiments.run",
-    "rlmdj.experiments.serve",
-    "rlmdj.experiments.replay",
-    "rlmdj.experiments.compare_job",
-    "rlmdj.experiments.screen",
-    "rlmdj.experiments.samples_job",
+JOBS: Registry[Job] = Registry(
+    "experiment job",
+    key="experiment.name",
+    example="experiment=gap_test",
+    entries={
+        "run": "rlmdj.experiments.run:run_job",
+        "serve": "rlmdj.experiments.serve:serve",
+        "replay": "rlmdj.experiments.replay:replay_job",
+        "compare": "rlmdj.experiments.compare_job:compare_job",
+        "screen_palettes": "rlmdj.experiments.screen:screen_job",
+        "samples": "rlmdj.experiments.samples_job:samples_job",
+    },
 )
 
-_JOBS: dict[str, Job] = {}
+ANALYSES: Registry[Analysis] = Registry(
+    "sweep analysis",
+    key="experiment.analysis",
+    example="experiment.analysis=compare",
+    entries={
+        "compare": "rlmdj.experiments.compare_job:compare_analysis",
+        "gap": "rlmdj.experiments.gap:gap_analysis",
+        "none": "rlmdj.experiments.registry:no_analysis",
+    },
+)
+
+
+def no_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig, *,
+                out_dir: Any) -> None:
+    """``experiment.analysis=none``: the sweep logs its runs and nothing more."""
+    return None
 
 
 def job(name: str) -> Callable[[Job], Job]:
-    """Register ``fn`` as the job run by ``experiment.name=<name>``."""
-
-    def register(fn: Job) -> Job:
-        _JOBS[name] = fn
-        return fn
-
-    return register
-
-
-def _import(module: str) -> None:
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-
-
-def load_jobs() -> dict[str, Job]:
-    """Import every job module that exists and return the job table."""
-    for module in JOB_MODULES:
-        _import(module)
-    return dict(_JOBS)
+    """Decorator registering ``fn`` as the job run by ``experiment.name=<name>``."""
+    return JOBS.register(name)
 
 
 def get_job(name: str) -> Job:
-    """The job called ``name``, importing job modules only until it is found (fast start-up)."""
-    for module in JOB_MODULES:
-        if name in _JOBS:
-            break
-        _import(module)
-    if name not in _JOBS:
-        raise ParameterError(
-            f"unknown experiment job {name!r}; available: {', '.join(sorted(load_jobs()))}"
-        )
-    return _JOBS[name]
+    """The job called ``name`` (its module imported now); unknown names list the choices."""
+    return JOBS.get(name)
+
+
+def load_jobs() -> dict[str, Job]:
+    """Every job, importing all job modules."""
+    return JOBS.load_all()

@@ -1,44 +1,72 @@
 """Build the Scorer a config names: ``build_scorer(cfg.scorer)``.
 
-``proxy`` -> ProxyScorer; ``audiobox`` -> AudioboxScorer (in-process); ``http`` / ``modal`` ->
-HttpScorer; ``cache: true`` wraps any of them in a CachedScorer. Backends are imported lazily so
-a proxy run needs neither torch nor a network.
+``SCORERS`` is a :class:`~rlmdj.registry.Registry` of builders ``(ScorerConfig) -> Scorer``
+chosen by ``scorer.name``: ``proxy`` -> ProxyScorer; ``audiobox`` -> AudioboxScorer
+(in-process); ``http`` / ``modal`` -> HttpScorer. ``cache: true`` wraps any of them in a
+CachedScorer. Builders are imported lazily, so a proxy run needs neither torch nor a network.
+
+Settings are read from :class:`~rlmdj.config.scorer.ScorerConfig` only: a DictConfig, a plain
+dict or a dataclass is merged onto the schema first, so every default is the schema's.
+
+To add a scorer: implement :class:`~rlmdj.scoring.base.Scorer` in ``rlmdj/scoring/<name>.py``
+with a ``from_config(cfg: ScorerConfig)`` builder, add one line to ``SCORERS``, and a
+``conf/scorer/<name>.yaml`` holding ``name: <name>`` and what differs from the schema.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import is_dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
+from rlmdj.registry import Registry
 from rlmdj.scoring.base import Scorer
 
-__all__ = ["SCORERS", "MODAL_URL_ENV", "CACHE_DIR_ENV", "build_scorer"]
+__all__ = [
+    "CACHE_DIR_ENV",
+    "MODAL_URL_ENV",
+    "SCORERS",
+    "ScorerBuilder",
+    "build_scorer",
+    "scorer_config",
+]
 
-SCORERS = ("proxy", "audiobox", "http", "modal")
 MODAL_URL_ENV = "RLMDJ_MODAL_URL"
 CACHE_DIR_ENV = "RLMDJ_CACHE_DIR"
 
+ScorerBuilder = Callable[[ScorerConfig], Scorer]
 
-def _default_cache_dir() -> str:
-    """``$RLMDJ_CACHE_DIR/scores``, else ``~/.cache/rlmdj/scores``: the ScorerConfig default, for
-    callers that pass a plain dict without ``cache_dir``."""
-    root = os.environ.get(CACHE_DIR_ENV) or os.path.join(os.path.expanduser("~"), ".cache", "rlmdj")
-    return os.path.join(root, "scores")
+SCORERS: Registry[ScorerBuilder] = Registry(
+    "scorer",
+    key="scorer.name",
+    example="scorer=proxy",
+    entries={
+        "proxy": "rlmdj.scoring.factory:proxy_scorer",
+        "audiobox": "rlmdj.scoring.factory:audiobox_scorer",
+        "http": "rlmdj.scoring.factory:http_scorer",
+        "modal": "rlmdj.scoring.factory:modal_scorer",
+    },
+)
 
 
-def _as_dict(cfg: Any) -> dict[str, Any]:
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
-    if is_dataclass(cfg) and not isinstance(cfg, type):
-        return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True)  # type: ignore[return-value]
-    if isinstance(cfg, Mapping):
-        return dict(cfg)
-    raise ParameterError(f"scorer config must be a mapping or ScorerConfig, got {type(cfg).__name__}")
+def scorer_config(cfg: Any) -> ScorerConfig:
+    """``cfg`` (DictConfig, mapping or ScorerConfig) as a resolved :class:`ScorerConfig`."""
+    if isinstance(cfg, ScorerConfig):
+        node = OmegaConf.structured(cfg)
+    elif isinstance(cfg, DictConfig | Mapping) or is_dataclass(cfg):
+        try:
+            node = OmegaConf.merge(OmegaConf.structured(ScorerConfig), cfg)
+        except OmegaConfBaseException as exc:
+            raise ParameterError(f"scorer config: {exc.msg if hasattr(exc, 'msg') else exc}") from None
+    else:
+        raise ParameterError(f"scorer config must be a mapping or ScorerConfig, got {type(cfg).__name__}")
+    return OmegaConf.to_object(node)  # type: ignore[return-value]
 
 
 def _env(name: str | None, what: str) -> str | None:
@@ -51,10 +79,28 @@ def _env(name: str | None, what: str) -> str | None:
     return value
 
 
-def _http_scorer(c: dict[str, Any], *, backend: str) -> Scorer:
+def _weights(c: ScorerConfig) -> dict[str, float] | None:
+    return {str(k): float(v) for k, v in c.weights.items()} or None
+
+
+def proxy_scorer(c: ScorerConfig) -> Scorer:
+    from rlmdj.scoring.proxy import ProxyScorer
+
+    weights = _weights(c)
+    return ProxyScorer(weights=weights) if weights else ProxyScorer()
+
+
+def audiobox_scorer(c: ScorerConfig) -> Scorer:
+    from rlmdj.scoring.audiobox import AudioboxScorer
+
+    return AudioboxScorer(c.checkpoint, device=c.device, precision=c.precision,
+                          batch_size=c.batch_size, weights=_weights(c))
+
+
+def http_scorer(c: ScorerConfig, *, backend: str = "http") -> Scorer:
     from rlmdj.scoring.client import HttpScorer
 
-    url = c.get("url") or (os.environ.get(MODAL_URL_ENV) if backend == "modal" else None)
+    url = c.url or (os.environ.get(MODAL_URL_ENV) if backend == "modal" else None)
     if not url:
         hint = (
             f"deploy aesthetics/app.py (see docs/scoring.md) and set scorer.url=https://... or export {MODAL_URL_ENV}"
@@ -63,57 +109,40 @@ def _http_scorer(c: dict[str, Any], *, backend: str) -> Scorer:
         )
         raise ParameterError(f"scorer={backend} needs a URL: {hint}")
     headers = {}
-    if bool(c.get("modal_key_env")) != bool(c.get("modal_secret_env")):
+    if bool(c.modal_key_env) != bool(c.modal_secret_env):
         # One without the other would silently send no proxy auth and fail later with a 401.
         raise ParameterError(
             "Modal proxy auth needs both scorer.modal_key_env and scorer.modal_secret_env "
-            f"(got {c.get('modal_key_env')!r} and {c.get('modal_secret_env')!r})"
+            f"(got {c.modal_key_env!r} and {c.modal_secret_env!r})"
         )
-    key = _env(c.get("modal_key_env"), "scorer.modal_key_env")
-    secret = _env(c.get("modal_secret_env"), "scorer.modal_secret_env")
+    key = _env(c.modal_key_env, "scorer.modal_key_env")
+    secret = _env(c.modal_secret_env, "scorer.modal_secret_env")
     if key and secret:
         headers = {"Modal-Key": key, "Modal-Secret": secret}
     return HttpScorer(
         url,
         backend=backend,
-        token=_env(c.get("token_env"), "scorer.token_env"),
+        token=_env(c.token_env, "scorer.token_env"),
         headers=headers,
-        timeout_s=float(c.get("timeout_s", 120.0)),
-        connect_timeout_s=float(c.get("connect_timeout_s", 10.0)),
-        retries=int(c.get("retries", 3)),
-        backoff_s=float(c.get("backoff_s", 1.0)),
-        max_concurrency=int(c.get("max_concurrency", 2)),
-        weights=c.get("weights"),
+        timeout_s=c.timeout_s,
+        connect_timeout_s=c.connect_timeout_s,
+        retries=c.retries,
+        backoff_s=c.backoff_s,
+        max_concurrency=c.max_concurrency,
+        weights=_weights(c),
     )
+
+
+def modal_scorer(c: ScorerConfig) -> Scorer:
+    return http_scorer(c, backend="modal")
 
 
 def build_scorer(cfg: Any) -> Scorer:
     """The Scorer described by the ``scorer`` config node (DictConfig, ScorerConfig or dict)."""
-    c = _as_dict(cfg)
-    name = c.get("name", "proxy")
-    weights = dict(c.get("weights") or {}) or None
-    scorer: Scorer
-    if name == "proxy":
-        from rlmdj.scoring.proxy import ProxyScorer
-
-        scorer = ProxyScorer(weights=weights) if weights else ProxyScorer()
-    elif name == "audiobox":
-        from rlmdj.scoring.audiobox import AudioboxScorer
-
-        scorer = AudioboxScorer(
-            c.get("checkpoint"),
-            device=str(c.get("device", "auto")),
-            precision=str(c.get("precision", "fp32")),
-            batch_size=int(c.get("batch_size", 4)),
-            weights=weights,
-        )
-    elif name in ("http", "modal"):
-        scorer = _http_scorer(c, backend=name)
-    else:
-        raise ParameterError(f"unknown scorer {name!r}; use one of {', '.join(SCORERS)}")
-    if c.get("cache"):
+    c = scorer_config(cfg)
+    scorer = SCORERS.get(c.name)(c)
+    if c.cache:
         from rlmdj.scoring.cache import CachedScorer, ScoreCache
 
-        scorer = CachedScorer(scorer, ScoreCache(c.get("cache_dir") or _default_cache_dir()))
+        scorer = CachedScorer(scorer, ScoreCache(c.cache_dir))
     return scorer
-

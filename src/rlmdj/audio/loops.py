@@ -22,6 +22,7 @@ import numpy as np
 from scipy import signal
 
 from rlmdj.audio.grid import Grid
+from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.audio.wavio import to_stereo
 from rlmdj.errors import ParameterError
 
@@ -47,20 +48,6 @@ def loop_bars(n_samples: int, grid: Grid) -> int:
     return max(1, int(round(n_samples / grid.samples_per_bar)))
 
 
-def _as_frames(audio: np.ndarray) -> np.ndarray:
-    """``audio`` as float (frames, channels); refuses anything that is not 1-D or 2-D."""
-    arr = np.asarray(audio)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2 or arr.shape[0] == 0:
-        raise ParameterError(
-            f"loop audio must be (frames,) or (frames, channels) with frames > 0, got shape {arr.shape}"
-        )
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise ParameterError(f"loop audio must be floating point in -1..1, got dtype {arr.dtype}")
-    return arr
-
-
 def prepare_loop(audio: np.ndarray, *, sr: int, bars: int | None, grid: Grid) -> np.ndarray:
     """Resample a ``bars``-bar loop to exactly ``bars`` bars at ``grid`` (varispeed).
 
@@ -80,9 +67,8 @@ def prepare_loop(audio: np.ndarray, *, sr: int, bars: int | None, grid: Grid) ->
         )
     if bars <= 0:
         raise ParameterError(f"loop bar count must be >= 1 (e.g. bars=4), got {bars}")
-    if not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ParameterError(f"sample rate must be a positive integer in Hz, got {sr!r}")
-    frames = _as_frames(audio)
+    sr = valid_sr(sr)
+    frames = valid_audio(audio, what="loop audio")
     target = loop_length_samples(int(bars), grid)
     source_s = frames.shape[0] / float(sr)
     ratio = (target / float(grid.sr)) / source_s

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
-import struct
 import tempfile
 import time
 import uuid
@@ -36,6 +34,7 @@ import numpy as np
 from rlmdj.audio import synth
 from rlmdj.audio.grid import DEFAULT_SR
 from rlmdj.audio.samples import LOOP_ROLES, ONESHOT_ROLES, SampleInfo
+from rlmdj.audio.wavio import wav_bytes
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -321,23 +320,6 @@ _LOOPS = {"bassline": _bassline, "texture": _texture, "synth": _synth}
 # -- files ------------------------------------------------------------------------------------
 
 
-def _wav_bytes(audio: np.ndarray, sr: int) -> bytes:
-    """Float WAV bytes with libsndfile's PEAK-chunk timestamp zeroed, so equal audio = equal bytes."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, audio, sr, format="WAV", subtype="FLOAT")
-    data = bytearray(buf.getvalue())
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
-        if chunk == b"PEAK" and size >= 8:
-            struct.pack_into("<I", data, pos + 12, 0)  # after the version word
-            break
-        pos += 8 + size + (size & 1)
-    return bytes(data)
-
-
 def generate_pack(
     dest: str | Path,
     *,
@@ -356,7 +338,7 @@ def generate_pack(
     with _progress(progress, len(jobs), f"synthesising sample pack (seed {seed})") as advance:
         for role, v in jobs:
             audio, meta = render_variant(role, v, seed=seed, sr=sr)
-            blob = _wav_bytes(audio, sr)
+            blob = wav_bytes(audio, sr=sr)
             sid = sample_id(role, v, n)
             name = f"{sid}.wav"
             (dest / name).write_bytes(blob)

@@ -35,6 +35,7 @@ import numpy as np
 
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.loops import loop_bars, loop_length_samples
+from rlmdj.audio.valid import valid_audio
 from rlmdj.audio.wavio import to_stereo
 from rlmdj.errors import ParameterError
 
@@ -243,16 +244,8 @@ class Renderer:
         self._bars = start_bar + n_bars
 
     def _checked(self, sample_id: str, audio: np.ndarray) -> np.ndarray:
-        """Loaded audio as contiguous float32 (frames, 2); refuses empty or non-float audio."""
-        arr = np.asarray(audio)
-        if not np.issubdtype(arr.dtype, np.floating):
-            raise ParameterError(f"sample {sample_id!r}: audio must be float in -1..1, got {arr.dtype}")
-        arr = to_stereo(arr)
-        if arr.shape[0] == 0:
-            raise ParameterError(f"sample {sample_id!r} is empty (0 frames)")
-        if not np.isfinite(arr).all():  # one NaN would silence the whole master at normalisation
-            raise ParameterError(f"sample {sample_id!r} contains NaN or infinite values")
-        return arr
+        """Loaded audio as contiguous float32 (frames, 2); refuses what :func:`valid_audio` refuses."""
+        return to_stereo(valid_audio(audio, what=f"sample {sample_id!r}", dtype=np.float32))
 
     def _ensure_length(self, end: int) -> None:
         """Grow the master (rarely: only a hit longer than the tail headroom needs it)."""

@@ -5,23 +5,28 @@ Offers
 - :func:`peak_dbfs` — sample peak in dBFS (``-inf`` for silence).
 - :func:`normalize_peak` — scale to a peak target; never clips, silence stays silence.
 - :func:`write_wav` — WAV as 32-bit float, 24-bit or 16-bit PCM; attenuates instead of clipping.
+- :func:`wav_bytes` — the same WAV file as bytes (uploads, content-addressed packs).
 - :func:`write_preview` — compressed preview (OGG Vorbis; MP3 where libsndfile supports it).
 - :func:`read_audio` — any libsndfile format as float32 (frames, channels) plus its rate.
 - :func:`to_stereo` — (n,) or (n, 1) audio as (n, 2).
 
-Audio arrays are (frames, channels) float in -1..1 full scale; sample rates are in Hz.
+Audio arrays are (frames, channels) float in -1..1 full scale; sample rates are in Hz. Every
+array and rate is checked by :mod:`rlmdj.audio.valid`. WAV bytes depend on the audio alone:
+libsndfile's PEAK chunk carries a write time, which is zeroed, so equal audio gives equal files.
 """
 
 from __future__ import annotations
 
+import io
 import math
+import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.io import wavfile
 
+from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -30,6 +35,7 @@ __all__ = [
     "peak_dbfs",
     "normalize_peak",
     "write_wav",
+    "wav_bytes",
     "write_preview",
     "read_audio",
     "to_stereo",
@@ -40,23 +46,10 @@ WAV_SUBTYPES = ("FLOAT", "PCM_24", "PCM_16")
 PREVIEW_FORMATS = {"ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}
 
 
-def _frames(audio: np.ndarray, what: str = "audio") -> np.ndarray:
-    """``audio`` as a finite float array (frames,) or (frames, channels); refuses anything else."""
-    arr = np.asarray(audio)
-    if arr.ndim not in (1, 2):
-        raise ParameterError(
-            f"{what} must be (frames,) or (frames, channels), got shape {arr.shape}"
-        )
-    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
-        raise ParameterError(f"{what} must be numeric, got dtype {arr.dtype}")
-    if np.issubdtype(arr.dtype, np.floating) and not np.isfinite(arr).all():
-        raise ParameterError(f"{what} contains NaN or infinity; render output must be finite")
-    return arr
-
-
 def peak_dbfs(audio: np.ndarray) -> float:
     """Sample peak of ``audio`` in dBFS (1.0 = 0 dBFS); ``-inf`` for silence or empty audio."""
-    arr = _frames(audio)
+    arr = np.asarray(audio)
+    valid_audio(arr, allow_empty=True)
     peak = float(np.max(np.abs(arr))) if arr.size else 0.0
     return 20.0 * math.log10(peak) if peak > 0.0 else -math.inf
 
@@ -68,7 +61,8 @@ def normalize_peak(audio: np.ndarray, *, target_dbfs: float | None = -1.0) -> np
     is attenuated to exactly 0 dBFS: the output never clips. Silence stays silence (no division
     by zero). Always returns a new array.
     """
-    arr = _frames(audio)
+    arr = np.asarray(audio)
+    valid_audio(arr, allow_empty=True)
     if target_dbfs is not None:
         try:
             target_dbfs = float(target_dbfs)
@@ -93,13 +87,7 @@ def normalize_peak(audio: np.ndarray, *, target_dbfs: float | None = -1.0) -> np
     return out
 
 
-def _check_sr(sr: int) -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or sr <= 0:
-        raise ParameterError(f"sample rate must be a positive integer in Hz (e.g. 44100), got {sr!r}")
-    return int(sr)
-
-
-def _attenuate_over_full_scale(arr: np.ndarray, path: Path) -> np.ndarray:
+def _attenuate_over_full_scale(arr: np.ndarray, path: Path | str, *, stacklevel: int = 3) -> np.ndarray:
     """Attenuate to 0 dBFS (with a warning) when the peak exceeds full scale, instead of clipping."""
     peak = float(np.max(np.abs(arr))) if arr.size else 0.0
     if peak > 1.0:
@@ -107,10 +95,48 @@ def _attenuate_over_full_scale(arr: np.ndarray, path: Path) -> np.ndarray:
             f"{path}: peak {20 * math.log10(peak):+.2f} dBFS is above full scale; "
             "attenuated to 0 dBFS instead of clipping",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )
         return normalize_peak(arr, target_dbfs=None)
     return arr
+
+
+def _check_subtype(subtype: str) -> str:
+    key = str(subtype).upper()
+    if key not in WAV_SUBTYPES:
+        raise ParameterError(
+            f"unknown WAV subtype {subtype!r}; accepted: {', '.join(WAV_SUBTYPES)}"
+        )
+    return key
+
+
+def _zero_peak_time(data: bytearray) -> None:
+    """Zero the write-time word of a PEAK chunk (libsndfile stamps float WAVs with it)."""
+    pos = 12
+    while pos + 8 <= len(data):
+        chunk, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        if chunk == b"PEAK" and size >= 8:
+            struct.pack_into("<I", data, pos + 12, 0)  # after the version word
+            return
+        pos += 8 + size + (size & 1)
+
+
+def _encode(audio: np.ndarray, *, sr: int, subtype: str, label: Path | str) -> bytes:
+    key = _check_subtype(subtype)
+    sr = valid_sr(sr)
+    arr = valid_audio(audio, allow_empty=True, dtype=np.float32)
+    if key != "FLOAT":
+        arr = _attenuate_over_full_scale(arr, label, stacklevel=4)  # whoever called write_wav
+    buf = io.BytesIO()
+    sf.write(buf, arr, sr, format="WAV", subtype=key)
+    data = bytearray(buf.getbuffer())
+    _zero_peak_time(data)
+    return bytes(data)
+
+
+def wav_bytes(audio: np.ndarray, *, sr: int, subtype: str = "FLOAT") -> bytes:
+    """The WAV file :func:`write_wav` would write, as bytes (same checks, same warnings)."""
+    return _encode(audio, sr=sr, subtype=subtype, label="WAV data")
 
 
 def write_wav(path: str | Path, audio: np.ndarray, *, sr: int, subtype: str = "FLOAT") -> Path:
@@ -120,23 +146,10 @@ def write_wav(path: str | Path, audio: np.ndarray, *, sr: int, subtype: str = "F
     ``"PCM_16"``. Integer formats cannot hold peaks above 0 dBFS, so such audio is attenuated to
     0 dBFS with a :class:`RuntimeWarning` rather than clipped. Parent folders are created.
     """
-    key = str(subtype).upper()
-    if key not in WAV_SUBTYPES:
-        raise ParameterError(
-            f"unknown WAV subtype {subtype!r}; accepted: {', '.join(WAV_SUBTYPES)}"
-        )
-    sr = _check_sr(sr)
     path = Path(path)
-    arr = np.asarray(_frames(audio), dtype=np.float32)
-    if key != "FLOAT":
-        arr = _attenuate_over_full_scale(arr, path)
+    data = _encode(audio, sr=sr, subtype=subtype, label=path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if key == "FLOAT":
-        # libsndfile stamps float WAVs with a PEAK chunk holding the write time, which would make
-        # the same set differ byte-wise between runs; scipy writes the plain IEEE-float format.
-        wavfile.write(str(path), sr, np.ascontiguousarray(arr))
-    else:
-        sf.write(str(path), arr, sr, format="WAV", subtype=key)
+    path.write_bytes(data)
     return path
 
 
@@ -160,9 +173,9 @@ def write_preview(path: str | Path, audio: np.ndarray, *, sr: int, fmt: str = "o
             f"preview format {fmt!r} is not supported by this libsndfile "
             f"({sf.__libsndfile_version__}); use fmt='ogg' or write_wav"
         )
-    sr = _check_sr(sr)
+    sr = valid_sr(sr)
     path = Path(path)
-    arr = _attenuate_over_full_scale(np.asarray(_frames(audio), dtype=np.float32), path)
+    arr = _attenuate_over_full_scale(valid_audio(audio, allow_empty=True, dtype=np.float32), path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # Encoders in libsndfile can crash on one very large write; feed them in blocks.

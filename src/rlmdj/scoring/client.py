@@ -15,7 +15,6 @@ always on; 5xx answers, timeouts and connection errors are retried with exponent
 
 from __future__ import annotations
 
-import io
 import random
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from rlmdj.audio.wavio import wav_bytes
 from rlmdj.errors import ParameterError, RlmdjError
 from rlmdj.scoring.base import DEFAULT_WEIGHTS, ScoreResult
 from rlmdj.scoring.resample import MODEL_SR, to_model_input
@@ -68,12 +68,8 @@ class ScorerResponseError(RlmdjError):
 
 
 def encode_wav(audio: np.ndarray, *, sr: int) -> bytes:
-    """Float32 WAV bytes of ``audio`` (lossless for float32 samples)."""
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.asarray(audio, dtype=np.float32), int(sr), format="WAV", subtype="FLOAT")
-    return buf.getvalue()
+    """Float32 WAV bytes of ``audio`` (lossless for float32 samples), as rlmdj writes every WAV."""
+    return wav_bytes(audio, sr=int(sr), subtype="FLOAT")
 
 
 def _excerpt(response: httpx.Response) -> str:

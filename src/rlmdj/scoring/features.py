@@ -2,7 +2,6 @@
 
 Offers:
 
-- :func:`as_frames_channels`, :func:`validate_audio`: shape and finiteness checks.
 - :func:`to_mono`, :func:`resample`: mixdown and polyphase resampling.
 - :func:`power_spectrogram`: Hann-windowed STFT power, frames x bins.
 - :func:`band_levels_db`, :func:`band_coverage`: energy per frequency band and how many bands
@@ -14,7 +13,8 @@ Offers:
 - :func:`clipped_run_fraction`, :func:`crest_factor_db`, :func:`dc_offset`,
   :func:`high_band_share`, :func:`active_fraction`: production-quality features.
 
-Every function is deterministic: the same arrays in give the same numbers out.
+Every function is deterministic: the same arrays in give the same numbers out. Inputs are
+checked once, where audio enters a scorer, by :func:`rlmdj.audio.valid.valid_audio`.
 """
 
 from __future__ import annotations
@@ -25,12 +25,8 @@ from math import gcd
 import numpy as np
 from scipy.signal import resample_poly
 
-from rlmdj.errors import ParameterError
-
 __all__ = [
     "BANDS_HZ",
-    "as_frames_channels",
-    "validate_audio",
     "to_mono",
     "resample",
     "power_spectrogram",
@@ -65,37 +61,6 @@ def db(power_ratio: np.ndarray | float, *, floor_db: float = -120.0) -> np.ndarr
     """10*log10 of a power ratio, floored so silence gives ``floor_db`` instead of -inf."""
     out = 10.0 * np.log10(np.maximum(power_ratio, 10.0 ** (floor_db / 10.0)))
     return float(out) if np.ndim(out) == 0 else out
-
-
-def as_frames_channels(audio: np.ndarray) -> np.ndarray:
-    """View float ``(frames,)`` or ``(frames, ch)`` audio as float64 ``(frames, ch)``."""
-    x = np.asarray(audio)
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ParameterError(
-            f"audio must be floating point with full scale 1.0, got dtype {x.dtype}; "
-            "convert integer PCM first, e.g. int16 / 32768.0"
-        )
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ParameterError(f"audio must be shaped (frames,) or (frames, channels), got {x.shape}")
-    if x.shape[1] > x.shape[0] and x.shape[1] > 16:
-        raise ParameterError(
-            f"audio shaped {x.shape} looks like (channels, frames); pass (frames, channels)"
-        )
-    return x.astype(np.float64, copy=False)
-
-
-def validate_audio(audio: np.ndarray, *, sr: int) -> np.ndarray:
-    """Check shape, length, finiteness and rate; return float64 ``(frames, ch)``."""
-    if not isinstance(sr, int | np.integer) or sr <= 0:
-        raise ParameterError(f"sr must be a positive integer sample rate in Hz, got {sr!r}")
-    x = as_frames_channels(audio)
-    if x.shape[0] == 0 or x.shape[1] == 0:
-        raise ParameterError(f"cannot analyse empty audio (shape {x.shape})")
-    if not np.isfinite(x).all():
-        raise ParameterError("audio contains NaN or inf samples; pass finite float audio")
-    return x
 
 
 def to_mono(x: np.ndarray) -> np.ndarray:

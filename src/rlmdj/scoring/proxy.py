@@ -47,6 +47,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.errors import ParameterError
 from rlmdj.scoring import features as F
 from rlmdj.scoring.base import (
@@ -176,7 +177,8 @@ class ProxyScorer:
 
         Raises :class:`~rlmdj.errors.ParameterError` for empty, non-finite or misshaped input.
         """
-        full = F.validate_audio(audio, sr=sr)
+        sr = valid_sr(sr)
+        full = valid_audio(audio, dtype=np.float64)
         windows = plan_windows(full.shape[0], sr=sr, window_s=self.window_s, hop_s=self.hop_s)
         peak = float(np.max(np.abs(full)))
         mono = F.resample(F.to_mono(full), sr_in=sr, sr_out=WORK_SR)

@@ -21,9 +21,10 @@ from functools import lru_cache
 
 import numpy as np
 
+from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.errors import ParameterError
 
-__all__ = ["MODEL_SR", "MIN_SR", "MAX_SR", "resample", "to_model_input", "check_audio"]
+__all__ = ["MODEL_SR", "MIN_SR", "MAX_SR", "resample", "to_model_input"]
 
 MODEL_SR = 16_000
 """Sample rate audiobox-aesthetics was trained on."""
@@ -95,45 +96,14 @@ def resample(
     return out[:, :target].reshape(*lead_shape, target)
 
 
-def check_audio(audio: np.ndarray, *, sr: int) -> np.ndarray:
-    """Validate user audio and return it as float32 ``(frames, channels)``.
-
-    Rejects (with :class:`ParameterError`) what the model cannot score meaningfully: integer PCM
-    (its scale is unknown), empty or non-finite audio, more than 64 channels, and sample rates
-    outside ``[MIN_SR, MAX_SR]``.
-    """
-    if isinstance(sr, bool) or not isinstance(sr, int | np.integer):
-        raise ParameterError(f"sr must be an integer sample rate in Hz, got {sr!r}")
-    if not MIN_SR <= int(sr) <= MAX_SR:
-        raise ParameterError(f"sample rate {sr} Hz is outside [{MIN_SR}, {MAX_SR}] Hz")
-    x = np.asarray(audio)
-    if x.dtype.kind in "iu":
-        # Integer PCM cast to float would be scored at 32768x full scale; the scale is the caller's.
-        raise ParameterError(
-            f"audio is integer PCM ({x.dtype}); pass floats in [-1, 1], e.g. pcm / 32768 for int16"
-        )
-    if x.dtype.kind != "f":
-        raise ParameterError(f"audio must be a float array, got dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise ParameterError(f"audio must be shaped (frames,) or (frames, channels), got {x.shape}")
-    if x.shape[1] > 64 and x.shape[0] <= 64:
-        raise ParameterError(
-            f"audio shaped {x.shape} looks like (channels, frames); pass (frames, channels)"
-        )
-    if not 1 <= x.shape[1] <= 64:
-        raise ParameterError(f"audio has {x.shape[1]} channels; 1 to 64 are accepted")
-    if x.shape[0] == 0:
-        raise ParameterError("cannot score empty audio (0 frames)")
-    x = x.astype(np.float32, copy=False)
-    if not np.isfinite(x).all():
-        raise ParameterError("audio contains NaN or infinite samples")
-    return x
-
-
 def to_model_input(audio: np.ndarray, *, sr: int) -> np.ndarray:
-    """Float32 mono at :data:`MODEL_SR`, mixed then resampled as upstream's file loader does."""
-    x = check_audio(audio, sr=sr)
+    """Float32 mono at :data:`MODEL_SR`, mixed then resampled as upstream's file loader does.
+
+    Refuses (with :class:`ParameterError`) what the model cannot score meaningfully: whatever
+    :func:`~rlmdj.audio.valid.valid_audio` refuses (integer PCM, empty or non-finite audio, more
+    than 64 channels), and sample rates outside ``[MIN_SR, MAX_SR]``.
+    """
+    sr = valid_sr(sr, min_sr=MIN_SR, max_sr=MAX_SR)
+    x = valid_audio(audio, dtype=np.float32)
     mono = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(resample(mono, orig_sr=int(sr), new_sr=MODEL_SR))

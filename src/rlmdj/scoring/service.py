@@ -26,9 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from rlmdj.audio.valid import valid_audio
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import AXES, DEFAULT_WEIGHTS, Scorer, ScoreResult, WindowScore
-from rlmdj.scoring.resample import MAX_SR, MIN_SR, check_audio
+from rlmdj.scoring.resample import MAX_SR, MIN_SR
 
 __all__ = [
     "API_VERSION",
@@ -121,7 +122,7 @@ def decode_audio(data: bytes, limits: UploadLimits = UploadLimits()) -> tuple[np
     if audio.shape[0] == 0:
         raise RequestError("the audio file holds no samples")
     try:
-        return check_audio(audio, sr=sr), sr
+        return valid_audio(audio, dtype=np.float32), sr
     except ParameterError as exc:
         raise RequestError(str(exc)) from exc
 

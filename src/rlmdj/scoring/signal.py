@@ -29,6 +29,7 @@ import numpy as np
 import pyloudnorm
 from scipy.signal import firwin, upfirdn
 
+from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.scoring import features as F
 
 __all__ = ["signal_metrics", "CLIP_LEVEL", "LUFS_FLOOR", "LEVEL_FLOOR_DB"]
@@ -87,7 +88,8 @@ def signal_metrics(audio: np.ndarray, *, sr: int, silence_dbfs: float = -60.0) -
 
     Raises :class:`~rlmdj.errors.ParameterError` for empty, non-finite or misshaped input.
     """
-    x = F.validate_audio(audio, sr=sr)
+    sr = valid_sr(sr)
+    x = valid_audio(audio, dtype=np.float64)
     peak = float(np.max(np.abs(x)))
     rms = float(np.sqrt(np.mean(np.square(x))))
     peak_dbfs = _amp_db(peak)

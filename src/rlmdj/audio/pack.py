@@ -30,12 +30,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from filelock import FileLock
 
 from rlmdj.audio import synth
 from rlmdj.audio.grid import DEFAULT_SR
 from rlmdj.audio.samples import LOOP_ROLES, ONESHOT_ROLES, SampleInfo
 from rlmdj.audio.wavio import wav_bytes
 from rlmdj.errors import ParameterError
+from rlmdj.resources import cache_root
 
 __all__ = [
     "PACK_VERSION",
@@ -49,7 +51,6 @@ __all__ = [
     "generate_pack",
     "ensure_pack",
     "pack_dir",
-    "default_cache_dir",
     "sample_id",
 ]
 
@@ -78,15 +79,9 @@ _STAB_STEPS = ((2, 6, 10, 14), (3, 6, 11, 14), (2, 7, 10), (3, 10), (6, 14))
 _ARP_STEPS = (tuple(range(16)), tuple(range(0, 16, 2)), (0, 2, 3, 6, 8, 10, 11, 14))
 
 
-def default_cache_dir() -> Path:
-    """``$RLMDJ_CACHE_DIR`` if set, else ``~/.cache/rlmdj``."""
-    env = os.environ.get("RLMDJ_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rlmdj"
-
-
 def pack_dir(cache_dir: str | Path | None, seed: int, variants_per_role: int) -> Path:
     """The folder a pack with these parameters lives in."""
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+    root = Path(cache_dir).expanduser() if cache_dir is not None else cache_root()
     return root / f"pack-v{PACK_VERSION}-seed{seed}-n{variants_per_role}"
 
 
@@ -409,21 +404,6 @@ def _read_valid(dest: Path, seed: int, n: int) -> list[SampleInfo] | None:
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks here: the atomic rename still keeps packs whole
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
 def _progress(enabled: bool, total: int, label: str) -> Iterator:
     if not enabled:
         yield lambda: None
@@ -466,7 +446,7 @@ def ensure_pack(
             f"cannot create the sample cache folder {root}: {exc.strerror or exc}; "
             "point samples.cache_dir (or RLMDJ_CACHE_DIR) at a writable folder"
         ) from None
-    with _file_lock(root / f".{dest.name}.lock"):
+    with FileLock(root / f".{dest.name}.lock"):
         found = _read_valid(dest, seed, n)  # another process may have built it while we waited
         if found is not None:
             return found

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from rlmdj.resources import cache_root
+
 __all__ = ["register_resolvers", "default_cache_dir", "job_output_dir"]
 
 
 def default_cache_dir() -> str:
-    """``$RLMDJ_CACHE_DIR`` or ``~/.cache/rlmdj``."""
-    env = os.environ.get("RLMDJ_CACHE_DIR")
-    return env if env else str(Path.home() / ".cache" / "rlmdj")
+    """``$RLMDJ_CACHE_DIR`` or ``~/.cache/rlmdj`` (:func:`rlmdj.resources.cache_root`)."""
+    return str(cache_root())
 
 
 _FALLBACK_OUTPUT_DIR: list[str] = []

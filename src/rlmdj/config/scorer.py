@@ -39,7 +39,7 @@ class ScorerConfig:
     max_concurrency: int = 2
     # Score cache keyed by (scorer identity, audio hash).
     cache: bool = False
-    cache_dir: str = "${oc.env:RLMDJ_CACHE_DIR,${oc.env:HOME,.}/.cache/rlmdj}/scores"
+    cache_dir: str = "${rlmdj.cache_dir:}/scores"
 
 
 @dataclass

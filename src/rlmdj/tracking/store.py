@@ -44,19 +44,12 @@ def _store_lock(uri: str) -> Iterator[None]:
         return
     db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # no advisory locks on this platform
+    from filelock import FileLock
+
+    with FileLock(db.with_name(db.name + ".lock")):
+        # Opening the store here (inside the lock) runs MLflow's table creation/migration.
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
         yield
-        return
-    with open(db.with_name(db.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            # Opening the store here (inside the lock) runs MLflow's table creation/migration.
-            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:

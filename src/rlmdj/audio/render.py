@@ -27,6 +27,7 @@ Semantics (sample positions always come from :class:`~rlmdj.audio.grid.Grid`, so
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -163,6 +164,30 @@ class Renderer:
     def ramp_samples(self) -> int:
         """Loop gain ramp length in samples (``ramp_ms`` at ``grid.sr``)."""
         return self._ramp_samples
+
+    def fork(self) -> Renderer:
+        """An independent renderer that continues from this point; this one is left untouched.
+
+        Used to render bars ahead and throw them away (auditions). The copy keeps the loop
+        voices and every tail ringing past the last rendered bar, so its next bars are exactly
+        what this renderer would render; audio before the fork point reads as silence in it.
+        """
+        twin = copy.copy(self)
+        a = self._grid.bar_start(self._bars)
+        twin._master = np.zeros(self._master.shape, dtype=np.float32)  # untouched pages stay free
+        twin._master[a:] = self._master[a:]
+        twin._scratch = np.empty_like(self._scratch)
+        twin._loops = dict(self._loops)
+        return twin
+
+    def segment(self, start_bar: int, end_bar: int) -> np.ndarray:
+        """Bars ``[start_bar, end_bar)`` of the master (rendered ones only), float32 (frames, 2), a copy."""
+        if not 0 <= start_bar <= end_bar <= self._bars:
+            raise ParameterError(
+                f"bars {start_bar}..{end_bar} are not within the {self._bars} rendered bar(s)"
+            )
+        g = self._grid
+        return self._master[g.bar_start(start_bar) : g.bar_start(end_bar)].copy()
 
     def audio(self) -> np.ndarray:
         """The master so far: float32 (``grid.bars_to_samples(bars_rendered)``, 2), a copy.

@@ -53,6 +53,9 @@ class DJConfig:
     verbose: bool = False
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     replay_transcript: Optional[str] = None
+    # dj=greedy: every phrase_bars bars, audition `candidates` random moves plus holding.
+    phrase_bars: int = 8
+    candidates: int = 6
 
 
 @dataclass

@@ -14,6 +14,7 @@ from rlmdj.config.core import (
     TrackingConfig,
 )
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig, ReplayConfig
+from rlmdj.config.ears import EarsConfig
 from rlmdj.config.experiment import ExperimentConfig
 from rlmdj.config.scorer import ScorerConfig, ServeConfig
 
@@ -36,6 +37,7 @@ class Config:
     prompt: PromptConfig = field(default_factory=PromptConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
+    ears: EarsConfig = field(default_factory=EarsConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)

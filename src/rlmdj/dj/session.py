@@ -8,6 +8,7 @@ without changing anything; ``play`` renders bars and appends them to the history
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -183,6 +184,24 @@ class Session:
     def audio(self) -> np.ndarray:
         """The master rendered so far, float32 ``(frames, 2)``, not normalised."""
         return self._renderer.audio()
+
+    def segment(self, start_bar: int, end_bar: int) -> np.ndarray:
+        """Rendered bars ``[start_bar, end_bar)`` (0-based), float32 ``(frames, 2)``, not normalised."""
+        return self._renderer.segment(start_bar, end_bar)
+
+    def fork(self) -> Session:
+        """An independent copy of the set at this point, for rendering ahead and discarding.
+
+        Same clock, mixer, history and sample cache; no ``before_play`` hooks and no progress
+        callback. Nothing done to the copy reaches this session (auditions rely on it).
+        """
+        twin = copy.copy(self)
+        twin.before_play = []
+        twin.on_bars = None
+        twin._channels = dict(self._channels)
+        twin._history = list(self._history)
+        twin._renderer = self._renderer.fork()
+        return twin
 
     def alternatives(self, role: str) -> list[str]:
         """Sample ids of the right role and kind that ``swap`` accepts for ``role``."""

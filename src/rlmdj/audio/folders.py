@@ -49,7 +49,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from rlmdj.audio.samples import AUDIO_SUFFIXES, LOOP_ROLES, SampleInfo
+from rlmdj.audio.sample_info import AUDIO_SUFFIXES, LOOP_ROLES, SampleInfo
 from rlmdj.errors import ParameterError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The built-in sample pack: synthesised from a seed, cached on disk, reused afterwards.
 
-Offers :func:`ensure_pack` (the pack's :class:`~rlmdj.audio.samples.SampleInfo` list, generating
+Offers :func:`ensure_pack` (the pack's :class:`~rlmdj.audio.sample_info.SampleInfo` list, generating
 it on first use), :func:`generate_pack` (write a pack into a folder), :func:`render_variant` (one
 variant's audio, pure) and :func:`character_of` (which variants are clean and which are damaged).
 
@@ -34,7 +34,7 @@ from filelock import FileLock
 
 from rlmdj.audio import synth
 from rlmdj.audio.grid import DEFAULT_SR
-from rlmdj.audio.samples import LOOP_ROLES, ONESHOT_ROLES, SampleInfo
+from rlmdj.audio.sample_info import LOOP_ROLES, ONESHOT_ROLES, SampleInfo
 from rlmdj.audio.wavio import wav_bytes
 from rlmdj.errors import ParameterError
 from rlmdj.resources import cache_root

@@ -1,12 +1,10 @@
 """The sample index: every sample rlmdj can play, referred to by id, never by path.
 
-Offers :class:`SampleInfo` (one sample's metadata), :class:`SampleIndex` (lookup by id, listing
-by role and kind, cached loading as float32 stereo at any sample rate, JSON round trip) and
-:func:`build_index`, which combines the built-in synthesised pack (:mod:`rlmdj.audio.pack`) with
-user sample folders (:mod:`rlmdj.audio.folders`).
-
-Whether a sample is a loop or a one-shot is metadata of the sample (``kind``), decided when it is
-indexed — never by whoever plays it.
+Offers :class:`SampleIndex` (lookup by id, listing by role and kind, cached loading as float32
+stereo at any sample rate, JSON round trip) and :func:`build_index`, which combines the built-in
+synthesised pack (:mod:`rlmdj.audio.pack`) with user sample folders (:mod:`rlmdj.audio.folders`).
+:class:`SampleInfo`, the role tables and :func:`required_kind` live in
+:mod:`rlmdj.audio.sample_info` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,12 +14,23 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from rlmdj.audio.folders import index_folders
+from rlmdj.audio.pack import ensure_pack
+from rlmdj.audio.sample_info import (
+    ALL_ROLES,
+    AUDIO_SUFFIXES,
+    DEFAULT_ROLES,
+    KINDS,
+    LOOP_ROLES,
+    ONESHOT_ROLES,
+    SampleInfo,
+    required_kind,
+)
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -37,75 +46,7 @@ __all__ = [
     "required_kind",
 ]
 
-ONESHOT_ROLES: tuple[str, ...] = ("kick", "hihat", "clap", "perc")
-LOOP_ROLES: tuple[str, ...] = ("bassline", "texture", "synth")
-ALL_ROLES: tuple[str, ...] = ONESHOT_ROLES + LOOP_ROLES
-DEFAULT_ROLES: tuple[str, ...] = ("kick", "hihat", "bassline", "perc", "texture", "clap")
-KINDS: tuple[str, ...] = ("loop", "oneshot")
-AUDIO_SUFFIXES: tuple[str, ...] = (".wav", ".wave", ".flac", ".aif", ".aiff")
 _CACHE_SIZE = 128  # decoded samples kept in memory per index (a palette is 6-7 of them)
-
-
-def required_kind(role: str) -> str:
-    """The kind a palette slot for ``role`` must hold: ``"loop"`` or ``"oneshot"``."""
-    if role in LOOP_ROLES:
-        return "loop"
-    if role in ONESHOT_ROLES:
-        return "oneshot"
-    raise ParameterError(f"unknown role {role!r}; valid roles: {', '.join(ALL_ROLES)}")
-
-
-@dataclass(frozen=True)
-class SampleInfo:
-    """Metadata of one sample. ``bars``/``bpm`` are set for loops only; ``duration_s`` in seconds."""
-
-    id: str
-    role: str
-    kind: str
-    bars: int | None
-    bpm: float | None
-    duration_s: float
-    sr: int
-    channels: int
-    sha256: str
-    source: str
-    character: str
-    path: str
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ParameterError(
-                f"sample {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}"
-            )
-        if self.kind == "loop" and (not self.bars or not self.bpm):
-            raise ParameterError(
-                f"loop sample {self.id!r} needs bars and bpm, got {self.bars!r}, {self.bpm!r}"
-            )
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready dict of every field."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> SampleInfo:
-        """Inverse of :meth:`to_dict`; a missing field raises :class:`ParameterError`."""
-        try:
-            return cls(
-                id=str(data["id"]),
-                role=str(data["role"]),
-                kind=str(data["kind"]),
-                bars=None if data.get("bars") is None else int(data["bars"]),
-                bpm=None if data.get("bpm") is None else float(data["bpm"]),
-                duration_s=float(data["duration_s"]),
-                sr=int(data["sr"]),
-                channels=int(data["channels"]),
-                sha256=str(data["sha256"]),
-                source=str(data["source"]),
-                character=str(data.get("character", "")),
-                path=str(data["path"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ParameterError(f"bad sample entry {data!r}: {exc}") from None
 
 
 def _looks_like_path(text: str) -> bool:
@@ -290,9 +231,6 @@ def build_index(
     pack lives in ``<cache_dir>/pack-v1-seed<seed>-n<variants>/``. User folders are scanned
     recursively; files that cannot be indexed end up in ``index.skipped``.
     """
-    from rlmdj.audio.folders import index_folders
-    from rlmdj.audio.pack import ensure_pack
-
     samples: list[SampleInfo] = []
     skipped: list[tuple[str, str]] = []
     if builtin:

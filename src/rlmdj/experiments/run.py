@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,10 @@ from rlmdj.audio.wavio import normalize_peak, write_preview, write_wav
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.drivers import build_driver
 from rlmdj.experiments.assemble import build_scorer, load_index, make_session, resolve_palette
+from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.progress import bar_progress
 from rlmdj.experiments.registry import job
-from rlmdj.scoring.base import ScoreResult
+from rlmdj.experiments.summary import print_job_line, print_run_summary
 from rlmdj.scoring.signal import signal_metrics
 from rlmdj.tracking import (
     NullRun,
@@ -36,20 +36,6 @@ from rlmdj.tracking import (
 from rlmdj.tracking.timeline import plot_timeline
 
 __all__ = ["RunOutcome", "run_set", "run_job"]
-
-
-@dataclass
-class RunOutcome:
-    """What a run produced; ``status`` is the MLflow end state."""
-
-    run_id: str | None
-    status: str
-    config_hash: str
-    output_dir: Path
-    score: ScoreResult | None = None
-    metrics: dict[str, float] = field(default_factory=dict)
-    wav_path: Path | None = None
-    timings_s: dict[str, float] = field(default_factory=dict)
 
 
 class _Timer:
@@ -233,7 +219,6 @@ def _log_audio(cfg: DictConfig, run: TrackedRun, audio: Any, out_dir: Path, *, s
 @job("run")
 def run_job(cfg: DictConfig) -> float | None:
     """``rlmdj`` with no experiment: one tracked set; returns OBJ for sweepers."""
-    from rlmdj.experiments.summary import print_job_line, print_run_summary
     from rlmdj.experiments.sweep import job_context
 
     ctx = job_context(cfg)  # sweep parent + condition tags; a finished twin when resuming

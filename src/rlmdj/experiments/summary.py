@@ -6,7 +6,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from rlmdj.experiments.run import RunOutcome
+from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.tracking import ui_command
 
 __all__ = ["print_job_line", "print_run_summary"]

@@ -1,0 +1,28 @@
+"""What one run produced: :class:`RunOutcome`, shared by the run pipeline and its summaries.
+
+A data model only: it imports nothing from the pipeline (:mod:`rlmdj.experiments.run`) or the
+printers (:mod:`rlmdj.experiments.summary`), so both depend on it and not on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rlmdj.scoring.base import ScoreResult
+
+__all__ = ["RunOutcome"]
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced; ``status`` is the MLflow end state."""
+
+    run_id: str | None
+    status: str
+    config_hash: str
+    output_dir: Path
+    score: ScoreResult | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    wav_path: Path | None = None
+    timings_s: dict[str, float] = field(default_factory=dict)

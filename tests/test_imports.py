@@ -1,0 +1,147 @@
+"""Imports flow one way: no module of rlmdj imports itself back through others, and every module
+imports on its own.
+
+The static check reads every ``import`` (lazy ones inside functions included, since a lazy
+import that closes a circle is still a circle) and reports each cycle by name. The dynamic check
+imports every module first, in a fresh interpreter each time the rlmdj modules are cleared, so a
+module that only works when something else was imported before it fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+PACKAGE = SRC / "rlmdj"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(SRC).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    """rlmdj modules ``name`` imports (module level, inside functions and under TYPE_CHECKING)."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            candidates = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(c for c in candidates if c in MODULES and c != name)
+    return found
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = 0
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles() -> None:
+    cycles = _cycles(GRAPH)
+    assert not cycles, "import cycles (split the shared data model into its own module): " + "; ".join(
+        " <-> ".join(c) for c in cycles
+    )
+
+
+def test_audio_imports_nothing_above_it() -> None:
+    """The sound engine knows nothing of DJs, scoring, tracking or experiments."""
+    allowed = ("rlmdj.audio", "rlmdj.errors", "rlmdj.resources")
+    bad = {
+        name: sorted(d for d in deps if not d.startswith(allowed))
+        for name, deps in GRAPH.items()
+        if name.startswith("rlmdj.audio")
+    }
+    assert not {k: v for k, v in bad.items() if v}
+
+
+_ISOLATED = r"""
+import importlib, json, sys
+failures = {}
+for name in json.loads(sys.argv[1]):
+    for loaded in [m for m in sys.modules if m == "rlmdj" or m.startswith("rlmdj.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("rlmdj"):
+            continue  # an optional dependency (torch, modal) that is not installed here
+        failures[name] = repr(exc)
+    except Exception as exc:
+        failures[name] = repr(exc)
+print(json.dumps(failures))
+"""
+
+
+def test_every_module_imports_on_its_own() -> None:
+    names = [n for n in MODULES if n != "rlmdj.__main__"]
+    proc = subprocess.run(
+        [sys.executable, "-c", _ISOLATED, json.dumps(names)],
+        capture_output=True, text=True, timeout=300, cwd=SRC.parent,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    failures = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert not failures, failures

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from rlmdj.config.dj import GuardrailsConfig
 from rlmdj.dj.critique import CritiqueSettings, boundaries_crossed, critique
 from rlmdj.dj.energy import bar_energy, phase_spans, target_energy
-from rlmdj.dj.guardrails import Guardrails, GuardrailSettings
+from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.reference import ReferenceDriver
 from rlmdj.dj.tools import SetComplete, ToolLayer
 
@@ -56,7 +57,7 @@ def test_gain_caps_apply_to_the_mixer_and_are_reported(make_session):
 
 def test_gain_cap_switch_off(make_session):
     session = make_session(32)
-    _, f = tools(session, guardrails=Guardrails(GuardrailSettings(gain_cap=False)))
+    _, f = tools(session, guardrails=Guardrails(GuardrailsConfig(gain_cap=False)))
     f["add"]("texture", 0.9)
     assert session.channels["texture"].gain == 0.9
 

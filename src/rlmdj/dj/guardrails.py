@@ -14,14 +14,22 @@ The model is a creative driver, not a safety system: limits are applied to the s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
+from rlmdj.config.dj import GuardrailsConfig
+from rlmdj.dj.critique import CritiqueSettings
 from rlmdj.dj.energy import PHASES, Phase, phase_at
 from rlmdj.dj.session import Session
+from rlmdj.errors import ParameterError
 
-__all__ = ["Correction", "GuardrailSettings", "Guardrails", "guardrails_from_config"]
+__all__ = [
+    "Correction",
+    "Guardrails",
+    "critique_from_config",
+    "guardrails_config",
+    "guardrails_from_config",
+]
 
 
 @dataclass(frozen=True)
@@ -36,22 +44,14 @@ class Correction:
         return {"kind": self.kind, "role": self.role, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class GuardrailSettings:
-    """Switches and limits (see ``conf/guardrails/*.yaml``)."""
-
-    gain_cap: bool = True
-    gain_caps: Mapping[str, float] = field(default_factory=lambda: {"texture": 0.55, "synth": 0.50})
-    density: bool = True
-    loop_type: bool = True
-    phases: tuple[Phase, ...] = PHASES
-
-
 class Guardrails:
-    """Applies :class:`GuardrailSettings` to a session and keeps the corrections made."""
+    """Applies the ``guardrails`` config (:class:`~rlmdj.config.dj.GuardrailsConfig`) to a
+    session and keeps the corrections made. ``phases``: the arc whose layer ceilings apply."""
 
-    def __init__(self, settings: GuardrailSettings | None = None) -> None:
-        self.settings = settings or GuardrailSettings()
+    def __init__(self, settings: GuardrailsConfig | None = None, *,
+                 phases: tuple[Phase, ...] = PHASES) -> None:
+        self.settings = settings if settings is not None else GuardrailsConfig()
+        self.phases = tuple(phases)
         self.counts: Counter[str] = Counter()
         self._pending: list[Correction] = []
 
@@ -102,7 +102,7 @@ class Guardrails:
         The kick stays; among the others the loudest survive (ties: the earlier-added one).
         Trimmed channels are removed from the mixer, so the model sees them gone.
         """
-        phase = phase_at(session.bars_played, session.max_bars, self.settings.phases)
+        phase = phase_at(session.bars_played, session.max_bars, self.phases)
         channels = session.channels
         audible = [c for c in channels.values() if not c.muted and c.gain > 0]
         if len(audible) <= phase.max_layers:
@@ -124,14 +124,30 @@ class Guardrails:
                 session.set_channel(replace(channel, gain=capped))
 
 
+def guardrails_config(gcfg: Any) -> GuardrailsConfig:
+    """The ``guardrails`` group as its schema dataclass (a DictConfig, mapping or the dataclass;
+    missing keys take the schema's defaults, unknown keys are an error naming them)."""
+    if isinstance(gcfg, GuardrailsConfig):
+        return gcfg
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(GuardrailsConfig), gcfg)
+    except OmegaConfBaseException as exc:
+        raise ParameterError(f"guardrails config: {exc}") from None
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+
+
 def guardrails_from_config(gcfg: Any) -> Guardrails:
-    """:class:`Guardrails` from the ``guardrails`` config group (missing keys: defaults)."""
-    d = GuardrailSettings()
-    get = gcfg.get if hasattr(gcfg, "get") else (lambda k, v=None: getattr(gcfg, k, v))
-    caps = get("gain_caps", None)
-    return Guardrails(GuardrailSettings(
-        gain_cap=bool(get("gain_cap", d.gain_cap)),
-        gain_caps={str(k): float(v) for k, v in dict(caps).items()} if caps is not None else d.gain_caps,
-        density=bool(get("density", d.density)),
-        loop_type=bool(get("loop_type", d.loop_type)),
-    ))
+    """:class:`Guardrails` from the ``guardrails`` config group."""
+    return Guardrails(guardrails_config(gcfg))
+
+
+def critique_from_config(gcfg: Any) -> CritiqueSettings | None:
+    """The trajectory-critique thresholds the ``guardrails`` group sets (None: switched off)."""
+    g = guardrails_config(gcfg)
+    if not g.critique:
+        return None
+    return CritiqueSettings(every=g.critique_every, tolerance=g.energy_tolerance,
+                            kick_min_share=g.kick_min_share, max_avg_layers=g.max_avg_layers)

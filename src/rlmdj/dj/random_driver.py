@@ -1,22 +1,30 @@
 """The random baseline DJ: seeded random valid moves through the session and guardrails.
 
-It acts only through the public session operations, with the same tool-layer guardrails as the
-RLM (gain caps, loop type, density ceiling), so its score is the floor an LLM DJ must beat on
-the same palette and length. Its randomness comes from ``seed_for(replica, "random_driver")``:
+Its moves are the registered DJ tools that carry a ``random_weight``
+(:mod:`rlmdj.dj.tool_registry`): it picks one by weight among those with a valid target role,
+draws the other arguments from the tools' annotated argument types, and runs the tool function
+itself, with the same tool-layer guardrails as the RLM (gain caps, loop type, density ceiling),
+so its score is the floor an LLM DJ must beat on the same palette and length. A new tool with a
+``random_weight`` becomes a random move with no change here. :func:`draw_move`,
+:func:`draw_args` and :func:`apply_move` are that move generator, shared with the greedy DJ.
+Its randomness comes from ``seed_for(replica, "random_driver")``:
 replicas differ, and one config always plays the same set — a source of replica variance for
 offline sweeps.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from rlmdj.audio.patterns import pattern_names
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.session import Session
+from rlmdj.dj.tool_registry import SKIP, Draw, Tool
+from rlmdj.dj.tools import TOOLS, ToolLayer
+from rlmdj.errors import ParameterError
 
 __all__ = ["GAIN_RANGES", "MOVE_OPS", "RandomDriver", "apply_move", "draw_args", "draw_move", "from_config"]
 
@@ -29,75 +37,71 @@ GAIN_RANGES: Mapping[str, tuple[float, float]] = {
     "texture": (0.28, 0.48),
     "clap": (0.37, 0.57),
 }
-_MOVES: Mapping[str, float] = {
-    "add": 0.30, "remove": 0.12, "fader": 0.22, "pattern": 0.18, "mute": 0.06, "unmute": 0.07,
-    "swap": 0.05,
-}
 
 
-MOVE_OPS: tuple[str, ...] = tuple(_MOVES)
-"""The mixer operations the move generator draws (``play``/``breakdown`` are not moves)."""
+def _moves() -> list[Tool]:
+    return [spec for spec in TOOLS.values() if spec.random_weight > 0]
 
 
-def draw_move(session: Session, rng: np.random.Generator, roles: Sequence[str],
+#: The built-in tools the move generator draws (``play``/``breakdown`` are not moves).
+MOVE_OPS: tuple[str, ...] = tuple(spec.name for spec in _moves())
+
+
+def _no_guardrails() -> Any:
+    """Every switch off: moves drawn without guardrails are played as drawn."""
+    from rlmdj.config.dj import GuardrailsConfig
+    from rlmdj.dj.guardrails import Guardrails
+
+    return Guardrails(GuardrailsConfig(gain_cap=False, density=False, loop_type=False))
+
+
+def draw_move(session: Session, rng: np.random.Generator, roles: Sequence[str] | None = None,
               guardrails: Any | None = None) -> tuple[str, list[Any]] | None:
     """One random valid move for the mixer as it stands, as ``(op, args)``; nothing is applied.
 
-    The random DJ's move generator, shared with the greedy DJ (its candidates). ``None`` when
-    no move is possible. Gains are capped by ``guardrails`` when given (caps are counted then).
+    A move is a registered tool with a ``random_weight``, drawn by weight among those with a
+    target role now (``roles``, unused, is kept for callers that pass the palette's roles).
+    ``None`` when no move is possible. Gains are capped by ``guardrails`` when given (caps are
+    counted then).
     """
-    channels = session.channels
-    options: dict[str, list[str]] = {
-        "add": [r for r in roles if r not in channels],
-        "remove": [r for r in channels if r != "kick" or len(channels) == 1],
-        "fader": list(channels),
-        "pattern": [r for r, c in channels.items() if c.kind == "oneshot"],
-        "mute": [r for r, c in channels.items() if not c.muted],
-        "unmute": [r for r, c in channels.items() if c.muted],
-        "swap": list(channels),
-    }
-    names = [m for m in _MOVES if options[m]]
-    if not names:
+    moves = [(spec, spec.targets(session)) for spec in _moves()]
+    moves = [(spec, targets) for spec, targets in moves if targets]
+    if not moves:
         return None
-    p = np.array([_MOVES[m] for m in names])
-    move = names[int(rng.choice(len(names), p=p / p.sum()))]
-    role = options[move][int(rng.integers(len(options[move])))]
-    return draw_args(session, move, role, rng, guardrails)
+    p = np.array([spec.random_weight for spec, _ in moves])
+    spec, targets = moves[int(rng.choice(len(moves), p=p / p.sum()))]
+    role = targets[int(rng.integers(len(targets)))]
+    return draw_args(session, spec.name, role, rng, guardrails)
 
 
 def draw_args(session: Session, move: str, role: str, rng: np.random.Generator,
               guardrails: Any | None = None) -> tuple[str, list[Any]] | None:
-    """Random arguments for ``move`` on ``role`` (gain in :data:`GAIN_RANGES`, any pattern, any
-    other sample of the role); ``None`` for a swap with no other sample."""
-    patterns = pattern_names()
-    if move in ("add", "fader"):
-        lo, hi = GAIN_RANGES.get(role, (0.30, 0.60))
-        gain = round(float(rng.uniform(lo, hi)), 2)
-        if guardrails is not None:
-            gain = guardrails.cap_gain(role, gain)
-        if move == "fader":
-            return move, [role, gain]
-        kind = session.index.get(session.palette.samples[role]).kind
-        pattern = None if kind == "loop" else str(rng.choice(patterns))
-        return move, [role, gain, pattern]
-    if move == "pattern":
-        return move, [role, str(rng.choice(patterns))]
-    if move == "swap":
-        choices = [s for s in session.alternatives(role) if s != session.channels[role].sample_id]
-        if not choices:
+    """Random arguments for tool ``move`` on ``role``, drawn from its annotated argument types
+    (gain in :data:`GAIN_RANGES`, any pattern, any other sample of the role); ``None`` when an
+    argument has no valid value (a swap with no other sample)."""
+    spec = TOOLS.get(move)
+    draw = Draw(rng=rng, session=session, role=role, guardrails=guardrails, gain_ranges=GAIN_RANGES)
+    args: list[Any] = [role]
+    for param, kind in zip(spec.parameters[1:], spec.arg_types[1:], strict=True):
+        if kind is None or kind.draw is None:
+            if param.default is inspect.Parameter.empty:
+                raise ParameterError(f"tool {move!r}: argument {param.name!r} cannot be drawn")
+            args.append(param.default)
+            continue
+        value = kind.draw(draw)
+        if value is SKIP:
             return None
-        return move, [role, str(rng.choice(choices))]
-    return move, [role]
+        args.append(value)
+    return move, args
 
 
 def apply_move(session: Session, move: str, args: Sequence[Any], *,
                guardrails: Any | None = None) -> None:
-    """Apply a move from :func:`draw_move` to ``session`` (gain caps and swap caps enforced)."""
-    if move in ("add", "fader") and guardrails is not None:
-        args = [args[0], guardrails.cap_gain(args[0], float(args[1])), *args[2:]]
-    getattr(session, move)(*args)
-    if move == "swap" and guardrails is not None:
-        guardrails.enforce_caps(session)
+    """Apply a move from :func:`draw_move` to ``session`` by running the tool itself (gain caps
+    and swap caps enforced by ``guardrails``; the density hook is the caller's)."""
+    layer = ToolLayer(session, guardrails if guardrails is not None else _no_guardrails(),
+                      critique=None, attach=False)
+    TOOLS.get(move).invoke(layer, list(args))
 
 
 class RandomDriver:
@@ -120,10 +124,10 @@ class RandomDriver:
             self.guardrails.attach(session)
         roles = list(session.palette.samples)
         if "kick" in roles:  # a set starts from a pulse, as every DJ's would
-            self._do(session, "add", "kick", rng)
+            self._commit(session, draw_args(session, "add", "kick", rng, self.guardrails))
         while not session.finished:
             for _ in range(int(rng.integers(1, 4))):
-                self._random_move(session, rng, roles)
+                self._commit(session, draw_move(session, rng, roles, self.guardrails))
             bars = int(rng.choice(self.holds))
             bar = session.bars_played
             if rng.random() < self.breakdown_p and session.channels:
@@ -133,18 +137,13 @@ class RandomDriver:
                 played = session.play(bars)
                 self.moves.append({"bar": bar, "op": "play", "args": [played]})
 
-    def _random_move(self, session: Session, rng: np.random.Generator, roles: list[str]) -> None:
-        self._commit(session, draw_move(session, rng, roles, self.guardrails))
-
-    def _do(self, session: Session, move: str, role: str, rng: np.random.Generator) -> None:
-        self._commit(session, draw_args(session, move, role, rng, self.guardrails))
-
     def _commit(self, session: Session, drawn: tuple[str, list[Any]] | None) -> None:
         if drawn is None:
             return
         bar = session.bars_played
-        apply_move(session, *drawn, guardrails=self.guardrails)
-        self.moves.append({"bar": bar, "op": drawn[0], "args": drawn[1]})
+        op, args = drawn
+        apply_move(session, op, args, guardrails=self.guardrails)
+        self.moves.append({"bar": bar, "op": op, "args": args})
 
     # --------------------------------------------------------------- report
     def report(self) -> DriverReport:
@@ -169,3 +168,4 @@ def from_config(cfg: Any) -> RandomDriver:
 
     return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"),
                         guardrails=guardrails_from_config(cfg.guardrails))
+

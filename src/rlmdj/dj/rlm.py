@@ -15,6 +15,7 @@ the earlier prototype lacked:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import logging
@@ -33,6 +34,7 @@ from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
 from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.lm import RecordingLM
+from rlmdj.dj.reask import ReaskingAdapter
 from rlmdj.dj.reference import block_lengths
 from rlmdj.dj.replay import ReplaySource
 from rlmdj.dj.sandbox import SandboxSettings, interpreter_factory
@@ -93,7 +95,7 @@ def set_plan_text(session: Session, guardrails: Guardrails) -> str:
         f"passes; the set ends after bar {n} and then every tool stops working.",
         "phases (bars are 1-based, layer cap = most layers that may sound):",
     ]
-    for phase, start, end in phase_spans(n, guardrails.settings.phases):
+    for phase, start, end in phase_spans(n, guardrails.phases):
         cap = f"max {phase.max_layers} layers" if guardrails.settings.density else "no layer cap"
         lines.append(f"  {phase.name:<6} bars {start + 1}-{end}  {cap}")
     edges, start = [], 0
@@ -150,6 +152,7 @@ class RLMDriver:
         self.autopilot_bars = 0
         self.wall_s = 0.0
         self.summary = ""
+        self.adapter: ReaskingAdapter | None = None
 
     # ----------------------------------------------------------------- perform
     def perform(self, session: Session) -> None:
@@ -182,13 +185,14 @@ class RLMDriver:
             max_llm_calls=s.max_llm_calls,
             max_output_chars=s.max_output_chars,
             verbose=s.verbose,
-            tools=self.tools.functions(),
+            tools=[self._stopping(fn) for fn in self.tools.functions()],
             sub_lm=self.sub,
             interpreter_factory=self.factory,
         )
+        self.adapter = ReaskingAdapter(retries=s.retries)
         self.stop_reason = "running"
         try:
-            with dspy.context(lm=self.main):
+            with dspy.context(lm=self.main, adapter=self.adapter):
                 prediction = rlm(palette=palette_text(session, self.guardrails),
                                  set_plan=set_plan_text(session, self.guardrails))
             self.summary = str(getattr(prediction, "summary", ""))[:2000]
@@ -205,6 +209,26 @@ class RLMDriver:
             raise
         finally:
             self.wall_s = time.perf_counter() - started
+
+    def _stopping(self, fn: Any) -> Any:
+        """``fn`` that, once the set is over, ends the running sandbox code (the hard stop).
+
+        A model that catches the end-of-set error (``while True: try: play(1) except: pass``)
+        would otherwise hold the run until the sandbox timeout; the interpreters are told to
+        kill the execution and :meth:`_gate` turns that into the final answer.
+        """
+
+        @functools.wraps(fn)
+        def tool(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                session = self.session
+                if session is not None and session.finished and self.settings.hard_stop:
+                    for interpreter in getattr(self.factory, "made", []) or []:
+                        interpreter.request_stop()
+
+        return tool
 
     def _record(self, lm: dspy.BaseLM | None, label: str, ended: Any) -> RecordingLM | None:
         if lm is None:
@@ -240,6 +264,9 @@ class RLMDriver:
         metrics["dj/autopilot_bars"] = float(self.autopilot_bars)
         metrics["dj/refused_submits"] = float(self.refused_submits)
         metrics["dj/hard_stop"] = 1.0 if self.stop_reason == "hard_stop" else 0.0
+        metrics["dj/reasks"] = float(self.adapter.reasks if self.adapter else 0)
+        metrics["dj/sandbox_stops"] = float(sum(getattr(i, "stops", 0)
+                                                for i in getattr(self.factory, "made", []) or []))
         step: dict[str, list[float]] = {}
         history_rows = []
         if session is not None:

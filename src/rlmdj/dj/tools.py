@@ -1,38 +1,49 @@
 """The mixer tools the RLM calls from its sandbox, each returning one JSON string.
 
-:class:`ToolLayer` wraps a :class:`~rlmdj.dj.session.Session`: it validates every argument
-(strings or numbers), applies the guardrails to the mixer, renders through the session, adds
-trajectory critique and critic feedback when due, and records a trace of every call. A bad
-argument returns ``{"ok": false, "error": ..., "hint": <a correct call>}`` and changes nothing;
-nothing a model can pass raises out of a tool. The one deliberate exception is
-:class:`SetComplete`: once the last bar is rendered, any further call raises it so the
-sandbox code stops at once (the hard stop; the driver then ends the RLM loop).
+Each tool is one function below, registered with :func:`~rlmdj.dj.tool_registry.tool`: its
+signature and docstring give its argument validation, the description the model reads and its
+hint (see :mod:`rlmdj.dj.tool_registry`). :class:`ToolLayer` wraps a
+:class:`~rlmdj.dj.session.Session` and runs them: it validates every argument (strings or
+numbers), applies the guardrails to the mixer, renders through the session, adds trajectory
+critique and critic feedback when due, and records a trace of every call. A bad argument returns
+``{"ok": false, "error": ..., "hint": <a correct call>}`` and changes nothing; nothing a model
+can pass raises out of a tool. The one deliberate exception is :class:`SetComplete`: once the
+last bar is rendered, any further call raises it so the sandbox code stops at once (the hard
+stop; the driver then ends the RLM loop).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rlmdj.audio.patterns import pattern_names, pattern_steps
 from rlmdj.dj.critique import CritiqueSettings, boundaries_crossed, critique
 from rlmdj.dj.energy import bar_energy, phase_at, phase_spans, target_energy
 from rlmdj.dj.guardrails import Guardrails
-from rlmdj.dj.session import DEFAULT_PATTERNS, Session, parse_bars, parse_gain
+from rlmdj.dj.session import DEFAULT_PATTERNS, Session
+from rlmdj.dj.tool_registry import (
+    TOOLS,
+    Bars,
+    Gain,
+    OptionalPattern,
+    PatternName,
+    Role,
+    SampleChoice,
+    Tool,
+    tool,
+)
 from rlmdj.errors import ParameterError, RlmdjError
 
-__all__ = ["TOOL_NAMES", "SetComplete", "ToolLayer"]
+__all__ = ["TOOL_NAMES", "TOOLS", "SetComplete", "ToolLayer", "tool"]
 
 log = logging.getLogger(__name__)
 
-TOOL_NAMES: tuple[str, ...] = (
-    "status", "add", "remove", "fader", "pattern", "mute", "unmute", "swap", "breakdown", "play",
-)
 _FILE_SUFFIXES = (".wav", ".aif", ".aiff", ".flac", ".mp3", ".ogg")
 
 
@@ -46,7 +57,10 @@ class ToolLayer:
     ``critique``: rule-based feedback settings (``None`` turns it off). ``critic``: a callable
     ``(summary: dict) -> str`` asked for one direction every ``critic_every`` bars (``None``
     turns it off). ``hard_stop``: raise :class:`SetComplete` on calls after the end (off: return
-    a soft "set complete" result, as the earlier prototype did).
+    a soft "set complete" result, as the earlier prototype did). ``tools``: the registered tool
+    names offered (default: all of :data:`TOOLS`, in registration order). ``services``: objects
+    tools may need beyond the session (looked up by name, e.g. a listening model).
+    ``attach=False`` leaves the guardrails' density hook to the caller (the random driver).
     """
 
     def __init__(
@@ -58,10 +72,17 @@ class ToolLayer:
         critic: Callable[[dict[str, Any]], str] | None = None,
         critic_every: int = 16,
         hard_stop: bool = True,
+        tools: Sequence[str] | None = None,
+        services: Mapping[str, Any] | None = None,
+        attach: bool = True,
     ) -> None:
         self.session = session
         self.guardrails = guardrails or Guardrails()
-        self.guardrails.attach(session)
+        if attach:
+            self.guardrails.attach(session)
+        names = list(TOOLS) if tools is None else list(tools)
+        self.tools: dict[str, Tool] = {name: TOOLS.get(name) for name in names}
+        self.services: dict[str, Any] = dict(services or {})
         self.critique_settings = critique
         self.critic = critic
         self.critic_every = int(critic_every)
@@ -77,17 +98,20 @@ class ToolLayer:
     def call(self, tool: str, *args: Any) -> str:
         """Run tool ``tool`` with ``args``; always returns JSON text (or raises SetComplete)."""
         bar = self.session.bars_played
+        self._started = time.time()  # wall clock: the run's trace places the call in time
         self.calls[tool] += 1
         if self.session.finished and tool != "status":
             self.calls_after_end += 1
             if self.hard_stop:
-                self._record(tool, args, bar, {"ok": False, "error": "set complete"})
+                if self.calls_after_end == 1:  # later refusals are only counted: a model looping
+                    # on the end of the set must not grow the trace by one entry per call
+                    self._record(tool, args, bar, {"ok": False, "error": "set complete; later "
+                                                   "calls counted in dj/tool_calls_after_end"})
                 raise SetComplete(
                     f"the set is complete ({self.session.max_bars} bars played); stop calling tools"
                 )
         try:
-            handler = self._handler(tool, args)
-            body = handler(*args)
+            body = self._tool(tool).invoke(self, args)
             result = {"ok": True, **body}
         except ParameterError as exc:
             result = {"ok": False, "error": str(exc), "hint": self._hint(tool)}
@@ -103,135 +127,20 @@ class ToolLayer:
         self._record(tool, args, bar, result)
         return text
 
-    def _handler(self, tool: str, args: tuple[Any, ...]) -> Callable[..., dict[str, Any]]:
-        """The tool's method, once ``args`` fit its signature.
-
-        A wrong argument count is the model's mistake (ParameterError, with a hint); a
-        TypeError raised *inside* a tool is a bug and is logged as one by :meth:`call`.
-        """
-        handler = getattr(self, f"_tool_{tool}", None)
-        if tool not in TOOL_NAMES or handler is None:
-            raise ParameterError(f"unknown tool {tool!r}; tools: {', '.join(TOOL_NAMES)}")
-        try:
-            inspect.signature(handler).bind(*args)
-        except TypeError as exc:
-            raise ParameterError(f"{tool}(): {exc}") from None
-        return handler
+    def _tool(self, name: str) -> Tool:
+        """The offered tool called ``name``; an unknown name is the model's mistake."""
+        found = self.tools.get(name)
+        if found is None:
+            raise ParameterError(f"unknown tool {name!r}; tools: {', '.join(self.tools)}")
+        return found
 
     def functions(self) -> list[Callable[..., str]]:
         """The sandbox-facing functions, named as the model calls them, one-line docstrings."""
-        call = self.call
-
-        def status() -> str:
-            """Where the set is: bars played, phase, layers and cap, energy vs target, mixer."""
-            return call("status")
-
-        def add(role: Any, gain: Any, pattern: Any = "") -> str:
-            """Start a channel from the palette: add('hihat', 0.55, 'offbeat_8ths'); loops take no pattern: add('bassline', 0.65)."""
-            return call("add", role, gain, pattern)
-
-        def remove(role: Any) -> str:
-            """Stop and remove a channel: remove('perc')."""
-            return call("remove", role)
-
-        def fader(role: Any, gain: Any) -> str:
-            """Set a channel's gain (0..1): fader('hihat', 0.6)."""
-            return call("fader", role, gain)
-
-        def pattern(role: Any, name: Any) -> str:
-            """Change a one-shot channel's named pattern: pattern('perc', 'gallop')."""
-            return call("pattern", role, name)
-
-        def mute(role: Any) -> str:
-            """Silence a channel but keep its settings: mute('clap')."""
-            return call("mute", role)
-
-        def unmute(role: Any) -> str:
-            """Bring a muted channel back: unmute('clap')."""
-            return call("unmute", role)
-
-        def swap(role: Any, choice: Any = "") -> str:
-            """Replace a channel's sample by id: swap('perc', 'perc-03'); swap('perc', '') lists the choices."""
-            return call("swap", role, choice)
-
-        def breakdown(bars: Any) -> str:
-            """Play bars with the drums muted, then bring them back: breakdown(4)."""
-            return call("breakdown", bars)
-
-        def play(bars: Any) -> str:
-            """Render the next bars with the current mixer: play(8). This is the only way time passes."""
-            return call("play", bars)
-
-        return [status, add, remove, fader, pattern, mute, unmute, swap, breakdown, play]
-
-    # ------------------------------------------------------------------ tools
-    def _tool_status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"action": "status"}
-        if self._last_feedback:
-            out["last_feedback"] = self._last_feedback
-        return out
-
-    def _tool_add(self, role: Any, gain: Any, pattern: Any = "") -> dict[str, Any]:
-        g = _gain(gain)
-        if isinstance(pattern, str) and _looks_like_file(pattern):
-            raise ParameterError(
-                f"add() takes a pattern name, not a sample file ({pattern!r}); the sample comes "
-                "from the palette (use swap(role, '<sample id>') to change it)"
-            )
-        key = str(role).strip().strip("'\"").lower()
-        self.session.alternatives(key)  # an unknown role is reported before anything else
-        if key in self.session.channels:
-            raise ParameterError(
-                f"{key!r} is already playing; use fader('{key}', 0.7) or pattern('{key}', ...) to change it"
-            )
-        kind = self._kind(key) or ""
-        if kind == "oneshot" and pattern not in (None, "") and str(pattern).strip():
-            pattern_steps(str(pattern))
-        pat = self.guardrails.loop_pattern(key, kind, pattern)
-        ch = self.session.add(key, self.guardrails.cap_gain(key, g), pat)
-        return {"action": f"added {ch.role}"}
-
-    def _tool_remove(self, role: Any) -> dict[str, Any]:
-        ch = self.session.remove(role)
-        return {"action": f"removed {ch.role}"}
-
-    def _tool_fader(self, role: Any, gain: Any) -> dict[str, Any]:
-        g = _gain(gain)
-        ch = self.session.channel(role)
-        ch = self.session.fader(ch.role, self.guardrails.cap_gain(ch.role, g))
-        return {"action": f"{ch.role} gain {ch.gain:g}"}
-
-    def _tool_pattern(self, role: Any, name: Any) -> dict[str, Any]:
-        ch = self.session.pattern(role, str(name))
-        return {"action": f"{ch.role} pattern {ch.pattern}"}
-
-    def _tool_mute(self, role: Any) -> dict[str, Any]:
-        ch = self.session.mute(role)
-        return {"action": f"muted {ch.role}"}
-
-    def _tool_unmute(self, role: Any) -> dict[str, Any]:
-        ch = self.session.unmute(role)
-        return {"action": f"unmuted {ch.role}"}
-
-    def _tool_swap(self, role: Any, choice: Any = "") -> dict[str, Any]:
-        if choice is None or str(choice).strip().strip("'\"") == "":
-            key = str(role).strip().strip("'\"").lower()
-            return {"action": f"choices for {key}", "alternatives": self.session.alternatives(key)}
-        ch = self.session.swap(role, str(choice).strip().strip("'\""))
-        self.guardrails.enforce_caps(self.session)
-        return {"action": f"{ch.role} now plays {ch.sample_id} ({ch.kind})"}
-
-    def _tool_play(self, bars: Any) -> dict[str, Any]:
-        return self._render(bars, breakdown=False)
-
-    def _tool_breakdown(self, bars: Any) -> dict[str, Any]:
-        return self._render(bars, breakdown=True)
+        return [spec.sandbox_function(self.call) for spec in self.tools.values()]
 
     # -------------------------------------------------------------- internals
-    def _render(self, bars: Any, *, breakdown: bool) -> dict[str, Any]:
-        if isinstance(bars, bool):
-            raise ParameterError(f"bars must be a whole number >= 1, got {bars!r} (e.g. 8)")
-        asked = parse_bars(bars, limit=self.session.max_bars)
+    def render(self, asked: int, *, breakdown: bool) -> dict[str, Any]:
+        """Play (or break down) ``asked`` checked bars, split at phase edges; with feedback."""
         before = self.session.bars_played
         left = min(asked, self.session.remaining)
         # Split at phase boundaries so each phase's layer ceiling applies from its first bar.
@@ -292,7 +201,7 @@ class ToolLayer:
     def _status(self) -> dict[str, Any]:
         s = self.session
         nxt = min(s.bars_played, s.max_bars - 1)
-        phase = phase_at(nxt, s.max_bars, self.guardrails.settings.phases)
+        phase = phase_at(nxt, s.max_bars, self.guardrails.phases)
         mixer = {
             r: f"{c.gain:.2f} {c.pattern or 'loop'}{' muted' if c.muted else ''}"
             for r, c in s.channels.items()
@@ -315,27 +224,27 @@ class ToolLayer:
             out["set_complete"] = True
         return out
 
-    def _hint(self, tool: str) -> str:
+    def hint_context(self) -> dict[str, str]:
+        """Names a hint template may use: a playing role, a one-shot role and its pattern, a
+        loop alternative, and the pattern names."""
         roles = list(self.session.palette.samples)
         one = next((r for r in roles if r in DEFAULT_PATTERNS and r != "kick"), roles[0] if roles else "kick")
-        loop = next((r for r in roles if self._kind(r) == "loop"), None)
+        loop = next((r for r in roles if self.kind(r) == "loop"), None)
         playing = list(self.session.channels) or [one]
-        p = DEFAULT_PATTERNS.get(one, "four_on_floor")
-        hints = {
-            "status": "status()",
-            "add": f"add('{one}', 0.5, '{p}')" + (f" or add('{loop}', 0.6)" if loop else ""),
-            "remove": f"remove('{playing[-1]}')",
-            "fader": f"fader('{playing[-1]}', 0.6)",
-            "pattern": f"pattern('{one}', '{p}') — patterns: {', '.join(pattern_names())}",
-            "mute": f"mute('{playing[-1]}')",
-            "unmute": f"unmute('{playing[-1]}')",
-            "swap": f"swap('{playing[-1]}', '') to list choices, then swap('{playing[-1]}', '<id>')",
-            "breakdown": "breakdown(4)",
-            "play": "play(8)",
+        return {
+            "playing": playing[-1],
+            "oneshot": one,
+            "pattern": DEFAULT_PATTERNS.get(one, "four_on_floor"),
+            "loop_alt": f" or add('{loop}', 0.6)" if loop else "",
+            "patterns": ", ".join(pattern_names()),
         }
-        return hints.get(tool, "status()")
 
-    def _kind(self, role: str) -> str | None:
+    def _hint(self, name: str) -> str:
+        found = self.tools.get(name)
+        return found.hint(self.hint_context()) if found is not None else "status()"
+
+    def kind(self, role: str) -> str | None:
+        """``loop`` or ``oneshot`` for a palette role (None when unknown)."""
         try:
             return self.session.index.get(self.session.palette.samples[role]).kind
         except (KeyError, ParameterError):
@@ -344,17 +253,13 @@ class ToolLayer:
     def _record(self, tool: str, args: tuple[Any, ...], bar: int, result: dict[str, Any]) -> None:
         self.trace.append({
             "seq": len(self.trace),
+            "t0": getattr(self, "_started", None),
+            "t1": time.time(),
             "tool": tool,
             "args": [_jsonable(a) for a in args],
             "bar": bar,
             "result": result,
         })
-
-
-def _gain(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ParameterError(f"gain must be a number between 0 and 1, got {value!r} (e.g. 0.8)")
-    return parse_gain(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -372,3 +277,141 @@ def _jsonable(value: Any) -> Any:
 def _looks_like_file(text: str) -> bool:
     t = text.strip().lower()
     return "/" in t or "\\" in t or t.endswith(_FILE_SUFFIXES)
+
+
+def _role_key(role: Any) -> str:
+    return str(role).strip().strip("'\"").lower()
+
+
+# ---------------------------------------------------------------------- targets
+# The roles a tool can act on now: what the random baseline draws from.
+def _not_playing(s: Session) -> list[str]:
+    return [r for r in s.palette.samples if r not in s.channels]
+
+
+def _playing(s: Session) -> list[str]:
+    return list(s.channels)
+
+
+def _removable(s: Session) -> list[str]:
+    return [r for r in s.channels if r != "kick" or len(s.channels) == 1]
+
+
+def _oneshots(s: Session) -> list[str]:
+    return [r for r, c in s.channels.items() if c.kind == "oneshot"]
+
+
+def _unmuted(s: Session) -> list[str]:
+    return [r for r, c in s.channels.items() if not c.muted]
+
+
+def _muted(s: Session) -> list[str]:
+    return [r for r, c in s.channels.items() if c.muted]
+
+
+# ------------------------------------------------------------------------ tools
+# Registration order is the order of the model's tool list and of the random driver's moves.
+@tool
+def status(t: ToolLayer) -> dict[str, Any]:
+    """Where the set is: bars played, phase, layers and cap, energy vs target, mixer."""
+    out: dict[str, Any] = {"action": "status"}
+    if t._last_feedback:
+        out["last_feedback"] = t._last_feedback
+    return out
+
+
+@tool(random_weight=0.30, targets=_not_playing)
+def add(t: ToolLayer, role: Role, gain: Gain, pattern: OptionalPattern = "") -> dict[str, Any]:
+    """Start a channel from the palette: add('hihat', 0.55, 'offbeat_8ths'); loops take no pattern: add('bassline', 0.65).
+
+    Hint: add('{oneshot}', 0.5, '{pattern}'){loop_alt}
+    """
+    if isinstance(pattern, str) and _looks_like_file(pattern):
+        raise ParameterError(
+            f"add() takes a pattern name, not a sample file ({pattern!r}); the sample comes "
+            "from the palette (use swap(role, '<sample id>') to change it)"
+        )
+    key = _role_key(role)
+    t.session.alternatives(key)  # an unknown role is reported before anything else
+    if key in t.session.channels:
+        raise ParameterError(
+            f"{key!r} is already playing; use fader('{key}', 0.7) or pattern('{key}', ...) to change it"
+        )
+    kind = t.kind(key) or ""
+    if kind == "oneshot" and pattern not in (None, "") and str(pattern).strip():
+        pattern_steps(str(pattern))
+    pat = t.guardrails.loop_pattern(key, kind, pattern)
+    ch = t.session.add(key, t.guardrails.cap_gain(key, gain), pat)
+    return {"action": f"added {ch.role}"}
+
+
+@tool(random_weight=0.12, targets=_removable)
+def remove(t: ToolLayer, role: Role) -> dict[str, Any]:
+    """Stop and remove a channel: remove('perc')."""
+    ch = t.session.remove(role)
+    return {"action": f"removed {ch.role}"}
+
+
+@tool(random_weight=0.22, targets=_playing)
+def fader(t: ToolLayer, role: Role, gain: Gain) -> dict[str, Any]:
+    """Set a channel's gain (0..1): fader('hihat', 0.6)."""
+    ch = t.session.channel(role)
+    ch = t.session.fader(ch.role, t.guardrails.cap_gain(ch.role, gain))
+    return {"action": f"{ch.role} gain {ch.gain:g}"}
+
+
+@tool(random_weight=0.18, targets=_oneshots)
+def pattern(t: ToolLayer, role: Role, name: PatternName) -> dict[str, Any]:
+    """Change a one-shot channel's named pattern: pattern('perc', 'gallop').
+
+    Hint: pattern('{oneshot}', '{pattern}') — patterns: {patterns}
+    """
+    ch = t.session.pattern(role, str(name))
+    return {"action": f"{ch.role} pattern {ch.pattern}"}
+
+
+@tool(random_weight=0.06, targets=_unmuted)
+def mute(t: ToolLayer, role: Role) -> dict[str, Any]:
+    """Silence a channel but keep its settings: mute('clap')."""
+    ch = t.session.mute(role)
+    return {"action": f"muted {ch.role}"}
+
+
+@tool(random_weight=0.07, targets=_muted)
+def unmute(t: ToolLayer, role: Role) -> dict[str, Any]:
+    """Bring a muted channel back: unmute('clap')."""
+    ch = t.session.unmute(role)
+    return {"action": f"unmuted {ch.role}"}
+
+
+@tool(random_weight=0.05, targets=_playing)
+def swap(t: ToolLayer, role: Role, choice: SampleChoice = "") -> dict[str, Any]:
+    """Replace a channel's sample by id: swap('perc', 'perc-03'); swap('perc', '') lists the choices.
+
+    Hint: swap('{playing}', '') to list choices, then swap('{playing}', '<id>')
+    """
+    if choice is None or str(choice).strip().strip("'\"") == "":
+        key = _role_key(role)
+        return {"action": f"choices for {key}", "alternatives": t.session.alternatives(key)}
+    ch = t.session.swap(role, str(choice).strip().strip("'\""))
+    t.guardrails.enforce_caps(t.session)
+    return {"action": f"{ch.role} now plays {ch.sample_id} ({ch.kind})"}
+
+
+@tool
+def breakdown(t: ToolLayer, bars: Bars) -> dict[str, Any]:
+    """Play bars with the drums muted, then bring them back: breakdown(4).
+
+    Hint: breakdown(4)
+    """
+    return t.render(bars, breakdown=True)
+
+
+@tool
+def play(t: ToolLayer, bars: Bars) -> dict[str, Any]:
+    """Render the next bars with the current mixer: play(8). This is the only way time passes."""
+    return t.render(bars, breakdown=False)
+
+
+#: The built-in tools, in the order the model sees them.
+TOOL_NAMES: tuple[str, ...] = tuple(TOOLS)

@@ -1,0 +1,81 @@
+"""A DJ tool is one function: its signature and docstring give validation, description and hint.
+
+The toy tool here is the "add a tool" recipe of docs/architecture.md: one function, registered,
+and it reaches the model's function list, the hints and the random baseline's moves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from rlmdj.dj.random_driver import draw_move
+from rlmdj.dj.tool_registry import Gain, Role, Tool
+from rlmdj.dj.tools import TOOL_NAMES, TOOLS, ToolLayer
+
+
+def nudge(t: ToolLayer, role: Role, gain: Gain) -> dict[str, Any]:
+    """Move a playing channel's gain halfway to a target: nudge('hihat', 0.6).
+
+    Anything after the first paragraph is for people, not the model.
+    """
+    ch = t.session.channel(role)
+    ch = t.session.fader(ch.role, t.guardrails.cap_gain(ch.role, (ch.gain + gain) / 2))
+    return {"action": f"{ch.role} gain {ch.gain:g}"}
+
+
+def _playing(session) -> list[str]:
+    return list(session.channels)
+
+
+def test_builtin_tools_are_the_registry_in_order():
+    assert TOOL_NAMES == ("status", "add", "remove", "fader", "pattern", "mute", "unmute", "swap",
+                          "breakdown", "play")
+    assert list(TOOLS)[: len(TOOL_NAMES)] == list(TOOL_NAMES)
+
+
+def test_a_toy_tool_reaches_the_model_the_hints_and_the_random_driver(make_session):
+    spec = Tool(nudge, random_weight=50.0, targets=_playing)
+    with TOOLS.registered("nudge", spec):
+        session = make_session(32)
+        layer = ToolLayer(session)
+        fn = next(f for f in layer.functions() if f.__name__ == "nudge")
+        # Description: the first docstring paragraph; parameters typed Any for DSPy.
+        assert fn.__doc__ == "Move a playing channel's gain halfway to a target: nudge('hihat', 0.6)."
+        assert list(inspect.signature(fn).parameters) == ["role", "gain"]
+        layer.call("add", "kick", 0.9)
+        out = json.loads(fn("kick", 0.5))
+        assert out["ok"] and out["action"] == "kick gain 0.7"
+        # Validation from the annotation (Gain) and the signature (count); hint generated.
+        bad = json.loads(fn("kick", "loud"))
+        assert not bad["ok"] and "gain must be a number" in bad["error"]
+        assert bad["hint"] == "nudge('kick', 0.6)"
+        short = json.loads(layer.call("nudge", "kick"))
+        assert "missing a required argument" in short["error"]
+        # The random baseline draws it (its weight dominates) with a gain from the role's range.
+        rng = np.random.default_rng(0)
+        drawn = [draw_move(session, rng) for _ in range(20)]
+        assert any(d is not None and d[0] == "nudge" for d in drawn)
+    assert "nudge" not in TOOLS
+    assert "nudge" not in [f.__name__ for f in ToolLayer(make_session(8)).functions()]
+
+
+def test_a_tool_needs_a_docstring_and_weighted_tools_need_targets():
+    def bare(t: ToolLayer) -> dict[str, Any]:
+        return {}
+
+    with pytest.raises(ValueError, match="docstring"):
+        Tool(bare)
+    with pytest.raises(ValueError, match="targets"):
+        Tool(nudge, random_weight=1.0)
+
+
+def test_a_layer_can_offer_a_subset_and_rejects_unknown_names(make_session):
+    layer = ToolLayer(make_session(8), tools=["status", "play"])
+    assert [f.__name__ for f in layer.functions()] == ["status", "play"]
+    out = json.loads(layer.call("add", "kick", 0.9))
+    assert out["error"] == "unknown tool 'add'; tools: status, play"

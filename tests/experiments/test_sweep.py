@@ -11,6 +11,7 @@ from scipy import stats as st
 from tests.experiments.conftest import children, client_for, parents, run_cli
 
 
+@pytest.mark.slow
 def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None:
     sweep = [f"hydra.sweep.dir={store['dir']}/multirun/a", "bars=8", "dj=reference,random",
              "replica=range(3)", "experiment.compare.baseline=reference"]
@@ -26,18 +27,28 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None
 
     # The comparison logged to the parent agrees with scipy on the children's metrics.
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert {"comparison/comparison.md", "comparison/summary.csv", "comparison/tests.csv",
-            "comparison/distributions.png"} <= arts
-    obj = {d: [k.data.metrics["proxy/OBJ"] for k in kids if k.data.tags["rlmdj.cond.dj"] == d]
-           for d in ("reference", "random")}
+    assert {"comparison/comparison.md", "comparison/comparison.html", "comparison/summary.csv",
+            "comparison/tests.csv", "comparison/distributions.png", "comparison/listen.html"} <= arts
+    # Replica r shares palette and seed across conditions: the contrast is paired by replica.
+    by_replica = {d: {int(k.data.tags["rlmdj.replica"]): k.data.metrics["proxy/OBJ"] for k in kids
+                      if k.data.tags["rlmdj.cond.dj"] == d} for d in ("reference", "random")}
+    obj = {d: [v[r] for r in range(3)] for d, v in by_replica.items()}
     from rlmdj.experiments.compare_job import compare_from_store
 
     c = compare_from_store(client, [exp], {"baseline": "dj=reference"}, parent=parent.info.run_id)
-    [row] = [t for t in c.tests if t.metric == "proxy/OBJ"]
-    assert row.label == "dj=random"
-    assert row.result.diff == pytest.approx(np.mean(obj["random"]) - np.mean(obj["reference"]))
-    assert row.result.welch_p == pytest.approx(st.ttest_ind(obj["random"], obj["reference"], equal_var=False).pvalue)
+    [row] = c.primary_tests()
+    assert row.label == "dj=random" and row.metric == "proxy/OBJ" and row.design == "paired"
+    assert row.diff == pytest.approx(np.mean(obj["random"]) - np.mean(obj["reference"]))
+    assert row.p_t == pytest.approx(st.ttest_rel(obj["random"], obj["reference"]).pvalue)
     assert c.group("dj=random").summaries["proxy/OBJ"].sd == pytest.approx(np.std(obj["random"], ddof=1))
+    # The verdict is the parent's description, and its numbers are parent metrics.
+    after_sweep = client.get_run(parent.info.run_id).data
+    assert "random vs reference:" in after_sweep.tags["mlflow.note.content"]
+    assert after_sweep.metrics["compare/random/delta_OBJ"] == pytest.approx(row.diff)
+    assert after_sweep.metrics["compare/random/n"] == 3
+    listen = Path(client.download_artifacts(parent.info.run_id, "comparison/listen.html", str(store["dir"])))
+    page = listen.read_text()
+    assert page.count("data:audio/") == 6 and "<script" not in page
 
     # Every child has a self-contained run card.
     card_dir = client.download_artifacts(kids[0].info.run_id, "run_card.html", str(store["dir"]))
@@ -77,6 +88,7 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None
         resolve_parent(client, "nosuchrun")
 
 
+@pytest.mark.slow
 def test_gap_test_yields_four_cells(store, monkeypatch) -> None:
     run_cli(["experiment=gap_test", f"hydra.sweep.dir={store['dir']}/multirun/gap",
              "bars=8,16", "replica=range(2)",

@@ -1,72 +1,77 @@
-"""Compare conditions of a sweep with replicas: summaries, tests against a baseline, power.
+"""Compare conditions by the design of the runs: paired by replica where it exists, one run per config.
 
-- :class:`RunRecord` — what a comparison needs from one MLflow run (condition, metrics, scorer).
-- :func:`load_runs` — records of the runs of an experiment, of one sweep (parent run), or of a
-  filter string, read through ``MlflowClient``.
-- :func:`compare` — group records by the swept keys, summarise each metric per condition and
-  test every condition against the baseline (Holm-corrected per metric across conditions).
+:func:`compare` turns run records into a :class:`Comparison`:
 
-Conditions are listed in sweep order (the job number of their first run), so the default
-baseline is the sweep's first condition — the first value of each swept key as written on the
-command line (``dj=reference,random`` compares ``random`` against ``reference``).
+1. **One run per configuration.** Runs with the same config hash count once (the latest
+   FINISHED); the rest are set aside and counted in the report.
+2. **Conditions.** The swept keys (``group_by``, or the condition tags when every run carries
+   the same ones) or, store-wide, the config keys that differ between the runs, leaving out bookkeeping (``experiment.*``, ``paths.*``, ``tracking.*``,
+   ``hydra.*``, ``serve.*``, ``progress``, ``replica``). Keys that vary together (``dj.driver``
+   and ``dj.name``) are shown once. Runs on different palettes are never pooled: a palette that
+   differs becomes part of the condition, unless the palette is the unit of replication.
+3. **Unit of replication.** ``unit="replica"`` (default): replica index + palette identity (the
+   palette hash tag), because replica r plays the same palette and seed in every condition.
+   ``unit="palette"``: the palette hash; runs of one palette in a condition are averaged, and
+   each condition needs at least two palettes.
+4. **Contrasts.** Every condition against the baseline (default: the sweep's first condition).
+   Conditions that share units are compared **paired** over the shared units (the others are
+   named as set aside); **unpaired** (Welch, Mann-Whitney) only when fewer than two are shared.
+5. **Primary metric.** ``<scorer>/<primary>`` (OBJ) is Holm-corrected across conditions; the
+   other axes form one exploratory family, Holm-corrected across conditions x axes.
 
 A comparison refuses to pool runs scored by different scorers: metric keys carry the scorer
-prefix (``proxy/OBJ``, ``audiobox/OBJ``) and runs record the exact scorer identity, and mixing
-either would compare numbers on different scales.
+prefix (``proxy/OBJ``, ``audiobox/OBJ``) and runs record the exact scorer identity.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rlmdj.analysis.stats import Summary, TwoSample, describe, holm, two_sample
+from rlmdj.analysis.records import (
+    ADOPTED_TAG_PREFIX,
+    COND_TAG_PREFIX,
+    JOB_TAG,
+    REPLICA_TAG,
+    SCORER_TAGS,
+    SWEPT_KEYS_TAG,
+    RunRecord,
+    latest_per_config,
+    load_runs,
+    record_from_run,
+)
+from rlmdj.analysis.stats import Paired, Summary, TwoSample, describe, holm, paired, two_sample
 from rlmdj.errors import ParameterError
 
 __all__ = [
-    "AXES_ORDER",
-    "COND_TAG_PREFIX",
-    "REPLICA_TAG",
-    "JOB_TAG",
     "ADOPTED_TAG_PREFIX",
-    "SCORER_TAG",
+    "AXES_ORDER",
+    "BOOKKEEPING_KEYS",
+    "BOOKKEEPING_PREFIXES",
+    "COND_TAG_PREFIX",
+    "JOB_TAG",
+    "REPLICA_TAG",
+    "SCORER_TAGS",
     "SWEPT_KEYS_TAG",
-    "RunRecord",
-    "GroupSummary",
-    "TestRow",
+    "UNITS",
     "Comparison",
-    "load_runs",
-    "record_from_run",
+    "Contrast",
+    "GroupSummary",
+    "RunRecord",
     "compare",
     "condition_label",
+    "load_runs",
+    "record_from_run",
 ]
 
-COND_TAG_PREFIX = "rlmdj.cond."
-REPLICA_TAG = "rlmdj.replica"
-JOB_TAG = "rlmdj.sweep_job"
-# Written by rlmdj.experiments.sweep on a parent run when a resumed job reused a run from another
-# sweep (value: JSON with "run_id", "condition", "job"); kept as a string to avoid importing Hydra.
-ADOPTED_TAG_PREFIX = "rlmdj.adopted."
-SWEPT_KEYS_TAG = "rlmdj.swept_keys"
-# The tag rlmdj.experiments.run writes with the scorer's identity.
-SCORER_TAG = "rlmdj.scorer_identity"
 AXES_ORDER: tuple[str, ...] = ("OBJ", "CE", "CU", "PC", "PQ")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One finished run as the comparison sees it."""
-
-    run_id: str
-    condition: dict[str, str]
-    metrics: dict[str, float]
-    scorer: str | None = None
-    replica: int | None = None
-    status: str = "FINISHED"
-    params: dict[str, str] = field(default_factory=dict)
-    job: int | None = None
+BOOKKEEPING_PREFIXES: tuple[str, ...] = ("experiment.", "paths.", "tracking.", "hydra.", "serve.")
+BOOKKEEPING_KEYS: frozenset[str] = frozenset({"progress", "replica", "seed"})
+UNITS: tuple[str, ...] = ("replica", "palette")
+_TESTS = {"t": "t", "rank": "rank", "welch": "t", "mannwhitney": "rank"}
+_PALETTE_KEYS = ("palette", "palette.name", "palette.path", "palette.source")
 
 
 def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = None) -> str:
@@ -75,133 +80,100 @@ def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = N
     return ",".join(f"{k}={condition.get(k, '')}" for k in keys) or "all"
 
 
-def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> str | None:
-    if tags.get(SCORER_TAG):
-        return str(tags[SCORER_TAG])
-    prefixes = sorted({k.split("/", 1)[0] for k in metrics if k.endswith("/OBJ")})
-    return "|".join(prefixes) or None
-
-
-def _int_or_none(raw: Any) -> int | None:
-    try:
-        return int(raw) if raw not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def record_from_run(run: Any) -> RunRecord:
-    """A :class:`RunRecord` from an ``mlflow.entities.Run``."""
-    tags = dict(run.data.tags)
-    metrics = {k: float(v) for k, v in run.data.metrics.items()}
-    condition = {k[len(COND_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(COND_TAG_PREFIX)}
-    replica = _int_or_none(tags.get(REPLICA_TAG, run.data.params.get("replica")))
-    return RunRecord(
-        run_id=run.info.run_id,
-        condition=condition,
-        metrics=metrics,
-        scorer=_scorer_identity(tags, metrics),
-        replica=replica,
-        status=run.info.status,
-        params=dict(run.data.params),
-        job=_int_or_none(tags.get(JOB_TAG)),
-    )
-
-
-def load_runs(
-    client: Any,
-    *,
-    experiment_ids: Sequence[str],
-    parent_run_id: str | None = None,
-    filter_string: str | None = None,
-    finished_only: bool = True,
-    max_results: int = 5000,
-) -> list[RunRecord]:
-    """Records of matching runs (children of ``parent_run_id`` if given), FINISHED ones by default.
-
-    A sweep's records also include the runs its resumed jobs reused from earlier sweeps, with
-    this sweep's condition and job number.
-    """
-    clauses = []
-    if parent_run_id:
-        clauses.append(f"tags.mlflow.parentRunId = '{parent_run_id}'")
-    if filter_string:
-        clauses.append(f"({filter_string})" if " or " in filter_string.lower() else filter_string)
-    if finished_only:
-        clauses.append("attributes.status = 'FINISHED'")
-    runs = client.search_runs(
-        experiment_ids=list(experiment_ids),
-        filter_string=" and ".join(clauses),
-        max_results=max_results,
-    )
-    records = [record_from_run(run) for run in runs]
-    if parent_run_id:
-        records += _adopted(client, parent_run_id, {r.run_id for r in records}, finished_only)
-    # Sweep parents and other runs without scores are not replicas of anything.
-    return [r for r in records if any(k.endswith("/OBJ") for k in r.metrics)]
-
-
-def _adopted(client: Any, parent_run_id: str, known: set[str], finished_only: bool) -> list[RunRecord]:
-    import json
-
-    out = []
-    for key, value in client.get_run(parent_run_id).data.tags.items():
-        if not key.startswith(ADOPTED_TAG_PREFIX):
-            continue
-        info = json.loads(value)
-        if info["run_id"] in known:
-            continue
-        r = record_from_run(client.get_run(info["run_id"]))
-        if finished_only and r.status != "FINISHED":
-            continue
-        known.add(r.run_id)
-        out.append(RunRecord(run_id=r.run_id, condition=dict(info.get("condition", {})), metrics=r.metrics,
-                             scorer=r.scorer, replica=r.replica, status=r.status, params=r.params,
-                             job=_int_or_none(info.get("job"))))
-    return out
+def _is_bookkeeping(key: str) -> bool:
+    return key in BOOKKEEPING_KEYS or key.startswith(BOOKKEEPING_PREFIXES)
 
 
 @dataclass(frozen=True)
 class GroupSummary:
-    """One condition: its label, replicas and a summary per metric."""
+    """One condition: its label, runs, units of replication and a summary per metric.
+
+    ``units`` names each unit (``replica 3 (palette)`` or ``palette p``) and ``unit_keys`` is
+    what pairs them (replica + palette hash, or palette hash); ``values[m][i]`` belongs to unit
+    ``i`` (nan where it has no value for ``m``). ``unit_runs`` maps unit keys to run ids.
+    """
 
     label: str
     condition: dict[str, str]
     run_ids: list[str]
+    units: list[str]
     summaries: dict[str, Summary]
     values: dict[str, list[float]]
+    unit_keys: list[str] = field(default_factory=list)
+    unit_runs: dict[str, list[str]] = field(default_factory=dict)
+
+    def value_of(self, metric: str) -> dict[str, float]:
+        """Unit key (replica|palette hash, or palette hash) → value, finite values only."""
+        return {k: v for k, v in zip(self.unit_keys, self.values[metric], strict=True) if math.isfinite(v)}
+
+    def name_of(self, key: str) -> str:
+        return self.units[self.unit_keys.index(key)]
 
 
 @dataclass(frozen=True)
-class TestRow:
-    """One condition vs the baseline on one metric; ``p_adj`` is Holm-corrected per metric."""
+class Contrast:
+    """One condition vs the baseline on one metric, with the design it was analysed by.
+
+    ``design`` is ``paired`` (over ``n`` shared units; ``set_aside`` names units only one side
+    has) or ``unpaired`` (``n_a`` vs ``n_b``). ``p`` is the p-value of the chosen test,
+    ``p_adj`` its Holm correction within the metric's family (primary or exploratory).
+    """
 
     label: str
     metric: str
-    result: TwoSample
+    primary: bool
+    design: str
+    n_a: int
+    n_b: int
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_t: float
+    p_rank: float
+    effect: float
+    effect_name: str
+    sd: float
+    n_needed: int
     p: float
     p_adj: float
     significant: bool
+    set_aside: list[str] = field(default_factory=list)
+    detail: Paired | TwoSample | None = None
+
+    @property
+    def n(self) -> int:
+        return self.n_a if self.design == "paired" else min(self.n_a, self.n_b)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"condition": self.label, "metric": self.metric, **self.result.to_dict(),
-                "p": self.p, "p_holm": self.p_adj, "significant": self.significant}
+        return {
+            "condition": self.label, "metric": self.metric,
+            "family": "primary" if self.primary else "exploratory", "design": self.design,
+            "n_a": self.n_a, "n_b": self.n_b, "diff": self.diff, "ci_low": self.ci_low,
+            "ci_high": self.ci_high, "p_t": self.p_t, "p_rank": self.p_rank,
+            "effect": self.effect, "effect_name": self.effect_name, "sd": self.sd,
+            "n_needed": self.n_needed, "p": self.p, "p_holm": self.p_adj,
+            "significant": self.significant, "set_aside": ";".join(self.set_aside),
+        }
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything a report shows: groups, tests and the settings that produced them."""
+    """Everything a report shows: groups, contrasts, verdicts and the settings behind them."""
 
     group_by: list[str]
     metrics: list[str]
+    primary: str
     scorer: str | None
     baseline: str
     groups: list[GroupSummary]
-    tests: list[TestRow]
+    tests: list[Contrast]
     test: str
     alpha: float
     delta: float
     power: float
+    unit: str = "replica"
     notes: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
 
     def group(self, label: str) -> GroupSummary:
         for g in self.groups:
@@ -209,8 +181,16 @@ class Comparison:
                 return g
         raise KeyError(label)
 
+    def primary_tests(self) -> list[Contrast]:
+        return [t for t in self.tests if t.primary]
 
-def _metrics_for(records: Iterable[RunRecord], metrics: Sequence[str] | None) -> tuple[list[str], str]:
+    @property
+    def axis(self) -> str:
+        return self.primary.split("/", 1)[-1]
+
+
+def _metrics_for(records: Sequence[RunRecord], metrics: Sequence[str] | None,
+                 primary: str) -> tuple[list[str], str]:
     prefixes = sorted({k.split("/", 1)[0] for r in records for k in r.metrics if k.endswith("/OBJ")})
     if len(prefixes) != 1:
         raise ParameterError(
@@ -218,24 +198,47 @@ def _metrics_for(records: Iterable[RunRecord], metrics: Sequence[str] | None) ->
             "separately, e.g. experiment.compare.filter=\"params.`scorer.name` = 'proxy'\""
         )
     prefix = prefixes[0]
-    if metrics:
-        return [m if "/" in m else f"{prefix}/{m}" for m in metrics], prefix
-    return [f"{prefix}/{a}" for a in AXES_ORDER], prefix
+    full = primary if "/" in primary else f"{prefix}/{primary}"
+    wanted = [m if "/" in m else f"{prefix}/{m}" for m in metrics] if metrics else \
+        [f"{prefix}/{a}" for a in AXES_ORDER]
+    known = {k for r in records for k in r.metrics}
+    if full not in known:
+        raise ParameterError(
+            f"experiment.compare.primary={primary!r}: no run has metric {full!r}; "
+            f"choose one of {', '.join(a for a in AXES_ORDER)}"
+        )
+    return [full, *[m for m in wanted if m != full]], full
 
 
-def _infer_group_by(records: Sequence[RunRecord]) -> list[str]:
-    keys = sorted({k for r in records for k in r.condition})
-    if keys:
-        return keys
-    # No sweep tags: group by the params that differ between runs, except the replica.
-    varying = []
-    all_keys = sorted({k for r in records for k in r.params})
-    for k in all_keys:
-        if k in ("replica", "seed") or k.startswith(("tracking.", "paths.", "hydra.")):
+def _value(r: RunRecord, key: str) -> str | None:
+    """A condition key's value in a run: its sweep tag, else its param (``dj`` → ``dj.name``)."""
+    if key in r.condition:
+        return str(r.condition[key])
+    for k in (key, f"{key}.name", f"{key}.driver"):
+        if k in r.params:
+            return str(r.params[k])
+    return None
+
+
+def _varying_keys(records: Sequence[RunRecord], *, unit: str) -> tuple[list[str], list[str]]:
+    """Config keys that differ between runs (bookkeeping left out), one per co-varying set."""
+    keys = sorted({k for r in records for k in r.params})
+    seen: dict[tuple[str | None, ...], str] = {}
+    merged: list[str] = []
+    for k in keys:
+        if _is_bookkeeping(k) or (unit == "palette" and k.startswith("palette")):
             continue
-        if len({r.params.get(k) for r in records}) > 1:
-            varying.append(k)
-    return varying
+        column = tuple(r.params.get(k) for r in records)
+        if len(set(column)) < 2:
+            continue
+        # Keys that split the runs the same way (dj.driver and dj.name) say one thing once.
+        pattern: dict[str | None, int] = {}
+        shape = tuple(pattern.setdefault(v, len(pattern)) for v in column)
+        if shape in seen:
+            merged.append(f"{k} varies with {seen[shape]}")
+            continue
+        seen[shape] = k
+    return list(seen.values()), merged
 
 
 def _resolve_baseline(labels: Sequence[str], conditions: Sequence[Mapping[str, str]], baseline: str | None) -> str:
@@ -250,9 +253,84 @@ def _resolve_baseline(labels: Sequence[str], conditions: Sequence[Mapping[str, s
             or (not wanted and baseline in cond.values())]
     if len(hits) != 1:
         raise ParameterError(
-            f"baseline {baseline!r} matches {len(hits)} conditions; choose one of: {'; '.join(labels)}"
+            f"experiment.compare.baseline={baseline!r} matches {len(hits)} conditions; choose one of: "
+            f"{'; '.join(labels)}"
         )
     return hits[0]
+
+
+def _unit_of(r: RunRecord, unit: str) -> tuple[str, str]:
+    """(key, display name) of the unit of replication a run belongs to."""
+    palette = r.palette_hash or r.palette or "?"
+    shown = r.palette or palette[:8]
+    if unit == "palette":
+        return palette, f"palette {shown}"
+    replica = "?" if r.replica is None else str(r.replica)
+    return f"{replica}|{palette}", f"replica {replica}" + (f" ({shown})" if shown != "?" else "")
+
+
+def _first_job(records: Sequence[RunRecord]) -> float:
+    jobs = [r.job for r in records if r.job is not None]
+    return float(min(jobs)) if jobs else math.inf
+
+
+def _group(label: str, cond: dict[str, str], runs: Sequence[RunRecord], metrics: Sequence[str],
+           unit: str, notes: list[str]) -> GroupSummary:
+    by_unit: dict[str, list[RunRecord]] = {}
+    names: dict[str, str] = {}
+    for r in sorted(runs, key=lambda r: (r.replica if r.replica is not None else -1, r.run_id)):
+        key, name = _unit_of(r, unit)
+        by_unit.setdefault(key, []).append(r)
+        names[key] = name
+    if unit == "replica":
+        shared = [names[k] for k, rs in by_unit.items() if len(rs) > 1]
+        if shared:
+            notes.append(f"{label}: several configurations share {', '.join(shared)} (keys outside the "
+                         "condition differ); their runs are averaged per replica")
+    units = list(by_unit)
+    values = {m: [_mean([r.metrics.get(m, math.nan) for r in by_unit[u]]) for u in units] for m in metrics}
+    return GroupSummary(
+        label=label, condition=cond, run_ids=[r.run_id for u in units for r in by_unit[u]],
+        units=[names[u] for u in units], summaries={m: describe(v) for m, v in values.items()},
+        values=values, unit_keys=units, unit_runs={u: [r.run_id for r in by_unit[u]] for u in units},
+    )
+
+
+def _mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def _contrast(g: GroupSummary, base: GroupSummary, metric: str, *, primary: bool, test: str,
+              delta: float, power: float, alpha: float) -> Contrast:
+    a, b = g.value_of(metric), base.value_of(metric)
+    shared = [u for u in g.unit_keys if u in a and u in b]
+    if len(shared) >= 2:
+        res = paired([a[u] for u in shared], [b[u] for u in shared], delta=delta, power=power, alpha=alpha)
+        aside = [f"{g.name_of(u)} ({g.label} only)" for u in a if u not in b]
+        aside += [f"{base.name_of(u)} ({base.label} only)" for u in b if u not in a]
+        return Contrast(
+            label=g.label, metric=metric, primary=primary, design="paired", n_a=res.n, n_b=res.n,
+            diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high, p_t=res.p, p_rank=res.wilcoxon_p,
+            effect=res.d_z, effect_name="d_z", sd=res.sd, n_needed=res.n_needed,
+            p=res.p if test == "t" else res.wilcoxon_p, p_adj=math.nan, significant=False,
+            set_aside=aside, detail=res,
+        )
+    two = two_sample(list(a.values()), list(b.values()), delta=delta, power=power, alpha=alpha)
+    return Contrast(
+        label=g.label, metric=metric, primary=primary, design="unpaired", n_a=two.n_a, n_b=two.n_b,
+        diff=two.diff, ci_low=two.ci_low, ci_high=two.ci_high, p_t=two.welch_p, p_rank=two.mw_p,
+        effect=two.hedges_g, effect_name="g", sd=two.pooled_sd, n_needed=two.n_needed,
+        p=two.welch_p if test == "t" else two.mw_p, p_adj=math.nan, significant=False, detail=two,
+    )
+
+
+def _with_holm(rows: list[Contrast], alpha: float) -> list[Contrast]:
+    from dataclasses import replace
+
+    adjusted = holm([r.p for r in rows])
+    return [replace(r, p_adj=pa, significant=bool(math.isfinite(pa) and pa < alpha))
+            for r, pa in zip(rows, adjusted, strict=True)]
 
 
 def compare(
@@ -260,19 +338,25 @@ def compare(
     *,
     group_by: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
+    primary: str = "OBJ",
     baseline: str | None = None,
-    test: str = "welch",
+    test: str = "t",
     alpha: float = 0.05,
     delta: float = 0.3,
     power: float = 0.80,
+    unit: str = "replica",
 ) -> Comparison:
-    """Summarise every condition and test each against ``baseline`` (default: the sweep's first condition).
+    """Analyse ``records`` by their design (see the module docstring) against ``baseline``.
 
-    ``test`` picks the p-value behind the verdict (``welch`` or ``mannwhitney``); both are always
-    reported. ``delta`` is the metric difference (OBJ units) the replica estimate is sized for.
+    ``test`` picks the p-value behind the verdict: ``t`` (paired t, or Welch when unpaired) or
+    ``rank`` (Wilcoxon signed-rank, or Mann-Whitney); both are always reported. ``delta`` is the
+    metric difference the replica estimate is sized for, at ``power`` and two-sided ``alpha``.
     """
-    if test not in ("welch", "mannwhitney"):
-        raise ParameterError(f"test must be 'welch' or 'mannwhitney', got {test!r}")
+    if test not in _TESTS:
+        raise ParameterError(f"experiment.compare.test must be 't' or 'rank', got {test!r}")
+    test = _TESTS[test]
+    if unit not in UNITS:
+        raise ParameterError(f"experiment.compare.unit must be 'replica' or 'palette', got {unit!r}")
     if not records:
         raise ParameterError("no finished runs with scores matched; check the experiment, parent or filter")
     identities = sorted({r.scorer for r in records if r.scorer})
@@ -281,50 +365,78 @@ def compare(
             f"refusing to pool runs scored by different scorers: {', '.join(identities)}; "
             "filter to one scorer (experiment.compare.filter=...) and compare each separately"
         )
-    metric_keys, _prefix = _metrics_for(records, metrics)
-    keys = list(group_by) if group_by else _infer_group_by(records)
-
-    def cond_of(r: RunRecord) -> dict[str, str]:
-        return {k: str(r.condition.get(k, r.params.get(k, ""))) for k in keys}
+    metric_keys, primary_key = _metrics_for(records, metrics, primary)
+    kept, aside = latest_per_config(records)
+    notes: list[str] = []
+    if aside:
+        notes.append(f"{len(aside)} run(s) set aside as duplicates of a configuration already counted "
+                     f"(same config hash; the latest FINISHED run counts): {', '.join(r.run_id for r in aside)}")
+    tagged = {tuple(sorted(r.condition)) for r in kept}
+    if group_by:
+        keys = [k for k in group_by if not _is_bookkeeping(k)]
+    elif len(tagged) == 1 and next(iter(tagged)):
+        # Children of sweeps over the same keys: their condition tags say what was swept.
+        keys = [k for k in next(iter(tagged)) if not _is_bookkeeping(k)]
+    else:
+        keys, merged = _varying_keys(kept, unit=unit)
+        notes += [f"{m}: shown as one key" for m in merged]
+    keys, kept = _palette_rule(keys, kept, unit, notes)
 
     buckets: dict[str, list[RunRecord]] = {}
     conds: dict[str, dict[str, str]] = {}
-    for r in records:
-        c = cond_of(r)
-        label = condition_label(c, keys)
+    missing: list[str] = []
+    for r in kept:
+        values = {k: _value(r, k) for k in keys}
+        if any(v is None for v in values.values()):
+            missing.append(r.run_id)
+            continue
+        cond = {k: str(v) for k, v in values.items()}
+        label = condition_label(cond, keys)
         buckets.setdefault(label, []).append(r)
-        conds[label] = c
+        conds[label] = cond
+    if missing:
+        notes.append(f"{len(missing)} run(s) set aside: they have no value for {', '.join(keys)}")
+    if not buckets:
+        raise ParameterError(f"no run has a value for {', '.join(keys)}; check experiment.compare.by")
     labels = sorted(buckets, key=lambda lab: (_first_job(buckets[lab]), lab))
     base = _resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
-
-    groups = []
-    for lab in labels:
-        rs = sorted(buckets[lab], key=lambda r: (r.replica if r.replica is not None else -1, r.run_id))
-        values = {m: [r.metrics[m] for r in rs if m in r.metrics and math.isfinite(r.metrics[m])] for m in metric_keys}
-        groups.append(GroupSummary(
-            label=lab, condition=conds[lab], run_ids=[r.run_id for r in rs],
-            summaries={m: describe(v) for m, v in values.items()}, values=values,
-        ))
+    groups = [_group(lab, conds[lab], buckets[lab], metric_keys, unit, notes) for lab in labels]
+    if unit == "palette":
+        few = [f"{g.label} ({len(g.units)})" for g in groups if len(g.units) < 2]
+        if few:
+            raise ParameterError(
+                "experiment.compare.unit=palette needs at least 2 palettes per condition; "
+                f"too few in: {', '.join(few)}"
+            )
     base_group = next(g for g in groups if g.label == base)
-    tests: list[TestRow] = []
-    for m in metric_keys:
-        results = [(g.label, two_sample(g.values[m], base_group.values[m], delta=delta, power=power, alpha=alpha))
-                   for g in groups if g.label != base]
-        raw = [res.welch_p if test == "welch" else res.mw_p for _, res in results]
-        adjusted = holm(raw)
-        for (lab, res), p, pa in zip(results, raw, adjusted, strict=True):
-            tests.append(TestRow(label=lab, metric=m, result=res, p=p, p_adj=pa,
-                                 significant=bool(math.isfinite(pa) and pa < alpha)))
+    others = [g for g in groups if g.label != base]
+    settings = {"test": test, "delta": delta, "power": power, "alpha": alpha}
+    primary_rows = _with_holm([_contrast(g, base_group, primary_key, primary=True, **settings)
+                               for g in others], alpha)
+    secondary_rows = _with_holm([_contrast(g, base_group, m, primary=False, **settings)
+                                 for m in metric_keys[1:] for g in others], alpha)
     return Comparison(
-        group_by=keys, metrics=metric_keys, scorer=identities[0] if identities else None,
-        baseline=base, groups=groups, tests=tests, test=test, alpha=alpha, delta=delta, power=power,
-        notes=_identical_groups(groups, metric_keys[0]),
+        group_by=keys, metrics=metric_keys, primary=primary_key,
+        scorer=identities[0] if identities else None, baseline=base, groups=groups,
+        tests=primary_rows + secondary_rows, test=test, alpha=alpha, delta=delta, power=power,
+        unit=unit, notes=notes + _identical_groups(groups, primary_key),
+        duplicates=[r.run_id for r in aside],
     )
 
 
-def _first_job(records: Sequence[RunRecord]) -> float:
-    jobs = [r.job for r in records if r.job is not None]
-    return float(min(jobs)) if jobs else math.inf
+def _palette_rule(keys: list[str], records: list[RunRecord], unit: str,
+                  notes: list[str]) -> tuple[list[str], list[RunRecord]]:
+    """Never pool palettes: a differing palette joins the condition unless palettes are the unit."""
+    if unit == "palette":
+        return [k for k in keys if not k.startswith("palette")], records
+    if any(k.startswith("palette") for k in keys):
+        return keys, records
+    names = {r.params.get("palette.name", r.condition.get("palette")) for r in records}
+    if len(names) > 1:
+        notes.append("runs played different palettes (palette.name); each palette is compared on its own, "
+                     "not pooled (set experiment.compare.unit=palette to treat palettes as replicas)")
+        return [*keys, "palette.name"], records
+    return keys, records
 
 
 def _identical_groups(groups: Sequence[GroupSummary], metric: str) -> list[str]:

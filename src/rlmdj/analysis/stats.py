@@ -1,20 +1,27 @@
-"""Replica statistics: summaries, two-sample and paired tests, effect sizes, power.
+"""Replica statistics: summaries, paired and two-sample tests, effect sizes, power.
 
 Everything here is a pure function of numbers (scipy.stats underneath), so comparisons are
 reproducible and testable against scipy directly.
 
 - :func:`describe` — n, mean, SD (ddof=1) and a 95% Student-t interval of the mean.
-- :func:`two_sample` — condition vs baseline: difference with Welch's CI, Welch's t-test,
-  Mann-Whitney U (exact for small n), Hedges' g and the replicas needed per group.
-- :func:`paired` — per-replica differences (same palette and seed within a replica).
+- :func:`paired` — replica-by-replica contrast (same replica index, same palette): the mean of
+  the per-replica differences with the paired t interval and p (``scipy.stats.ttest_rel``),
+  Wilcoxon's signed-rank p (exact for n <= 50 without ties or zeros), the paired effect size
+  d_z = mean(d) / SD(d), and the replicas needed from the SD of the differences.
+- :func:`two_sample` — unpaired contrast, used only when conditions share no replicas: Welch's
+  t with its interval (``scipy.stats.ttest_ind(equal_var=False)``), Mann-Whitney U (exact for
+  small n), Hedges' g and the replicas needed per group from the pooled SD.
 - :func:`holm` — Holm's step-down correction across a family of comparisons.
-- :func:`replicas_needed` — per-group n for a two-sided two-sample t-test to reach a power,
-  computed exactly from the noncentral t distribution (``scipy.stats.nct``).
+- :func:`replicas_needed` / :func:`replicas_needed_paired` — n for a two-sided t-test to reach a
+  power, computed exactly from the noncentral t distribution (``scipy.stats.nct``).
 
-Why both tests: Welch's t does not assume equal variances but leans on normality of the mean;
-Mann-Whitney does not, but with n replicas per group its smallest two-sided p-value is
-``2 / C(2n, n)`` (0.10 at n=3, 0.029 at n=4, 0.0079 at n=5), so with 3 replicas it can never
-reach 0.05 — it is reported as a robustness check, and the verdict uses the chosen test.
+Why pairing matters: replica r plays the same palette and seed in every condition, and palette
+is the largest source of spread. The SD of the differences is then far smaller than the SD of
+either condition, so a paired test needs several times fewer replicas for the same power.
+
+Why two tests: t leans on normality of the mean; the rank tests do not, but with few replicas
+their smallest p-value is bounded (Wilcoxon: ``2 / 2**n``, 0.25 at n=3, 0.0625 at n=5;
+Mann-Whitney: ``2 / C(2n, n)``, 0.10 at n=3), so they are robustness checks.
 """
 
 from __future__ import annotations
@@ -37,10 +44,14 @@ __all__ = [
     "paired",
     "holm",
     "hedges_g",
-    "welch_ci",
-    "replicas_needed",
     "power_two_sample",
+    "power_paired",
+    "replicas_needed",
+    "replicas_needed_paired",
 ]
+
+# Wilcoxon's exact null distribution is used up to this many non-zero differences (scipy's rule).
+_EXACT_WILCOXON_MAX_N = 50
 
 
 def _array(values: Sequence[float]) -> np.ndarray:
@@ -79,30 +90,17 @@ def describe(values: Sequence[float], *, confidence: float = 0.95) -> Summary:
 def hedges_g(a: Sequence[float], b: Sequence[float]) -> float:
     """Bias-corrected standardised mean difference (a - b) / pooled SD; nan if SD is 0."""
     x, y = _array(a), _array(b)
-    n1, n2 = x.size, y.size
-    if n1 < 2 or n2 < 2:
-        return math.nan
-    pooled = math.sqrt(((n1 - 1) * x.var(ddof=1) + (n2 - 1) * y.var(ddof=1)) / (n1 + n2 - 2))
-    if pooled == 0:
+    pooled = _pooled_sd(x, y)
+    if not math.isfinite(pooled) or pooled == 0:
         return math.nan
     d = (x.mean() - y.mean()) / pooled
-    correction = 1.0 - 3.0 / (4.0 * (n1 + n2) - 9.0)
+    correction = 1.0 - 3.0 / (4.0 * (x.size + y.size) - 9.0)
     return float(d * correction)
 
 
-def welch_ci(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -> tuple[float, float]:
-    """CI of mean(a) - mean(b) with Welch-Satterthwaite degrees of freedom."""
-    x, y = _array(a), _array(b)
-    if x.size < 2 or y.size < 2:
-        return math.nan, math.nan
-    diff = float(x.mean() - y.mean())
-    v1, v2 = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    se = math.sqrt(v1 + v2)
-    if se == 0:
-        return diff, diff
-    df = (v1 + v2) ** 2 / (v1**2 / (x.size - 1) + v2**2 / (y.size - 1))
-    half = float(st.t.ppf(0.5 + confidence / 2, df)) * se
-    return diff - half, diff + half
+def _t_power(df: int, ncp: float, alpha: float) -> float:
+    crit = st.t.ppf(1 - alpha / 2, df)
+    return float(st.nct.sf(crit, df, ncp) + st.nct.cdf(-crit, df, ncp))
 
 
 def power_two_sample(n: int, *, delta: float, sd: float, alpha: float = 0.05) -> float:
@@ -111,35 +109,68 @@ def power_two_sample(n: int, *, delta: float, sd: float, alpha: float = 0.05) ->
         return 0.0
     if sd <= 0:
         return 1.0 if delta != 0 else alpha
-    df = 2 * n - 2
-    ncp = abs(delta) / (sd * math.sqrt(2.0 / n))
-    crit = st.t.ppf(1 - alpha / 2, df)
-    return float(st.nct.sf(crit, df, ncp) + st.nct.cdf(-crit, df, ncp))
+    return _t_power(2 * n - 2, abs(delta) / (sd * math.sqrt(2.0 / n)), alpha)
+
+
+def power_paired(n: int, *, delta: float, sd_diff: float, alpha: float = 0.05) -> float:
+    """Power of a two-sided paired t-test over ``n`` pairs whose differences have SD ``sd_diff``."""
+    if n < 2:
+        return 0.0
+    if sd_diff <= 0:
+        return 1.0 if delta != 0 else alpha
+    return _t_power(n - 1, abs(delta) * math.sqrt(n) / sd_diff, alpha)
+
+
+def _smallest_n(power_at: object, start: int, power: float, n_max: int) -> int:
+    n = max(2, start)
+    while n > 2 and power_at(n - 1) >= power:  # type: ignore[operator]
+        n -= 1
+    while n < n_max and power_at(n) < power:  # type: ignore[operator]
+        n += 1
+    return n
+
+
+def _check_delta(delta: float) -> None:
+    if not delta > 0:
+        raise ParameterError(f"delta must be > 0, got {delta!r} (e.g. 0.3 OBJ)")
 
 
 def replicas_needed(
     *, delta: float, sd: float, power: float = 0.80, alpha: float = 0.05, n_max: int = 10_000
 ) -> int:
-    """Smallest replicas per group so a two-sided t-test detects ``delta`` with ``power``.
+    """Smallest replicas per group so a two-sided two-sample t-test detects ``delta`` with ``power``.
 
     Exact (noncentral t), not the normal approximation; ``sd`` is the per-run SD of the metric
-    (use the pooled SD of the groups). Returns ``n_max`` if even that is not enough, and 2 if the
-    metric does not vary at all.
+    (the pooled SD of the groups). Returns ``n_max`` if even that is not enough, 2 if the metric
+    does not vary at all, and -1 if the SD is unknown.
     """
-    if delta <= 0:
-        raise ParameterError(f"delta must be > 0, got {delta!r} (e.g. 0.3 OBJ)")
+    _check_delta(delta)
     if not math.isfinite(sd):
         return -1
     if sd == 0:
         return 2
-    # Normal approximation as a starting point, then walk to the exact answer.
     z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
-    n = max(2, int(math.ceil(2 * (z * sd / delta) ** 2)))
-    while n > 2 and power_two_sample(n - 1, delta=delta, sd=sd, alpha=alpha) >= power:
-        n -= 1
-    while n < n_max and power_two_sample(n, delta=delta, sd=sd, alpha=alpha) < power:
-        n += 1
-    return n
+    start = int(math.ceil(2 * (z * sd / delta) ** 2))
+    return _smallest_n(lambda n: power_two_sample(n, delta=delta, sd=sd, alpha=alpha), start, power, n_max)
+
+
+def replicas_needed_paired(
+    *, delta: float, sd_diff: float, power: float = 0.80, alpha: float = 0.05, n_max: int = 10_000
+) -> int:
+    """Smallest number of replicas (pairs) so a two-sided paired t-test detects ``delta``.
+
+    Exact noncentral t with n - 1 degrees of freedom on the SD of the per-replica differences;
+    each condition then needs this many replicas. Same conventions as :func:`replicas_needed`.
+    """
+    _check_delta(delta)
+    if not math.isfinite(sd_diff):
+        return -1
+    if sd_diff == 0:
+        return 2
+    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
+    start = int(math.ceil((z * sd_diff / delta) ** 2))
+    return _smallest_n(lambda n: power_paired(n, delta=delta, sd_diff=sd_diff, alpha=alpha),
+                       start, power, n_max)
 
 
 def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
@@ -150,7 +181,7 @@ def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class TwoSample:
-    """Condition (a) vs baseline (b) on one metric."""
+    """Condition (a) vs baseline (b) on one metric, unpaired."""
 
     n_a: int
     n_b: int
@@ -178,22 +209,23 @@ def two_sample(
     alpha: float = 0.05,
     confidence: float = 0.95,
 ) -> TwoSample:
-    """Welch's t, Mann-Whitney U, Hedges' g and replicas needed for ``a`` vs ``b``.
+    """Welch's t (with its CI), Mann-Whitney U, Hedges' g and replicas needed for ``a`` vs ``b``.
 
     Two groups that never vary (deterministic runs) have an exact difference: p is 0 if the
     means differ and 1 if not, rather than scipy's nan.
     """
     x, y = _array(a), _array(b)
     diff = float(x.mean() - y.mean()) if x.size and y.size else math.nan
-    lo, hi = welch_ci(x, y, confidence=confidence)
+    lo = hi = t = p = math.nan
     if x.size >= 2 and y.size >= 2:
         if x.var() == 0 and y.var() == 0:
             t, p = (math.inf if diff else 0.0), (0.0 if diff else 1.0)
+            lo = hi = diff
         else:
             res = st.ttest_ind(x, y, equal_var=False)
             t, p = float(res.statistic), float(res.pvalue)
-    else:
-        t, p = math.nan, math.nan
+            ci = res.confidence_interval(confidence_level=confidence)
+            lo, hi = float(ci.low), float(ci.high)
     if x.size >= 1 and y.size >= 1 and not (np.all(x == x[0]) and np.all(y == x[0])):
         mw = st.mannwhitneyu(x, y, alternative="two-sided")
         u, mp = float(mw.statistic), float(mw.pvalue)
@@ -210,7 +242,11 @@ def two_sample(
 
 @dataclass(frozen=True)
 class Paired:
-    """Mean per-replica difference (a - b) with its t-interval and paired t-test."""
+    """Mean per-replica difference (a - b): paired t interval and test, Wilcoxon, d_z, power.
+
+    ``d_z`` is the paired effect size mean(d) / SD(d) (Cohen's d_z); ``n_needed`` is the number
+    of replicas per condition for a paired t-test to detect ``delta`` at the requested power.
+    """
 
     n: int
     diff: float
@@ -219,27 +255,57 @@ class Paired:
     ci_high: float
     t: float
     p: float
+    wilcoxon_w: float
+    wilcoxon_p: float
+    wilcoxon_method: str
+    d_z: float
+    n_needed: int
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | str]:
         return asdict(self)
 
 
-def paired(a: Sequence[float], b: Sequence[float], *, confidence: float = 0.95) -> Paired:
+def _wilcoxon(d: np.ndarray) -> tuple[float, float, str]:
+    nonzero = d[d != 0]
+    if nonzero.size == 0:
+        return math.nan, 1.0, "none"
+    ties = np.unique(np.abs(nonzero)).size < nonzero.size
+    method = "exact" if nonzero.size <= _EXACT_WILCOXON_MAX_N and not ties and nonzero.size == d.size else "approx"
+    res = st.wilcoxon(d, method=method)
+    return float(res.statistic), float(res.pvalue), method
+
+
+def paired(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    delta: float = 0.3,
+    power: float = 0.80,
+    alpha: float = 0.05,
+    confidence: float = 0.95,
+) -> Paired:
     """Paired comparison of equal-length replica series (replica i of a with replica i of b)."""
     x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ParameterError(f"paired samples need equal lengths, got {x.size} and {y.size}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
     d = x - y
-    d = d[np.isfinite(d)]
     s = describe(d, confidence=confidence)
+    nan = math.nan
     if s.n < 2:
-        return Paired(s.n, s.mean, s.sd, s.ci_low, s.ci_high, math.nan, math.nan)
+        return Paired(s.n, s.mean, s.sd, nan, nan, nan, nan, nan, nan, "none", nan, -1)
+    needed = replicas_needed_paired(delta=delta, sd_diff=s.sd, power=power, alpha=alpha)
     if s.sd == 0:
         t, p = (math.inf if s.mean else 0.0), (0.0 if s.mean else 1.0)
-    else:
-        res = st.ttest_1samp(d, 0.0)
-        t, p = float(res.statistic), float(res.pvalue)
-    return Paired(s.n, s.mean, s.sd, s.ci_low, s.ci_high, t, p)
+        w, wp, method = _wilcoxon(d)
+        dz = math.copysign(math.inf, s.mean) if s.mean else nan
+        return Paired(s.n, s.mean, 0.0, s.mean, s.mean, t, p, w, wp, method, dz, needed)
+    res = st.ttest_rel(x, y)
+    ci = res.confidence_interval(confidence_level=confidence)
+    w, wp, method = _wilcoxon(d)
+    return Paired(s.n, s.mean, s.sd, float(ci.low), float(ci.high), float(res.statistic),
+                  float(res.pvalue), w, wp, method, s.mean / s.sd, needed)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

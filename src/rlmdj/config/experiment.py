@@ -19,8 +19,13 @@ class CompareConfig:
 
     Select runs by ``parent`` (a sweep's parent run id), else by ``experiment`` name (default:
     ``tracking.experiment``) and/or an MLflow ``filter`` string. ``by`` lists the keys that define
-    a condition (default: the swept keys). ``delta`` is the OBJ difference the replica estimate is
-    sized for, at ``power`` and two-sided ``alpha``.
+    a condition (default: the swept keys; store-wide, the config keys that differ). ``primary``
+    is the axis the verdicts are about (``<scorer>/OBJ``; the other axes are exploratory).
+    ``test``: ``t`` (paired t, or Welch when unpaired) or ``rank`` (Wilcoxon, or Mann-Whitney).
+    ``unit``: the unit of replication, ``replica`` (index + palette; conditions pair by it) or
+    ``palette`` (runs of one palette averaged; >= 2 palettes per condition). ``delta`` is the
+    OBJ difference the replica estimate is sized for, at ``power`` and two-sided ``alpha``.
+    ``max_inline_mb`` caps the audio embedded in ``comparison/listen.html``.
     """
 
     parent: str | None = None
@@ -28,11 +33,14 @@ class CompareConfig:
     filter: str | None = None
     by: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
+    primary: str = "OBJ"
     baseline: str | None = None
-    test: str = "welch"
+    test: str = "t"
+    unit: str = "replica"
     alpha: float = 0.05
     delta: float = 0.3
     power: float = 0.80
+    max_inline_mb: float = 20.0
 
 
 @dataclass

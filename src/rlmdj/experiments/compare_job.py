@@ -1,8 +1,12 @@
 """``rlmdj experiment=compare``: compare conditions of runs already in the store.
 
 Select runs by a sweep's parent run (``experiment.compare.parent=<run id>``), by experiment
-name and/or an MLflow filter string; the report (terminal table, Markdown, CSV, PNG) is logged
-to the parent run, or to a new ``compare`` run when no parent is given.
+name and/or an MLflow filter string. The analysis follows the design of the runs (paired by
+replica where conditions share replicas, one run per configuration; see
+:mod:`rlmdj.analysis.compare`). The report (terminal tables, Markdown, HTML, CSV, PNG, the
+listening room ``listen.html``), the verdict sentences (as the run's description) and the
+``compare/<condition>/...`` metrics go to the parent run, or to a new ``compare`` run when no
+parent is given.
 
 :func:`run_analysis` is what the sweep callback calls when a multirun ends.
 """
@@ -15,11 +19,18 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.analysis.compare import SWEPT_KEYS_TAG, Comparison, compare, load_runs
-from rlmdj.analysis.report import log_report, print_report
+from rlmdj.analysis.listen import write_listen_page
+from rlmdj.analysis.report import log_report, print_report, print_verdicts
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import job
 
-__all__ = ["compare_analysis", "compare_from_store", "compare_job", "resolve_parent", "run_analysis"]
+__all__ = [
+    "SEQUENTIAL_VERDICT_TAG", "compare_analysis", "compare_from_store", "compare_job", "resolve_parent",
+    "run_analysis",
+]
+
+# Written on a parent run by the sequential sweeper: its stopping verdict, which leads the description.
+SEQUENTIAL_VERDICT_TAG = "rlmdj.sequential.verdict"
 
 
 def resolve_parent(client: Any, run_id: str) -> Any:
@@ -51,7 +62,11 @@ def compare_from_store(
     *,
     parent: str | None = None,
 ) -> Comparison:
-    """Load matching FINISHED runs and compare them with ``settings`` (an ``experiment.compare`` node)."""
+    """Load matching FINISHED runs and compare them with ``settings`` (an ``experiment.compare`` node).
+
+    Conditions come from ``by``, else the parent's swept keys, else (store-wide) the config keys
+    that differ between the runs.
+    """
     s = OmegaConf.create(settings) if isinstance(settings, dict) else settings
     parent = parent or s.get("parent")
     by = list(s.get("by") or [])
@@ -61,9 +76,10 @@ def compare_from_store(
     records = load_runs(client, experiment_ids=experiment_ids, parent_run_id=parent,
                         filter_string=s.get("filter") or None)
     return compare(records, group_by=by or None, metrics=list(s.get("metrics") or []) or None,
-                   baseline=s.get("baseline") or None, test=str(s.get("test", "welch")),
-                   alpha=float(s.get("alpha", 0.05)), delta=float(s.get("delta", 0.3)),
-                   power=float(s.get("power", 0.8)))
+                   primary=str(s.get("primary") or "OBJ"), baseline=s.get("baseline") or None,
+                   test=str(s.get("test") or "t"), alpha=float(s.get("alpha", 0.05)),
+                   delta=float(s.get("delta", 0.3)), power=float(s.get("power", 0.8)),
+                   unit=str(s.get("unit") or "replica"))
 
 
 def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config: DictConfig,
@@ -75,12 +91,31 @@ def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config
     return ANALYSES.get(name)(client, experiment_id, parent, config, out_dir=out_dir)
 
 
+def _report(client: Any, experiment_id: str, target: str, comparison: Comparison, settings: Any,
+            out_dir: Path, *, title: str, lead: str = "") -> list[Path]:
+    """Listening room, report files, description and verdict metrics on run ``target``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        write_listen_page(client, comparison, out_dir / "listen.html", experiment_id=experiment_id,
+                          max_inline_mb=float(settings.get("max_inline_mb", 20.0)))
+    except Exception as exc:  # noqa: BLE001 - the page is a view; the numbers must still be logged
+        client.set_tag(target, "rlmdj.listen_error", repr(exc)[:500])
+    return log_report(client, target, comparison, out_dir, title=title, lead=lead)
+
+
 def compare_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig,
                      *, out_dir: Path) -> Comparison:
     """``experiment.analysis=compare``: the sweep's conditions against its baseline."""
     comparison = compare_from_store(client, [experiment_id], config.experiment.compare, parent=parent)
+    tags = client.get_run(parent).data.tags
+    lead = tags.get(SEQUENTIAL_VERDICT_TAG, "")
+    if lead:
+        comparison.notes.append("this sweep stopped by a sequential rule: the fixed-n p-values and CIs here do "
+                                "not account for the looks after each round; its verdict comes from the "
+                                "confidence sequence (see the description and sequential.json)")
     print_report(comparison)
-    log_report(client, parent, comparison, out_dir, title="Sweep comparison")
+    _report(client, experiment_id, parent, comparison, config.experiment.compare, out_dir,
+            title="Sweep comparison", lead=lead)
     return comparison
 
 
@@ -94,22 +129,25 @@ def compare_job(cfg: DictConfig) -> float | None:
     if s.get("experiment"):
         found = client.get_experiment_by_name(str(s.experiment))
         if found is None:
-            raise ParameterError(f"no MLflow experiment named {s.experiment!r} at {cfg.tracking.uri}")
+            raise ParameterError(f"experiment.compare.experiment={s.experiment!r}: no such MLflow experiment "
+                                 f"at {cfg.tracking.uri}")
         experiment_id = found.experiment_id
     parent = s.get("parent") or None
     if parent:
         found_parent = resolve_parent(client, str(parent))
         parent, experiment_id = found_parent.info.run_id, found_parent.info.experiment_id
     comparison = compare_from_store(client, [experiment_id], s, parent=parent)
-    print_report(comparison)
+    print_report(comparison, with_verdicts=False)
     target = parent
     if target is None:
         run = client.create_run(experiment_id, run_name="compare", tags={"rlmdj.sweep": "compare",
                                                                         "rlmdj.compare.filter": str(s.get("filter") or "")})
         target = run.info.run_id
+    lead = client.get_run(parent).data.tags.get(SEQUENTIAL_VERDICT_TAG, "") if parent else ""
     out_dir = Path(str(cfg.paths.output_dir)) / "comparison"
-    files = log_report(client, target, comparison, out_dir)
+    files = _report(client, experiment_id, target, comparison, s, out_dir, title="Comparison", lead=lead)
     if parent is None:
         client.set_terminated(target, "FINISHED")
-    print(f"report: {files[0]} (logged to run {target}, artifacts comparison/)")
+    print(f"report: {files[0]} (logged to run {target}, artifacts comparison/: comparison.html, listen.html)")
+    print_verdicts(comparison)
     return None

@@ -58,7 +58,8 @@ def swept_keys(overrides: list[str]) -> list[str]:
     keys = []
     for o in _parse(overrides):
         key = o.key_or_group
-        if o.is_sweep_override() and key != "replica" and not key.startswith(_IGNORED_PREFIXES):
+        if (o.is_sweep_override() and key != "replica" and not key.startswith(_IGNORED_PREFIXES)
+                and not key.startswith("experiment.")):
             keys.append(key)
     return keys
 
@@ -99,11 +100,12 @@ class SweepCallback(Callback):
 
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        overrides = _sweep_params(config)
+        _check_sequential(config, overrides)  # before any run or job exists
         if not OmegaConf.select(config, "tracking.enabled", default=True):
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        overrides = _sweep_params(config)
         keys = swept_keys(overrides)
         client, experiment_id = _open(config)  # also creates the store before workers race to
         resume = bool(OmegaConf.select(config, "experiment.resume", default=False))
@@ -160,11 +162,12 @@ class SweepCallback(Callback):
         client, parent = state["client"], state["parent"]
         kill_running_children(client, state["experiment_id"], parent)
         analysis = str(OmegaConf.select(config, "experiment.analysis", default="compare"))
+        result = None
         try:
             from rlmdj.experiments.compare_job import run_analysis
 
-            run_analysis(analysis, client, state["experiment_id"], parent, config,
-                         out_dir=state["sweep_dir"] / "analysis")
+            result = run_analysis(analysis, client, state["experiment_id"], parent, config,
+                                  out_dir=state["sweep_dir"] / "analysis")
         except Exception as exc:  # noqa: BLE001 - the sweep's runs are done; say why the report is missing
             client.set_tag(parent, "rlmdj.analysis_error", repr(exc)[:1000])
             print(f"rlmdj: sweep analysis skipped: {exc}", file=sys.stderr)
@@ -172,6 +175,7 @@ class SweepCallback(Callback):
         state["done"] = True
         self._restore()
         _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
+        _print_verdicts(result)
 
     def _abort(self) -> None:
         """atexit: a sweep that did not reach its end leaves nothing RUNNING."""
@@ -226,6 +230,32 @@ def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictC
     for report in reports:
         print(f"sweep report: {report} (also in the parent run's artifacts)")
     print(f"open the MLflow UI: {ui_command(config.tracking)}")
+
+
+def _print_verdicts(result: Any) -> None:
+    """The comparison's one-sentence verdicts, last thing the sweep prints."""
+    from rlmdj.analysis.compare import Comparison
+
+    if isinstance(result, Comparison):
+        from rlmdj.analysis.report import print_verdicts
+
+        print_verdicts(result)
+
+
+def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
+    """A sequential sweep that cannot be analysed is refused in one line, before any job runs."""
+    from rlmdj.experiments.sequential import SEQUENTIAL_TARGET
+
+    if OmegaConf.select(config, "hydra.sweeper._target_", default="") != SEQUENTIAL_TARGET:
+        return
+    from rlmdj.errors import RlmdjError
+    from rlmdj.experiments.sequential import plan
+
+    try:
+        plan([o for o in overrides if not o.startswith(("hydra/sweeper=", "hydra.sweeper."))])
+    except RlmdjError as exc:
+        print(f"rlmdj: error: {exc}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:

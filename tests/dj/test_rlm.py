@@ -8,9 +8,9 @@ import dspy
 import pytest
 from scripted import ScriptedLM
 
+from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
 from rlmdj.dj.replay import ReplayDivergence, ReplayLM, ReplaySource
 from rlmdj.dj.rlm import RLMDriver, RLMSettings
-from rlmdj.dj.sandbox import SandboxSettings
 from rlmdj.dj.transcript import Transcript
 
 pytestmark = pytest.mark.sandbox
@@ -25,7 +25,7 @@ SET = [
 
 
 def driver(lm, **kw) -> RLMDriver:
-    settings = kw.pop("settings", RLMSettings(sandbox=SandboxSettings(timeout_s=30), backoff_s=0.0))
+    settings = kw.pop("settings", RLMSettings(dj=DJConfig(sandbox=SandboxConfig(timeout_s=30)), model=ModelConfig(backoff_s=0.0)))
     critic = kw.pop("critic_lm", ScriptedLM([], fallback={"direction": "hold the groove"}))
     return RLMDriver(prompt_text="You are a techno DJ.", lm=lm, critic_lm=critic,
                      settings=settings, sleep=lambda s: None, **kw)
@@ -110,7 +110,7 @@ def test_rate_limited_forever_fails_with_partial_record(make_session):
     session = make_session(32)
     err = dspy.LMRateLimitError("slow down")
     lm = ScriptedLM(["add('kick', 0.9)\nprint(play(8))"], fallback=err)
-    settings = RLMSettings(sandbox=SandboxSettings(timeout_s=30), retries=2, backoff_s=0.0)
+    settings = RLMSettings(dj=DJConfig(sandbox=SandboxConfig(timeout_s=30)), model=ModelConfig(retries=2, backoff_s=0.0))
     d = driver(lm, settings=settings)
     with pytest.raises(dspy.LMRateLimitError):
         d.perform(session)

@@ -22,6 +22,7 @@ from typing import Any
 
 import dspy
 
+from rlmdj.config.dj import ModelConfig
 from rlmdj.dj.transcript import Transcript
 from rlmdj.errors import ParameterError
 
@@ -74,18 +75,37 @@ def lm_failure_message(exc: BaseException) -> str | None:
 
 @dataclass(frozen=True)
 class LMSettings:
-    """One model: LiteLLM id, where its key comes from, sampling and retry policy."""
+    """One of the models the ``model`` group describes (main, critic or sub), as DSPy needs it.
+
+    No defaults here: :meth:`from_config` reads them from :class:`~rlmdj.config.dj.ModelConfig`
+    (retry policy stays there too; :class:`RecordingLM` applies it).
+    """
 
     model: str
-    api_key_env: str | None = None
-    api_base: str | None = None
-    temperature: float | None = 1.0
-    max_tokens: int | None = 4000
-    cache: bool = False
-    retries: int = 4
-    backoff_s: float = 2.0
-    backoff_max_s: float = 60.0
+    api_key_env: str | None
+    api_base: str | None
+    temperature: float | None
+    max_tokens: int | None
+    cache: bool
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, m: ModelConfig, which: str = "main") -> LMSettings:
+        """The ``main``, ``critic`` or ``sub`` model of ``m``. The critic and sub models default
+        to the main one; a named critic model uses the ``critic_*`` key, base and sampling."""
+        if which not in ("main", "critic", "sub"):
+            raise ValueError(f"which must be main, critic or sub, got {which!r}")
+        model, key_env, base = m.model, m.api_key_env, m.api_base
+        temperature, max_tokens = m.temperature, m.max_tokens
+        if which == "critic":
+            if m.critic_model:
+                model, key_env, base = m.critic_model, m.critic_api_key_env, m.critic_api_base
+            temperature, max_tokens = m.critic_temperature, m.critic_max_tokens
+        elif which == "sub" and m.sub_model:
+            model = m.sub_model
+        return cls(model=str(model or ""), api_key_env=key_env, api_base=base,
+                   temperature=temperature, max_tokens=max_tokens, cache=m.cache,
+                   extra=dict(m.extra))
 
 
 def api_key(settings: LMSettings, *, role: str = "model") -> str | None:

@@ -27,17 +27,18 @@ from typing import Any
 import dspy
 
 from rlmdj.audio.patterns import pattern_names
+from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig
 from rlmdj.dj.accounting import driver_metrics
 from rlmdj.dj.critic import Critic
 from rlmdj.dj.critique import CritiqueSettings
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
-from rlmdj.dj.guardrails import Guardrails
+from rlmdj.dj.guardrails import Guardrails, critique_from_config, guardrails_config
 from rlmdj.dj.lm import RecordingLM
 from rlmdj.dj.reask import ReaskingAdapter
 from rlmdj.dj.reference import block_lengths
 from rlmdj.dj.replay import ReplaySource
-from rlmdj.dj.sandbox import SandboxSettings, interpreter_factory
+from rlmdj.dj.sandbox import interpreter_factory
 from rlmdj.dj.session import Session
 from rlmdj.dj.tools import ToolLayer
 from rlmdj.dj.transcript import Transcript
@@ -51,21 +52,48 @@ SIGNATURE = "palette: str, set_plan: str -> summary: str"
 
 @dataclass(frozen=True)
 class RLMSettings:
-    """Loop limits, sandbox, feedback and retry policy of one RLM run."""
+    """The config groups one RLM run reads, as their schema dataclasses (``dj``: loop limits and
+    sandbox; ``guardrails``: critique, critic and hard stop; ``model``: retry policy).
 
-    max_iters: int = 0
-    max_llm_calls: int = 4
-    max_output_chars: int = 4000
-    verbose: bool = False
-    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
-    critique: CritiqueSettings | None = field(default_factory=CritiqueSettings)
-    critic: bool = True
-    critic_every: int = 16
-    critic_max_chars: int = 300
-    hard_stop: bool = True
-    retries: int = 4
-    backoff_s: float = 2.0
-    backoff_max_s: float = 60.0
+    It holds no defaults of its own: every value is the schema's (``rlmdj.config.dj``) unless
+    the config sets it. The properties below are the names the driver reads.
+    """
+
+    dj: DJConfig = field(default_factory=DJConfig)
+    guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> RLMSettings:
+        """From a composed config's ``dj``, ``guardrails`` and ``model`` groups."""
+        from omegaconf import OmegaConf
+
+        def node(schema: type, group: str) -> Any:
+            value = cfg.get(group) if hasattr(cfg, "get") else getattr(cfg, group, None)
+            if value is None:
+                return schema()
+            return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), value))
+
+        return cls(dj=node(DJConfig, "dj"), guardrails=guardrails_config(cfg.guardrails),
+                   model=node(ModelConfig, "model"))
+
+    max_iters = property(lambda self: self.dj.max_iters)
+    max_llm_calls = property(lambda self: self.dj.max_llm_calls)
+    max_output_chars = property(lambda self: self.dj.max_output_chars)
+    verbose = property(lambda self: self.dj.verbose)
+    sandbox = property(lambda self: self.dj.sandbox)
+    critic = property(lambda self: self.guardrails.critic)
+    critic_every = property(lambda self: self.guardrails.critic_every)
+    critic_max_chars = property(lambda self: self.guardrails.critic_max_chars)
+    hard_stop = property(lambda self: self.guardrails.hard_stop)
+    retries = property(lambda self: self.model.retries)
+    backoff_s = property(lambda self: self.model.backoff_s)
+    backoff_max_s = property(lambda self: self.model.backoff_max_s)
+
+    @property
+    def critique(self) -> CritiqueSettings | None:
+        """Rule-based trajectory critique thresholds (None: ``guardrails.critique=false``)."""
+        return critique_from_config(self.guardrails)
 
     def iterations_for(self, bars: int) -> int:
         """``max_iters``, or enough code turns for a set of ``bars`` (one per 4 bars, plus setup)."""
@@ -131,12 +159,14 @@ class RLMDriver:
         meta: dict[str, Any] | None = None,
         replay: ReplaySource | None = None,
         sleep: Any = time.sleep,
+        ears: Any = None,
     ) -> None:
         self.prompt_text = prompt_text
         self.prompt_name = prompt_name
         self.settings = settings or RLMSettings()
         self.guardrails = guardrails or Guardrails()
         self.replay = replay
+        self.ears = ears  # rlmdj.dj.ears.Ears: listen() and audition() are offered when set
         self.transcript = Transcript(meta=dict(meta or {}))
         self._raw = {"main": lm, "critic": critic_lm, "sub": sub_lm or lm}
         self._sleep = sleep
@@ -173,8 +203,12 @@ class RLMDriver:
         if s.critic and self._raw["critic"] is not None:
             self.critic_lm = self._record(self._raw["critic"], "critic", ended)
             self.critic = Critic(self.critic_lm, max_chars=s.critic_max_chars)
+        from rlmdj.dj.ears_tools import tool_names
+
         self.tools = ToolLayer(session, self.guardrails, critique=s.critique, critic=self.critic,
-                               critic_every=s.critic_every, hard_stop=s.hard_stop)
+                               critic_every=s.critic_every, hard_stop=s.hard_stop,
+                               tools=tool_names(self.ears is not None),
+                               services={"ears": self.ears} if self.ears is not None else None)
         main = self.main
         self.factory = interpreter_factory(s.sandbox, is_setup=lambda: main.calls == 0,
                                            after_execute=self._gate)
@@ -265,6 +299,8 @@ class RLMDriver:
         metrics["dj/refused_submits"] = float(self.refused_submits)
         metrics["dj/hard_stop"] = 1.0 if self.stop_reason == "hard_stop" else 0.0
         metrics["dj/reasks"] = float(self.adapter.reasks if self.adapter else 0)
+        if self.ears is not None:
+            metrics.update(self.ears.metrics())
         metrics["dj/sandbox_stops"] = float(sum(getattr(i, "stops", 0)
                                                 for i in getattr(self.factory, "made", []) or []))
         step: dict[str, list[float]] = {}
@@ -308,6 +344,9 @@ class RLMDriver:
             "dj/feedback.json": json.dumps(tools.feedback_log if tools else [], indent=1),
             "dj/prompt.txt": self.prompt_text,
         }
+        if self.ears is not None:
+            artifacts["dj/ears.json"] = json.dumps(self.ears.log, indent=1)
+            tags["dj.ears_scorer"] = str(getattr(self.ears.scorer, "identity", self.ears.scorer.name))
         return DriverReport(metrics=metrics, step_metrics=step, tags=tags, artifacts=artifacts)
 
 
@@ -337,40 +376,15 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
     With ``dj.replay_transcript`` set, every LM is a :class:`ReplayLM` over that transcript and
     the recorded prompt text is used, so no model is called and no key is needed.
     """
-    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.dj.ears_setup import ears_from_config
     from rlmdj.dj.lm import LMSettings, build_lm
     from rlmdj.dj.replay import ReplayLM
     from rlmdj.errors import ParameterError
 
-    d, m, g = cfg.dj, cfg.model, cfg.guardrails
-    sb = d.get("sandbox") or {}
-    settings = RLMSettings(
-        max_iters=int(d.get("max_iters", 0)),
-        max_llm_calls=int(d.get("max_llm_calls", 4)),
-        max_output_chars=int(d.get("max_output_chars", 4000)),
-        verbose=bool(d.get("verbose", False)),
-        sandbox=SandboxSettings(
-            kind=str(sb.get("kind", "deno")),
-            deno_dir=sb.get("deno_dir"),
-            timeout_s=float(sb.get("timeout_s", 120.0)),
-            max_restarts=int(sb.get("max_restarts", 5)),
-        ),
-        critique=CritiqueSettings(
-            every=int(g.get("critique_every", 8)),
-            tolerance=float(g.get("energy_tolerance", 0.15)),
-            kick_min_share=float(g.get("kick_min_share", 0.85)),
-            max_avg_layers=float(g.get("max_avg_layers", 6.0)),
-        ) if bool(g.get("critique", True)) else None,
-        critic=bool(g.get("critic", True)),
-        critic_every=int(g.get("critic_every", 16)),
-        critic_max_chars=int(g.get("critic_max_chars", 300)),
-        hard_stop=bool(g.get("hard_stop", True)),
-        retries=int(m.get("retries", 4)),
-        backoff_s=float(m.get("backoff_s", 2.0)),
-        backoff_max_s=float(m.get("backoff_max_s", 60.0)),
-    )
-    guardrails = guardrails_from_config(g)
-    replay_path = d.get("replay_transcript")
+    settings = RLMSettings.from_config(cfg)
+    d, m = settings.dj, settings.model
+    guardrails = Guardrails(settings.guardrails)
+    replay_path = d.replay_transcript
     if replay_path:
         recorded = Transcript.load(str(replay_path))
         source = ReplaySource(recorded)
@@ -381,45 +395,29 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
             lm=ReplayLM(source, "main", model), critic_lm=ReplayLM(source, "critic", model),
             sub_lm=ReplayLM(source, "sub", model), guardrails=guardrails, settings=settings,
             replay=source, meta={"replay_of": str(recorded.meta.get("run_id") or replay_path)},
+            ears=ears_from_config(cfg),
         )
         return driver
-    if not m.get("model"):
+    if not m.model:
         raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
     name, text = _prompt_text(cfg)
     replica = int(cfg.get("replica", 0))
-
-    def lm_settings(model: str, key_env: Any, base: Any, temperature: Any, max_tokens: Any) -> LMSettings:
-        return LMSettings(
-            model=model, api_key_env=key_env, api_base=base, temperature=temperature,
-            max_tokens=max_tokens, cache=bool(m.get("cache", False)),
-            extra=dict(m.get("extra") or {}),
-        )
-
-    main = build_lm(lm_settings(str(m.model), m.get("api_key_env"), m.get("api_base"),
-                                m.get("temperature"), m.get("max_tokens")), replica=replica)
+    main = build_lm(LMSettings.from_config(m, "main"), replica=replica)
     critic = None
     if settings.critic:
-        critic_model = m.get("critic_model")
-        critic = build_lm(lm_settings(
-            str(critic_model or m.model),
-            m.get("critic_api_key_env") if critic_model else m.get("api_key_env"),
-            m.get("critic_api_base") if critic_model else m.get("api_base"),
-            m.get("critic_temperature"), m.get("critic_max_tokens"),
-        ), replica=replica, role="critic model")
+        critic = build_lm(LMSettings.from_config(m, "critic"), replica=replica, role="critic model")
     sub = main
-    if m.get("sub_model"):
-        sub = build_lm(lm_settings(str(m.sub_model), m.get("api_key_env"), m.get("api_base"),
-                                   m.get("temperature"), m.get("max_tokens")), replica=replica,
-                       role="sub model")
+    if m.sub_model:
+        sub = build_lm(LMSettings.from_config(m, "sub"), replica=replica, role="sub model")
     return RLMDriver(
         prompt_text=text, prompt_name=name, lm=main, critic_lm=critic, sub_lm=sub,
-        guardrails=guardrails, settings=settings,
+        guardrails=guardrails, settings=settings, ears=ears_from_config(cfg),
         meta={"model": str(m.model), "model_name": str(m.name), "replica": replica,
               "config": replay_config(cfg)},
     )
 
 
-REPLAYED_GROUPS: tuple[str, ...] = ("dj", "guardrails", "samples", "render", "palette")
+REPLAYED_GROUPS: tuple[str, ...] = ("dj", "guardrails", "samples", "render", "palette", "ears")
 
 
 def replay_config(cfg: Any) -> dict[str, Any]:
@@ -437,4 +435,7 @@ def replay_config(cfg: Any) -> dict[str, Any]:
             out[group] = OmegaConf.to_container(cfg[group], resolve=True)
         except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app
             out[group] = OmegaConf.to_container(cfg[group], resolve=False)
+    ears = out.get("ears")
+    if isinstance(ears, dict) and ears.get("enabled") and not ears.get("scorer") and "scorer" in cfg:
+        ears["scorer"] = str(cfg.scorer.name)  # a replay hears through the same kind of scorer
     return out

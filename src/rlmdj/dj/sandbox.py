@@ -21,6 +21,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from typing import Any
 from rlmdj.errors import ParameterError
 
 __all__ = [
+    "BRIDGE_SETUP",
     "IMPORT_MAP",
     "ResilientInterpreter",
     "SandboxSettings",
@@ -41,6 +43,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Python run in each Deno sandbox before the model's code: sends NaN, inf and integers beyond
+# the float range across the tool bridge as text, so rlmdj's validation refuses them with a hint.
+BRIDGE_SETUP = Path(__file__).with_name("_deno") / "bridge_setup.py"
 IMPORT_MAP = Path(__file__).with_name("_deno") / "import_map.json"
 _PROBE_TIMEOUT_S = 20
 
@@ -163,6 +168,10 @@ class ResilientInterpreter:
 
     def __init__(
         self,
+        self._bridged: Any = None  # the sandbox that has BRIDGE_SETUP applied
+        self._stop_requested = False
+        self._wake: threading.Event | None = None
+        self.stops = 0
         settings: SandboxSettings,
         *,
         is_setup: Callable[[], bool] = lambda: False,
@@ -176,6 +185,13 @@ class ResilientInterpreter:
         self._is_setup = is_setup
         self._after_execute = after_execute
         self._on_restart = on_restart
+        except _Stopped:
+            # Ended on purpose (the set is over): no restart is counted; the next execution,
+            # if any, gets a fresh sandbox. after_execute turns this into the final answer.
+            self._discard(kill=True)
+            self._stop_requested = False
+            self.stops += 1
+            result = "[stopped] the set is complete; the running code was ended"
         self._setup: list[tuple[str, dict[str, Any] | None]] = []
         self._inner: Any = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -199,6 +215,18 @@ class ResilientInterpreter:
             result = exc
         except (CodeInterpreterError, concurrent.futures.TimeoutError, OSError) as exc:
             if setup:
+    def request_stop(self) -> None:
+        """End the running execution now (any thread; used at the end of the set).
+
+        Soft signals do not stop code that catches them (``while True: try: play(1) except:
+        pass``); killing the sandbox process does. The execution returns at once with a
+        "[stopped]" result and the next one starts a fresh sandbox.
+        """
+        self._stop_requested = True
+        wake = self._wake
+        if wake is not None:
+            wake.set()
+
                 raise
             result = self._restart(exc)
         return self._finish(result)
@@ -219,6 +247,13 @@ class ResilientInterpreter:
     def _ensure(self) -> Any:
         if self._closed:
             from dspy.primitives import CodeInterpreterError
+        if self.settings.kind == "deno" and self._bridged is not inner:
+            # After the tools are in place: the first execution registers them with the sandbox.
+            self._pool.submit(inner.execute, BRIDGE_SETUP.read_text(encoding="utf-8")).result(
+                timeout=self.settings.timeout_s)
+            self._bridged = inner
+        wake = threading.Event()
+        self._wake = wake
 
             raise CodeInterpreterError("the sandbox was shut down")
         if self._pool is None:
@@ -237,7 +272,18 @@ class ResilientInterpreter:
         if hasattr(inner, "output_fields"):
             inner.output_fields = self.output_fields
         future = self._pool.submit(inner.execute, code, variables)
-        return future.result(timeout=self.settings.timeout_s)
+        future.add_done_callback(lambda _f: wake.set())
+        if self._stop_requested:
+            wake.set()
+        try:
+            wake.wait(self.settings.timeout_s)
+        finally:
+            self._wake = None
+        if future.done():
+            return future.result()
+        if self._stop_requested:
+            raise _Stopped()
+        raise concurrent.futures.TimeoutError()
 
     def _restart(self, exc: BaseException) -> str:
         from dspy.primitives import CodeInterpreterError
@@ -278,6 +324,10 @@ class ResilientInterpreter:
             if pool is not None:
                 # Shut the interpreter down on its own thread once any abandoned execution ends.
                 pool.submit(_quiet_shutdown, inner)
+class _Stopped(Exception):
+    """The running execution was ended on purpose by :meth:`ResilientInterpreter.request_stop`."""
+
+
                 pool.shutdown(wait=not kill)
             else:
                 _quiet_shutdown(inner)

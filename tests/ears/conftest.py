@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -31,3 +33,7 @@ def make_session(sample_index, palette) -> Callable[..., Session]:
 @pytest.fixture(scope="session")
 def proxy() -> ProxyScorer:
     return ProxyScorer()
+
+
+# The scripted DSPy LM lives with the DJ tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dj"))

@@ -27,6 +27,7 @@ DRIVERS: Registry[DriverBuilder] = Registry(
         "reference": "rlmdj.dj.reference:from_config",
         "random": "rlmdj.dj.random_driver:from_config",
         "rlm": "rlmdj.dj.rlm:rlm_driver_from_config",
+        "greedy": "rlmdj.dj.greedy:from_config",
     },
 )
 

@@ -40,11 +40,15 @@ from rlmdj.dj.tool_registry import (
 )
 from rlmdj.errors import ParameterError, RlmdjError
 
-__all__ = ["TOOL_NAMES", "TOOLS", "SetComplete", "ToolLayer", "tool"]
+__all__ = ["BRIEF_TOOLS", "TOOL_NAMES", "TOOLS", "SetComplete", "ToolLayer", "tool"]
 
 log = logging.getLogger(__name__)
 
 _FILE_SUFFIXES = (".wav", ".aif", ".aiff", ".flac", ".mp3", ".ogg")
+
+
+#: Tools whose results carry no status envelope (each is one compact object, e.g. ``listen``).
+BRIEF_TOOLS: set[str] = set()
 
 
 class SetComplete(RlmdjError):
@@ -121,8 +125,10 @@ class ToolLayer:
                       "hint": self._hint(tool)}
         if not result["ok"]:
             self.errors[tool] += 1
-        # Status rides on every result; a refused call may still report corrections made before it.
-        result.update(self._status())
+        # Status rides on every result (but brief tools'); a refused call may still report
+        # corrections made before it.
+        if tool not in BRIEF_TOOLS:
+            result.update(self._status())
         text = json.dumps(result, allow_nan=False, default=str)
         self._record(tool, args, bar, result)
         return text

@@ -37,6 +37,7 @@ JOBS: Registry[Job] = Registry(
         "compare": "rlmdj.experiments.compare_job:compare_job",
         "screen_palettes": "rlmdj.experiments.screen:screen_job",
         "samples": "rlmdj.experiments.samples_job:samples_job",
+        "ears_cell": "rlmdj.experiments.ears_test:ears_cell_job",
     },
 )
 
@@ -47,6 +48,7 @@ ANALYSES: Registry[Analysis] = Registry(
     entries={
         "compare": "rlmdj.experiments.compare_job:compare_analysis",
         "gap": "rlmdj.experiments.gap:gap_analysis",
+        "ears": "rlmdj.experiments.ears_test:ears_analysis",
         "none": "rlmdj.experiments.registry:no_analysis",
     },
 )

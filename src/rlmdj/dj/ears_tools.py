@@ -1,0 +1,94 @@
+"""The ``listen`` and ``audition`` DJ tools (registered in :data:`~rlmdj.dj.tools.TOOLS`).
+
+They reach the set's :class:`~rlmdj.dj.ears.Ears` through the tool layer's services
+(``services={"ears": ears}``) and are offered to the model only when ears are on: a driver lists
+them in ``ToolLayer(tools=...)`` (see :func:`tool_names`). Their results skip the status
+envelope the mixer tools carry, so each is one compact JSON object of at most ``ears.max_chars``
+characters. An audition applies its moves on a fork of the set through a throwaway tool layer
+with fresh guardrails of the same settings, so a move is validated exactly as the real tool
+would validate it, guardrails apply, and nothing reaches the real set or its counters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rlmdj.dj.ears import Ears, Move, compact
+from rlmdj.dj.guardrails import Guardrails
+from rlmdj.dj.session import Session
+from rlmdj.dj.tool_registry import Bars, Text
+from rlmdj.dj.tools import BRIEF_TOOLS, TOOL_NAMES, ToolLayer, tool
+from rlmdj.errors import ParameterError
+
+__all__ = ["EAR_TOOLS", "audition", "listen", "tool_names"]
+
+EAR_TOOLS: tuple[str, ...] = ("listen", "audition")
+
+
+def tool_names(ears: bool) -> list[str]:
+    """The tools a DJ is offered: the mixer tools, plus ``listen`` and ``audition`` with ears."""
+    return [*TOOL_NAMES, *(EAR_TOOLS if ears else ())]
+
+
+def _ears(t: ToolLayer) -> Ears:
+    ears = t.services.get("ears")
+    if ears is None:
+        raise ParameterError("this DJ has no ears (ears=off); keep playing, e.g. play(8)")
+    return ears
+
+
+def _brief(ears: Ears, body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` cut to the characters budget as the tool layer will print it (``ok`` first)."""
+    text = compact({"ok": True, **body}, max_chars=ears.settings.max_chars)
+    out = json.loads(text)
+    out.pop("ok", None)
+    return out
+
+
+def _ahead(t: ToolLayer) -> Any:
+    """Apply moves on a fork through the real tools, then render bars on it as ``play`` does."""
+
+    def ahead(fork: Session, moves: Sequence[Move], bars: int) -> tuple[np.ndarray, list[str]]:
+        rails = Guardrails(t.guardrails.settings, phases=t.guardrails.phases)
+        layer = ToolLayer(fork, rails, critique=None, hard_stop=False,
+                          tools=[*{op for op, _ in moves}] or ["status"])
+        corrections: list[str] = []
+        for i, (op, args) in enumerate(moves, 1):
+            out = json.loads(layer.call(op, *args))
+            corrections += [c["detail"] for c in out.get("corrections", [])]
+            if not out["ok"]:
+                call = f"{op}({', '.join(repr(a) for a in args)})"
+                raise ParameterError(f"move {i} {call}: {out['error']} (e.g. {out.get('hint', '')})")
+        start = fork.bars_played
+        layer.render(bars, breakdown=False)
+        corrections += [c.detail for c in rails.take()]
+        return fork.segment(start, fork.bars_played), corrections
+
+    return ahead
+
+
+@tool
+def listen(t: ToolLayer, bars: Bars = 8) -> dict[str, Any]:
+    """Score the last bars you played: listen(8) gives OBJ (higher is better), CE/CU/PC/PQ, the change since your last listen, loudness, low/mid/high balance and the two roles that clash most.
+
+    Hint: listen(8)
+    """
+    ears = _ears(t)
+    return _brief(ears, ears.listen(t.session, bars))
+
+
+@tool
+def audition(t: ToolLayer, moves: Text, bars: Bars = 4) -> dict[str, Any]:
+    """Hear moves before committing them: audition([["pattern", "perc", "gallop"], ["fader", "hihat", 0.6]], 4) scores the next 4 bars with and without the moves and returns delta OBJ and per score; nothing changes and no time passes.
+
+    Hint: audition([["pattern", "{oneshot}", "{pattern}"]], 4)
+    """
+    ears = _ears(t)
+    return _brief(ears, ears.audition(t.session, moves, bars, ahead=_ahead(t)))
+
+
+BRIEF_TOOLS.update(EAR_TOOLS)

@@ -1,0 +1,148 @@
+"""The greedy DJ: a hearing baseline without an LLM.
+
+Every phrase (``dj.phrase_bars`` bars) it draws ``dj.candidates`` moves from the random DJ's
+move generator (:func:`rlmdj.dj.random_driver.draw_move`), auditions each of them and "hold"
+(no move) over the coming phrase with the ears scorer, and commits the best; ties go to the
+earlier candidate, so holding wins a tie. Auditions run on forks of the session
+(:meth:`~rlmdj.dj.session.Session.fork`) with their own guardrails, so only the committed move
+reaches the set and the guardrail counters. Seeded by ``seed_for(replica, "greedy_driver")``;
+the proxy scorer is deterministic, so one config plays one set. ``dj/moves.json`` records every
+phrase's candidates and their scores.
+
+It measures what ears are worth with no LLM noise: same move generator as ``dj=random``, plus
+hearing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.ears import EarScorer, Move, score_stretch
+from rlmdj.dj.guardrails import Guardrails
+from rlmdj.dj.random_driver import apply_move, draw_args, draw_move
+from rlmdj.dj.session import Session
+from rlmdj.errors import ParameterError
+
+__all__ = ["GreedyDriver", "from_config"]
+
+
+class GreedyDriver:
+    """Audition ``candidates`` random moves and holding every ``phrase_bars`` bars; commit the best."""
+
+    name = "greedy"
+
+    def __init__(self, *, seed: int, scorer: EarScorer, guardrails: Guardrails | None = None,
+                 phrase_bars: int = 8, candidates: int = 6,
+                 normalize_dbfs: float | None = -1.0) -> None:
+        for key, value in (("dj.phrase_bars", phrase_bars), ("dj.candidates", candidates)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ParameterError(f"{key} must be a whole number >= 1, got {value!r}")
+        self.seed = int(seed)
+        self.scorer = scorer
+        self.guardrails = guardrails or Guardrails()
+        self.phrase_bars = int(phrase_bars)
+        self.candidates = int(candidates)
+        self.normalize_dbfs = normalize_dbfs
+        self.phrases: list[dict[str, Any]] = []
+        self.auditions = 0
+        self.ears_s = 0.0
+        self.operations = 0
+
+    # -------------------------------------------------------------- perform
+    def perform(self, session: Session) -> None:
+        rng = np.random.default_rng(self.seed)
+        self.guardrails.attach(session)
+        roles = list(session.palette.samples)
+        if "kick" in roles:  # a set starts from a pulse, as the random DJ's does
+            first = draw_args(session, "add", "kick", rng)
+            if first is not None:
+                apply_move(session, *first, guardrails=self.guardrails)
+                self.operations += 1
+        while not session.finished:
+            n = min(self.phrase_bars, session.remaining)
+            proposals = self._propose(session, rng, roles)
+            t0 = time.perf_counter()
+            scored = [self._audition(session, moves, n) for moves in proposals]
+            self.ears_s += time.perf_counter() - t0
+            best = max(range(len(scored)), key=lambda i: (scored[i]["OBJ"], -i))
+            bar = session.bars_played
+            for op, args in proposals[best]:
+                apply_move(session, op, args, guardrails=self.guardrails)
+                self.operations += 1
+            session.play(n)
+            self.phrases.append({
+                "bar": bar, "bars": n, "chosen": best,
+                "candidates": [{"moves": [[op, *args] for op, args in moves], **s}
+                               for moves, s in zip(proposals, scored, strict=True)],
+            })
+
+    def _propose(self, session: Session, rng: np.random.Generator, roles: Sequence[str]) -> list[list[Move]]:
+        """Hold plus up to ``candidates`` distinct moves (duplicates are drawn again, a few times)."""
+        out: list[list[Move]] = [[]]
+        seen: set[str] = {"[]"}
+        for _ in range(self.candidates * 3):
+            if len(out) > self.candidates:
+                break
+            drawn = draw_move(session, rng, roles)
+            if drawn is None:
+                break
+            key = json.dumps(drawn, default=str)
+            if key not in seen:
+                seen.add(key)
+                out.append([drawn])
+        return out
+
+    def _audition(self, session: Session, moves: list[Move], bars: int) -> dict[str, float]:
+        fork = session.fork()
+        # Fresh guardrails of the same settings: the real set's counters stay untouched.
+        rails = Guardrails(self.guardrails.settings, phases=self.guardrails.phases)
+        rails.attach(fork)
+        for op, args in moves:
+            apply_move(fork, op, args, guardrails=rails)
+        start = fork.bars_played
+        fork.play(bars)
+        obj, scores = score_stretch(fork.segment(start, fork.bars_played), sr=session.grid.sr,
+                                    scorer=self.scorer, normalize_dbfs=self.normalize_dbfs)
+        self.auditions += 1
+        return {"OBJ": round(obj, 4), **{k: round(v, 4) for k, v in scores.items()}}
+
+    # --------------------------------------------------------------- report
+    def report(self) -> DriverReport:
+        holds = sum(1 for p in self.phrases if p["chosen"] == 0)
+        metrics = {
+            "dj/operations": float(self.operations),
+            "dj/ears_calls": float(self.auditions),
+            "dj/greedy_phrases": float(len(self.phrases)),
+            "dj/greedy_holds": float(holds),
+            "time/ears_s": round(self.ears_s, 4),
+        }
+        for kind, count in self.guardrails.counts.items():
+            metrics[f"dj/guardrail/{kind}"] = float(count)
+        return DriverReport(
+            metrics=metrics,
+            tags={"rlmdj.random_seed": str(self.seed),
+                  "rlmdj.ears_scorer": str(getattr(self.scorer, "identity", self.scorer.name))},
+            artifacts={"dj/moves.json": json.dumps(self.phrases, indent=1)},
+        )
+
+
+def from_config(cfg: Any) -> GreedyDriver:
+    """``dj=greedy``: seeded by ``replica``; ears scorer from ``ears.scorer`` (default: the run's)."""
+    from rlmdj.dj.ears_setup import ears_scorer, ears_settings
+    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.seeding import seed_for
+
+    return GreedyDriver(
+        seed=seed_for(int(cfg.replica), "greedy_driver"),
+        scorer=ears_scorer(cfg),
+        guardrails=guardrails_from_config(cfg.guardrails),
+        phrase_bars=int(cfg.dj.get("phrase_bars", 8)),
+        candidates=int(cfg.dj.get("candidates", 6)),
+        normalize_dbfs=ears_settings(cfg).normalize_dbfs,
+    )

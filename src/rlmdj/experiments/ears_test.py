@@ -1,0 +1,184 @@
+"""``rlmdj experiment=ears_test``: what are ears worth?
+
+The sweep plays five cells (``ears_cell=...``), with replicas paired by palette: replica r draws
+the same palette in every cell, so palette variance cancels in each contrast.
+
+- ``reference`` — the deterministic arrangement, the baseline of every contrast;
+- ``random`` — seeded random moves;
+- ``greedy`` — the random DJ's moves, auditioned with the ears scorer, best one committed;
+- ``listening`` / ``deaf`` — the RLM DJ with and without ears (skipped, one line each, when no
+  model is configured: :func:`ears_cell_job`).
+
+When the sweep ends, :func:`ears_analysis` pairs every cell with reference by replica and
+palette, and reports the mean difference in OBJ with its paired-t 95% CI, the paired t-test
+(Holm-corrected across the contrasts) and Wilcoxon where available, plus greedy vs random and
+listening vs deaf. The report goes to the parent run (``ears_test/``) and, as metrics,
+``ears_test/<cell>/delta_OBJ``, ``/ci_low``, ``/ci_high``, ``/p_holm``, ``/n``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from rlmdj.analysis.stats import holm, paired
+from rlmdj.errors import ParameterError
+
+__all__ = ["CELLS", "EarsContrast", "cell_of", "ears_analysis", "ears_cell_job", "ears_contrasts",
+           "ears_markdown"]
+
+CELLS: tuple[str, ...] = ("reference", "random", "greedy", "listening", "deaf")
+# minuend, subtrahend: every cell against reference, then the two questions the test asks.
+_EXTRA = (("greedy", "random"), ("listening", "deaf"))
+
+
+def cell_of(params: dict[str, str]) -> str:
+    """The cell a run belongs to, from its logged params (``dj.driver``, ``ears.enabled``)."""
+    driver = params.get("dj.driver", "")
+    if driver == "rlm":
+        return "listening" if str(params.get("ears.enabled", "False")).lower() == "true" else "deaf"
+    return driver
+
+
+def ears_cell_job(cfg: DictConfig) -> float | None:
+    """One cell of the test: an ordinary run, except that an RLM cell without a model is skipped."""
+    from rlmdj.experiments.run import run_job
+
+    if str(cfg.dj.driver) == "rlm" and not cfg.model.get("model") and not cfg.dj.get("replay_transcript"):
+        cell = "listening" if cfg.ears.enabled else "deaf"
+        print(f"rlmdj: ears_test: cell {cell} replica={cfg.replica} skipped: "
+              "no model configured (add model=openai, model=ollama, ...)")
+        return None
+    return run_job(cfg)
+
+
+@dataclass(frozen=True)
+class EarsContrast:
+    """``a`` minus ``b`` in OBJ, paired over ``n`` replicas that share a palette."""
+
+    a: str
+    b: str
+    n: int
+    diff: float
+    ci_low: float
+    ci_high: float
+    p: float
+    p_holm: float
+    wilcoxon_p: float
+    values_a: dict[int, float]
+    values_b: dict[int, float]
+
+    @property
+    def name(self) -> str:
+        return f"{self.a} - {self.b}"
+
+
+def _finished_runs(client: Any, experiment_id: str, parent: str) -> list[Any]:
+    runs = client.search_runs([experiment_id], filter_string=(
+        f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=10_000)
+    return list(runs)
+
+
+def cell_values(runs: list[Any], metric: str | None = None) -> tuple[str, dict[str, dict[tuple[int, str], float]]]:
+    """``cell -> (replica, palette hash) -> OBJ`` over finished runs (latest run per config hash)."""
+    prefixes = sorted({k.split("/")[0] for r in runs for k in r.data.metrics if k.endswith("/OBJ")})
+    if metric is None:
+        if len(prefixes) != 1:
+            raise ParameterError(f"ears_test runs must share one scorer, found: {', '.join(prefixes) or 'none'}")
+        metric = f"{prefixes[0]}/OBJ"
+    seen: set[str] = set()
+    out: dict[str, dict[tuple[int, str], float]] = {}
+    for run in runs:  # newest first: the latest run of a configuration counts
+        tags, params = run.data.tags, run.data.params
+        chash = tags.get("rlmdj.config_hash", run.info.run_id)
+        if chash in seen or metric not in run.data.metrics or "rlmdj.replica" not in tags:
+            continue
+        seen.add(chash)
+        key = (int(tags["rlmdj.replica"]), tags.get("rlmdj.palette_hash", ""))
+        out.setdefault(cell_of(params), {})[key] = float(run.data.metrics[metric])
+    return metric, out
+
+
+def ears_contrasts(values: dict[str, dict[tuple[int, str], float]]) -> list[EarsContrast]:
+    """Paired contrasts: each cell vs reference, greedy vs random, listening vs deaf."""
+    pairs = [(c, "reference") for c in CELLS[1:]] + list(_EXTRA)
+    rows = []
+    for a, b in pairs:
+        if a not in values or b not in values:
+            continue
+        shared = sorted(set(values[a]) & set(values[b]))
+        if not shared:
+            continue
+        res = paired([values[a][k] for k in shared], [values[b][k] for k in shared])
+        rows.append((a, b, res, shared))
+    adjusted = holm([r[2].p for r in rows]) if rows else []
+    return [EarsContrast(a=a, b=b, n=res.n, diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high,
+                         p=res.p, p_holm=pa, wilcoxon_p=float(getattr(res, "wilcoxon_p", math.nan)),
+                         values_a={k[0]: values[a][k] for k in shared},
+                         values_b={k[0]: values[b][k] for k in shared})
+            for (a, b, res, shared), pa in zip(rows, adjusted, strict=True)]
+
+
+def _f(x: float, digits: int = 3) -> str:
+    return f"{x:+.{digits}f}" if math.isfinite(x) else "–"
+
+
+def _verdict(c: EarsContrast, alpha: float) -> str:
+    if not math.isfinite(c.p_holm):
+        return "too few pairs"
+    if c.p_holm < alpha:
+        return "higher" if c.diff > 0 else "lower"
+    return "no difference detected"
+
+
+def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
+                  contrasts: list[EarsContrast], *, alpha: float = 0.05) -> str:
+    lines = [f"# Ears test ({metric})", "", "| cell | n | mean |", "|---|---|---|"]
+    for cell in CELLS:
+        if cell in values:
+            v = list(values[cell].values())
+            lines.append(f"| {cell} | {len(v)} | {sum(v) / len(v):.3f} |")
+    lines += ["", f"Paired by replica and palette; paired-t 95% CI; Holm across the {len(contrasts)} "
+              f"contrasts, α = {alpha:g}.", "",
+              "| contrast | n pairs | Δ OBJ | 95% CI | p | Holm p | Wilcoxon p | verdict |",
+              "|---|---|---|---|---|---|---|---|"]
+    for c in contrasts:
+        wp = f"{c.wilcoxon_p:.3g}" if math.isfinite(c.wilcoxon_p) else "–"
+        lines.append(f"| {c.name} | {c.n} | {_f(c.diff)} | [{_f(c.ci_low)}, {_f(c.ci_high)}] | "
+                     f"{c.p:.3g} | {c.p_holm:.3g} | {wp} | {_verdict(c, alpha)} |")
+    return "\n".join(lines) + "\n"
+
+
+def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
+                  out_dir: Path) -> list[EarsContrast]:
+    """``experiment.analysis=ears``: the paired report over the sweep, logged to its parent run."""
+    alpha = float(config.experiment.compare.alpha)
+    metric, values = cell_values(_finished_runs(client, experiment_id, parent))
+    if "reference" not in values:
+        raise ParameterError("the ears test needs finished reference runs (ears_cell=reference)")
+    contrasts = ears_contrasts(values)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md = out_dir / "ears_test.md"
+    md.write_text(ears_markdown(metric, values, contrasts, alpha=alpha))
+    table = out_dir / "ears_test.csv"
+    with table.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["contrast", "n", "diff", "ci_low", "ci_high", "p", "p_holm", "wilcoxon_p"])
+        for c in contrasts:
+            w.writerow([c.name, c.n, c.diff, c.ci_low, c.ci_high, c.p, c.p_holm, c.wilcoxon_p])
+    for f in (md, table):
+        client.log_artifact(parent, str(f), "ears_test")
+    for c in contrasts:
+        key = c.a if c.b == "reference" else f"{c.a}_vs_{c.b}"
+        for name, value in (("delta_OBJ", c.diff), ("ci_low", c.ci_low), ("ci_high", c.ci_high),
+                            ("p_holm", c.p_holm), ("n", float(c.n))):
+            if math.isfinite(value):
+                client.log_metric(parent, f"ears_test/{key}/{name}", value)
+    print(md.read_text())
+    return contrasts

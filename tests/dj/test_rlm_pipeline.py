@@ -39,8 +39,9 @@ def store(tmp_path: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
 
 
-def set_wav(client: MlflowClient, run_id: str) -> bytes:
-    return Path(client.download_artifacts(run_id, "audio/set.wav")).read_bytes()
+def render_sha(client: MlflowClient, run_id: str) -> str:
+    """The float render's digest: replays compare the music, not the container."""
+    return client.get_run(run_id).data.tags["rlmdj.render_sha256"]
 
 
 def test_tracked_rlm_run_replays_byte_identical_without_the_model(tmp_path, monkeypatch, compose_cfg):
@@ -60,11 +61,11 @@ def test_tracked_rlm_run_replays_byte_identical_without_the_model(tmp_path, monk
         raise AssertionError("a replay must not build a model")
 
     monkeypatch.setattr(lm_module, "build_lm", no_model)
-    replay_job(compose_cfg("experiment=replay", f"replay.run_id={outcome.run_id}"))
+    replay_job(compose_cfg("experiment=replay", f"experiment.replay.run_id={outcome.run_id}"))
     runs = client.search_runs([run.info.experiment_id], filter_string="tags.`rlmdj.replay_of` != ''")
     (replayed,) = runs
     assert replayed.info.status == "FINISHED"
-    assert set_wav(client, replayed.info.run_id) == set_wav(client, outcome.run_id)
+    assert render_sha(client, replayed.info.run_id) == render_sha(client, outcome.run_id)
 
 
 def test_lm_that_never_recovers_fails_the_run_with_partial_record(tmp_path, monkeypatch, compose_cfg):
@@ -75,6 +76,6 @@ def test_lm_that_never_recovers_fails_the_run_with_partial_record(tmp_path, monk
     client = store(tmp_path)
     (run,) = client.search_runs([client.get_experiment_by_name("rlmdj").experiment_id])
     assert run.info.status == "FAILED"
-    assert {a.path for a in client.list_artifacts(run.info.run_id, "audio")} == {"audio/partial.wav"}
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "audio")} == {"audio/partial.flac"}
     assert "dj/transcript.json" in {a.path for a in client.list_artifacts(run.info.run_id, "dj")}
     assert run.data.metrics["dj/lm_failed_attempts"] >= 2

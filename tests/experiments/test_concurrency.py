@@ -41,7 +41,7 @@ def test_eight_jobs_on_four_workers_against_sqlite(store) -> None:
         assert "proxy/OBJ" in k.data.metrics and "signal/lufs" in k.data.metrics
         names = {a.path for a in client.list_artifacts(k.info.run_id)}
         assert {"config.yaml", "scores.json", "arrangement.json", "run_card.html", "audio"} <= names
-        assert {a.path for a in client.list_artifacts(k.info.run_id, "audio")} >= {"audio/set.wav"}
+        assert {a.path for a in client.list_artifacts(k.info.run_id, "audio")} >= {"audio/set.flac"}
     assert sorted(int(k.data.tags["rlmdj.replica"]) for k in kids) == list(range(8))
 
 

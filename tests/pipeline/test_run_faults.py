@@ -44,7 +44,7 @@ def test_failed_run_keeps_partial_audio_and_transcript(tmp_path, monkeypatch, co
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "palette.json", "arrangement.json", "dj"} <= artifacts
     audio = {a.path for a in client.list_artifacts(run.info.run_id, "audio")}
-    assert audio == {"audio/partial.wav"}
+    assert audio == {"audio/partial.flac"}
     assert len(client.get_metric_history(run.info.run_id, "dj/layers")) == 4
 
 

@@ -32,10 +32,15 @@ class SamplesConfig:
 
 @dataclass
 class RenderConfig:
-    """Audio output settings. ``normalize_dbfs: null`` disables peak normalisation."""
+    """Audio output settings. ``normalize_dbfs: null`` disables peak normalisation.
+
+    ``artifact_format``: how the set is stored in MLflow, once: ``flac`` (24-bit, lossless at
+    that depth, about a third of the float WAV) or ``wav`` (float32 as rendered, ``wav_subtype``).
+    """
 
     sample_rate: int = 44_100
     normalize_dbfs: float | None = -1.0
+    artifact_format: str = "flac"
     wav_subtype: str = "FLOAT"
     preview_format: str = "ogg"
     gain_ramp_ms: float = 5.0
@@ -62,3 +67,4 @@ class TrackingConfig:
     run_name: str | None = None
     log_preview: bool = True
     log_timeline: bool = True
+    traces: bool = True

@@ -182,6 +182,7 @@ class ResilientInterpreter:
         self.tools: dict[str, Callable[..., Any]] = {}
         self.output_fields: list[dict] | None = None
         self.restarts = 0
+        self.restart_log: list[dict[str, Any]] = []  # {t, reason}: the run's trace shows them
         self._is_setup = is_setup
         self._after_execute = after_execute
         self._on_restart = on_restart
@@ -297,6 +298,7 @@ class ResilientInterpreter:
                 f"the sandbox failed {self.restarts + 1} times (last: {reason}); giving up"
             ) from exc
         self.restarts += 1
+        self.restart_log.append({"t": time.time(), "reason": reason})
         log.warning("sandbox restarted (%s)", reason)
         if self._on_restart is not None:
             self._on_restart(reason)

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,7 @@ class Transcript:
             "cost": cost,
             "error": error,
             "wall_s": round(wall_s, 4),
+            "ended_at": round(time.time(), 6),  # wall clock, for the run's trace
         }
         with self._lock:
             entry["seq"] = len(self.calls)

@@ -26,3 +26,6 @@ class RunOutcome:
     metrics: dict[str, float] = field(default_factory=dict)
     wav_path: Path | None = None
     timings_s: dict[str, float] = field(default_factory=dict)
+    experiment_id: str | None = None
+    run_name: str = ""
+    audio_artifact: str | None = None  # e.g. audio/set.flac inside the run's artifacts

@@ -86,6 +86,6 @@ def replay_job(cfg: DictConfig) -> float | None:
         transcript.meta["run_id"] = str(run_id)
         path = transcript.save(workdir / "transcript.json")
     new = replay_overrides(cfg, transcript, path, workdir)
-    outcome = run_set(new, extra_tags={"rlmdj.replay_of": str(run_id or file)})
+    outcome = run_set(new, extra_tags={"rlmdj.replay_of": str(run_id or file), "rlmdj.replay": "true"})
     print_run_summary(new, outcome)
     return outcome.score.obj if outcome.score is not None else None

@@ -89,10 +89,13 @@ def _score_one(i: int) -> tuple[int, str, float, dict[str, float], dict[str, str
     return i, palette.name, result.obj, dict(result.scores), dict(palette.samples)
 
 
-def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | None = None) -> list[ScreenRow]:
+def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | None = None,
+                   progress: Any = None) -> list[ScreenRow]:
     """Render and score ``n`` seeded random palettes; rows ranked best first.
 
     ``seed`` picks the draw (default ``experiment.screen.seed``, or 0 when that is unset).
+    ``progress``: a :class:`~rlmdj.experiments.progress.Progress` told of each palette scored
+    (palettes k/N, ETA, best OBJ so far).
     """
     plain = OmegaConf.to_container(cfg, resolve=True)
     plain["bars"] = int(cfg.experiment.screen.bars)  # type: ignore[index]
@@ -102,12 +105,22 @@ def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | Non
     cfg_yaml = OmegaConf.to_yaml(OmegaConf.create(plain))
     workers = workers if workers > 0 else (os.cpu_count() or 1)
     workers = max(1, min(workers, n))
+    raw = []
+
+    def done(row: tuple[int, str, float, dict[str, float], dict[str, str]]) -> None:
+        raw.append(row)
+        if progress is not None:
+            best = max(raw, key=lambda r: r[2])
+            progress.update(len(raw), note=f"best OBJ {best[2]:.3f} ({best[1]})")
+
     if workers == 1:
         _setup(cfg_yaml)
-        raw = [_score_one(i) for i in range(n)]
+        for i in range(n):
+            done(_score_one(i))
     else:
         with ProcessPoolExecutor(workers, initializer=_setup, initargs=(cfg_yaml,)) as pool:
-            raw = list(pool.map(_score_one, range(n), chunksize=max(1, n // (4 * workers))))
+            for row in pool.map(_score_one, range(n), chunksize=max(1, min(4, n // (4 * workers)))):
+                done(row)
     raw.sort(key=lambda r: (-r[2], r[0]))
     return [ScreenRow(rank=k + 1, name=name, index=i, obj=obj, scores=scores, samples=samples)
             for k, (i, name, obj, scores, samples) in enumerate(raw)]
@@ -201,20 +214,30 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
     Of the top K, palettes whose samples are already curated are not saved again; every row's
     ``curated`` names its file (new or existing).
     """
+    from rlmdj.experiments.progress import Progress
     from rlmdj.experiments.run import _open_run
-    from rlmdj.tracking import config_hash, flatten_config
+    from rlmdj.tracking import config_hash
+    from rlmdj.tracking.naming import screen_run_name
+    from rlmdj.tracking.params import run_params
+    from rlmdj.tracking.versions import code_tags
 
     s = cfg.experiment.screen
     out_dir = Path(str(cfg.paths.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(str(s.curated_dir))
     seed = int(s.seed) if s.get("seed") is not None else next_seed(folder)
-    run = _open_run(cfg, None, {"rlmdj.experiment": "screen_palettes", "rlmdj.config_hash": config_hash(cfg)})
+    params, path_tags = run_params(cfg, job="screen_palettes")
+    run = _open_run(cfg, None, {"rlmdj.experiment": "screen_palettes", "rlmdj.config_hash": config_hash(cfg),
+                                **code_tags(), **path_tags},
+                    run_name=screen_run_name(cfg), keep_dir=out_dir)
     with run:
-        run.log_params({**flatten_config(cfg), "experiment.screen.seed_used": seed})
+        run.log_params({**params, "experiment.screen.seed_used": seed})
+        run.flush(artifacts=False)
         t0 = time.perf_counter()
-        rows = score_palettes(cfg, n=int(s.n), workers=int(s.workers), seed=seed)
+        with Progress("screening palettes", int(s.n), enabled=bool(cfg.progress)) as progress:
+            rows = score_palettes(cfg, n=int(s.n), workers=int(s.workers), seed=seed, progress=progress)
         elapsed = time.perf_counter() - t0
+        _log_candidates(cfg, run, seed, rows)
         existing = curated_samples(folder)
         top = rows[: int(s.top_k)]
         new = [r for r in top if tuple(sorted(r.samples.items())) not in existing]
@@ -224,8 +247,7 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
         names.update({r.index: f"= {existing[key]}" for r in top
                       if (key := tuple(sorted(r.samples.items()))) in existing})
         rows = [replace(r, curated=names.get(r.index, "")) for r in rows]
-        table = write_ranked_csv(rows, out_dir / "ranked.csv")
-        run.log_artifact(table, "screening")
+        write_ranked_csv(rows, run.artifact_path("screening/ranked.csv"))
         objs = sorted(r.obj for r in rows)
         run.log_metrics({"screen/n": float(len(rows)), "screen/best_OBJ": objs[-1], "screen/worst_OBJ": objs[0],
                          "screen/median_OBJ": objs[len(objs) // 2], "time/screen_s": elapsed})
@@ -233,7 +255,29 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
         for path in saved:
             run.log_artifact(path, "screening/curated")
         run.set_tags({"rlmdj.curated": ",".join(p.stem for p in saved)})
+        best = rows[0] if rows else None
+        if best is not None:
+            run.set_description(
+                f"Screened {len(rows)} random palettes with the reference arrangement "
+                f"({s.bars} bars, {cfg.scorer.name} scorer). Best: **{best.name}** OBJ "
+                f"{best.obj:.3f}; median {objs[len(objs) // 2]:.3f}. Saved: "
+                f"{', '.join(p.stem for p in saved) or 'none new'}. Table: `screening/ranked.csv`.")
     return rows, saved, run.run_id
+
+
+def _log_candidates(cfg: DictConfig, run: Any, seed: int, rows: Sequence[ScreenRow]) -> None:
+    """The drawn palettes (and the sample pack) as the screening run's input datasets."""
+    if run.run_id is None:
+        return
+    from rlmdj.experiments.assemble import load_index
+    from rlmdj.tracking.datasets import log_screen_inputs
+
+    try:
+        ordered = sorted(rows, key=lambda r: r.index)
+        log_screen_inputs(run, seed=seed, candidates=[{"palette": r.name, **r.samples} for r in ordered],
+                          index=load_index(cfg), samples=cfg.samples)
+    except Exception as exc:  # noqa: BLE001 - lineage is a view; the ranking is logged anyway
+        run.set_tags({"rlmdj.inputs_error": repr(exc)[:500]})
 
 
 @job("screen_palettes")

@@ -7,9 +7,9 @@ from rich.console import Console
 from rich.table import Table
 
 from rlmdj.experiments.outcome import RunOutcome
-from rlmdj.tracking import ui_command
+from rlmdj.tracking.store import run_url, ui_command
 
-__all__ = ["print_job_line", "print_run_summary"]
+__all__ = ["print_job_line", "print_run_summary", "print_ui_lines"]
 
 
 def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | None = None) -> None:
@@ -26,10 +26,24 @@ def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | N
         spent = ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings_s.items())
         console.print(f"time: {spent}")
     if outcome.wav_path is not None:
-        console.print(f"audio: {outcome.wav_path}")
+        console.print(f"audio: {outcome.wav_path}", soft_wrap=True)
     if outcome.run_id:
-        console.print(f"run id: [bold]{outcome.run_id}[/bold]  (experiment {cfg.tracking.experiment!r})")
-        console.print(f"open the MLflow UI: [bold]{ui_command(cfg.tracking)}[/bold]")
+        console.print(f"run {outcome.run_name or outcome.run_id} (experiment "
+                      f"{cfg.tracking.experiment!r}); audio: {outcome.audio_artifact or 'none'} "
+                      "and run_card.html in its artifacts", soft_wrap=True)
+        print_ui_lines(cfg, outcome.experiment_id, outcome.run_id)
+
+
+def print_ui_lines(cfg: DictConfig, experiment_id: str | None, run_id: str | None) -> None:
+    """The last lines of a job: the run's URL and a UI command that works from any shell.
+
+    Plain ``print`` so a terminal never wraps them inside a word: each is one pasteable line.
+    """
+    if experiment_id and run_id:
+        print(f"run URL: {run_url(cfg.tracking, experiment_id, run_id)}", flush=True)
+    command = ui_command(cfg.tracking)
+    if command != str(cfg.tracking.uri):
+        print(f"MLflow UI: {command}", flush=True)
 
 
 def print_job_line(outcome: RunOutcome, label: str, console: Console | None = None) -> None:

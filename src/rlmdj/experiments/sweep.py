@@ -73,6 +73,12 @@ def _sweep_params(config: DictConfig) -> list[str]:
     return task + extra
 
 
+def _count_jobs(overrides: list[str]) -> int | None:
+    from rlmdj.experiments.progress import count_jobs
+
+    return count_jobs(overrides)
+
+
 def _open(config: DictConfig) -> tuple[Any, str]:
     from rlmdj.tracking.store import open_store
 
@@ -136,7 +142,9 @@ class SweepCallback(Callback):
             "experiment_id": experiment_id,
             "swept_keys": keys,
             "tracking_uri": str(config.tracking.uri),
+            "n_jobs": _count_jobs(overrides),  # "job k/N" lines of the jobs
         }))
+        (sweep_dir / ".rlmdj_jobs_done").unlink(missing_ok=True)  # jobs count k of N afresh
         self._state = {"client": client, "experiment_id": experiment_id, "parent": parent_id,
                        "sweep_dir": sweep_dir, "done": False}
         atexit.register(self._abort)

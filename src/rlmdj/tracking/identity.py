@@ -27,7 +27,7 @@ __all__ = [
 
 HASH_EXCLUDED_KEYS: tuple[str, ...] = (
     "tracking", "paths", "hydra", "progress", "serve", "experiment", "scorer.cache",
-    "scorer.url", "scorer.batch_size",
+    "scorer.url", "scorer.batch_size", "render.artifact_format",
 )
 # Operational settings (where things are cached, how long to wait, how hard to retry) change how
 # a run is carried out, not what it plays or how it is scored: they stay out of the hash.

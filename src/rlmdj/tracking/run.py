@@ -3,6 +3,12 @@
 Uses ``MlflowClient`` with an explicit run id rather than the fluent API's global active run,
 so parallel jobs in one process or many never log into each other's runs. Writes are retried
 briefly when a shared SQLite store is momentarily locked by another writer.
+
+Writes are batched: params, tags and metrics are queued and sent with as few ``log_batch``
+calls as MLflow's limits allow (100 params, 100 tags, 1000 entities per call), and artifacts
+are written into a staging folder that is uploaded in one ``log_artifacts`` call when the run
+ends (or at :meth:`TrackedRun.flush`). Whatever was queued is sent before the run's end state,
+so a failed or interrupted run still holds what it produced.
 """
 
 from __future__ import annotations
@@ -10,22 +16,25 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, TypeVar
 
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
 __all__ = ["NullRun", "TrackedRun"]
 
 T = TypeVar("T")
-_BATCH = 500
+_MAX_PARAMS = 100
+_MAX_TAGS = 100
+_MAX_ENTITIES = 1000
 _PARAM_MAX = 6000
+_TAG_MAX = 8000
 
 
 def _retrying(fn: Callable[[], T], *, attempts: int = 8) -> T:
@@ -41,17 +50,29 @@ def _retrying(fn: Callable[[], T], *, attempts: int = 8) -> T:
     raise AssertionError("unreachable")
 
 
+def _batches(params: Sequence[Param], tags: Sequence[RunTag], metrics: Sequence[Metric]
+             ) -> Iterable[tuple[list[Param], list[RunTag], list[Metric]]]:
+    """Split into ``log_batch`` calls within MLflow's per-request limits, as few as possible."""
+    p, t, m = list(params), list(tags), list(metrics)
+    while p or t or m:
+        bp, p = p[:_MAX_PARAMS], p[_MAX_PARAMS:]
+        bt, t = t[:_MAX_TAGS], t[_MAX_TAGS:]
+        room = _MAX_ENTITIES - len(bp) - len(bt)
+        bm, m = m[:room], m[room:]
+        yield bp, bt, bm
+
+
 class TrackedRun:
     """Context manager around one MLflow run created with ``client``.
 
-    On exit the run is FINISHED, or FAILED on an exception, or KILLED on Ctrl-C/SIGTERM.
-    SIGTERM is turned into ``KeyboardInterrupt`` while the run is open (main thread only), so a
-    terminated job still records its end state.
+    On exit the queued writes are sent and the run is FINISHED, or FAILED on an exception, or
+    KILLED on Ctrl-C/SIGTERM. SIGTERM is turned into ``KeyboardInterrupt`` while the run is
+    open (main thread only), so a terminated job still records its end state.
     """
 
     def __init__(
         self,
-        client: MlflowClient,
+        client: Any,
         experiment_id: str,
         *,
         run_name: str | None = None,
@@ -60,62 +81,95 @@ class TrackedRun:
     ) -> None:
         self.client = client
         self.experiment_id = experiment_id
-        all_tags = dict(tags or {})
+        all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = _retrying(
             lambda: client.create_run(experiment_id, tags=all_tags, run_name=run_name)
         )
         self.run_id: str = run.info.run_id
+        self.run_name: str = run.info.run_name
         self.status: str = "RUNNING"
         self._previous_sigterm: Any = None
+        self._params: dict[str, str] = {}
+        self._tags: dict[str, str] = {}
+        self._metrics: list[Metric] = []
+        self._staging = Path(tempfile.mkdtemp(prefix="rlmdj-artifacts-"))
+        self._staged = False
 
-    # ------------------------------------------------------------- logging
+    # ------------------------------------------------------------- queueing
     def log_params(self, params: Mapping[str, Any]) -> None:
-        items = [Param(str(k), str(v)[:_PARAM_MAX]) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            chunk = items[i : i + 100]
-            _retrying(lambda c=chunk: self.client.log_batch(self.run_id, params=c))
+        self._params.update({str(k): str(v)[:_PARAM_MAX] for k, v in params.items()})
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
-        items = [RunTag(str(k), str(v)) for k, v in tags.items() if v is not None]
-        if items:
-            _retrying(lambda: self.client.log_batch(self.run_id, tags=items))
+        self._tags.update({str(k): str(v)[:_TAG_MAX] for k, v in tags.items() if v is not None})
+
+    def set_name(self, name: str) -> None:
+        """Rename the run (the name shown in the runs table)."""
+        self.run_name = name
+        self.set_tags({"mlflow.runName": name})
+
+    def set_description(self, text: str) -> None:
+        """The run's description (MLflow's note, shown on the run page and as a tooltip)."""
+        self.set_tags({"mlflow.note.content": text})
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
         now = int(time.time() * 1000)
-        items = [Metric(str(k), float(v), now, step) for k, v in metrics.items()]
-        self._log_metric_items(items)
+        self._metrics += [Metric(str(k), float(v), now, int(step)) for k, v in metrics.items()]
 
-    def log_series(self, key: str, values: Iterable[float]) -> None:
-        """``values[i]`` as metric ``key`` at step ``i`` (per-bar or per-window curves)."""
+    def log_series(self, key: str, values: Iterable[float], steps: Iterable[int] | None = None) -> None:
+        """``values[i]`` as metric ``key`` at step ``steps[i]`` (default ``i``): per-bar or
+        per-window curves."""
         now = int(time.time() * 1000)
-        self._log_metric_items([Metric(key, float(v), now, i) for i, v in enumerate(values)])
+        values = list(values)
+        steps = list(range(len(values))) if steps is None else [int(s) for s in steps]
+        self._metrics += [Metric(key, float(v), now, s) for v, s in zip(values, steps, strict=True)]
 
-    def _log_metric_items(self, items: list[Metric]) -> None:
-        for i in range(0, len(items), _BATCH):
-            chunk = items[i : i + _BATCH]
-            _retrying(lambda c=chunk: self.client.log_batch(self.run_id, metrics=c))
+    def artifact_path(self, artifact_file: str) -> Path:
+        """A local path to write ``artifact_file`` to; it is uploaded with the run's artifacts."""
+        dest = self._staging / artifact_file
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self._staged = True
+        return dest
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        _retrying(lambda: self.client.log_artifact(self.run_id, str(path), artifact_path))
+        """Queue a copy of the file ``path`` under ``artifact_path`` (a folder) for upload."""
+        src = Path(path)
+        dest = self.artifact_path(f"{artifact_path}/{src.name}" if artifact_path else src.name)
+        if src.resolve() != dest.resolve():
+            shutil.copyfile(src, dest)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to ``artifact_file`` (a relative path inside the run's artifacts)."""
-        with tempfile.TemporaryDirectory() as tmp:
-            local = Path(tmp) / Path(artifact_file).name
-            local.write_text(text, encoding="utf-8")
-            parent = str(Path(artifact_file).parent)
-            self.log_artifact(local, None if parent in ("", ".") else parent)
+        self.artifact_path(artifact_file).write_text(text, encoding="utf-8")
 
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)
 
+    # --------------------------------------------------------------- sending
+    def flush(self, *, artifacts: bool = True) -> None:
+        """Send what is queued: params, tags and metrics batched, then the staged artifacts."""
+        params = [Param(k, v) for k, v in self._params.items()]
+        tags = [RunTag(k, v) for k, v in self._tags.items()]
+        metrics, self._params, self._tags, self._metrics = self._metrics, {}, {}, []
+        for bp, bt, bm in _batches(params, tags, metrics):
+            _retrying(lambda bp=bp, bt=bt, bm=bm: self.client.log_batch(
+                self.run_id, metrics=bm, params=bp, tags=bt))
+        if artifacts and self._staged:
+            _retrying(lambda: self.client.log_artifacts(self.run_id, str(self._staging)))
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging.mkdir(parents=True, exist_ok=True)
+            self._staged = False
+
     # ----------------------------------------------------------- lifecycle
     def end(self, status: str) -> None:
         if self.status == "RUNNING":
-            _retrying(lambda: self.client.set_terminated(self.run_id, status))
-            self.status = status
+            try:
+                self.flush()
+            finally:
+                _retrying(lambda: self.client.set_terminated(self.run_id, status))
+                self.status = status
+                shutil.rmtree(self._staging, ignore_errors=True)
 
     def __enter__(self) -> TrackedRun:
         self._install_sigterm()
@@ -149,27 +203,28 @@ class TrackedRun:
 
 
 class NullRun(TrackedRun):
-    """Stands in for a tracked run when tracking is off: every log call is a no-op."""
+    """Stands in for a tracked run when tracking is off: nothing is sent anywhere.
 
-    def __init__(self) -> None:  # noqa: D107 - nothing to create
+    Artifacts that would have been uploaded are written under ``keep_dir`` instead (Hydra's
+    output folder), so a run without a store still leaves its audio and card on disk.
+    """
+
+    def __init__(self, keep_dir: str | Path | None = None) -> None:  # noqa: D107 - nothing to create
+        self.client = None
+        self.experiment_id = None  # type: ignore[assignment]
         self.run_id = None  # type: ignore[assignment]
+        self.run_name = ""
         self.status = "RUNNING"
         self._previous_sigterm = None
+        self._params, self._tags, self._metrics = {}, {}, []
+        self._keep = Path(keep_dir) if keep_dir is not None else None
+        self._staging = self._keep or Path(tempfile.mkdtemp(prefix="rlmdj-discard-"))
+        self._staged = False
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        pass
-
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        pass
-
-    def _log_metric_items(self, items: list[Metric]) -> None:
-        pass
-
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        pass
-
-    def log_text(self, text: str, artifact_file: str) -> None:
-        pass
+    def flush(self, *, artifacts: bool = True) -> None:
+        self._params, self._tags, self._metrics = {}, {}, []
 
     def end(self, status: str) -> None:
         self.status = status
+        if self._keep is None:
+            shutil.rmtree(self._staging, ignore_errors=True)

@@ -1,8 +1,16 @@
-"""Open the MLflow store a config names: local SQLite + artifact folder, or a server."""
+"""Open the MLflow store a config names: local SQLite + artifact folder, or a server.
+
+Experiments rlmdj creates open on their runs table in MLflow 3's UI: they are tagged as
+custom model development (not GenAI), carry a description, and name ``<scorer>/OBJ`` as their
+primary metric. :func:`ui_command` and :func:`run_url` say how to look at a run afterwards.
+"""
 
 from __future__ import annotations
 
 import logging
+import shlex
+import shutil
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +21,35 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
-__all__ = ["open_store", "ui_command"]
+from rlmdj.errors import EnvironmentProblem, RlmdjError
+from rlmdj.tracking.health import check_server, close_stale_runs
+from rlmdj.tracking.scrubbing import ScrubbingClient
+
+__all__ = [
+    "EXPERIMENT_TAGS", "UI_PORT", "experiment_tags", "open_store", "run_url", "store_problem",
+    "ui_command",
+]
+
+UI_PORT = 5000
+EXPERIMENT_KIND = "custom_model_development"
+PRIMARY_METRIC_TAG = "mlflow.experiment.primaryMetric.name"
+EXPERIMENT_TAGS = ("mlflow.experimentKind", "mlflow.note.content", PRIMARY_METRIC_TAG)
+_DESCRIPTION = (
+    "rlmdj sets: each run is one set played by a DJ on a palette, rendered and scored "
+    "(`{metric}` is the primary metric; CE/CU/PC/PQ are its axes). Sweep parents hold the "
+    "comparison of their conditions; open a run's artifacts for `run_card.html` (listen, "
+    "timeline, window scores) and its Traces tab for the LLM's work."
+)
+
+
+def experiment_tags(scorer: str) -> dict[str, str]:
+    """Tags that make MLflow's UI open the experiment on its runs, ranked by OBJ."""
+    metric = f"{scorer}/OBJ"
+    return {
+        "mlflow.experimentKind": EXPERIMENT_KIND,
+        "mlflow.note.content": _DESCRIPTION.format(metric=metric),
+        PRIMARY_METRIC_TAG: metric,
+    }
 
 
 def _is_local(uri: str) -> bool:
@@ -27,12 +63,39 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     processes racing to create it both end up with the same experiment.
     """
     uri = str(tracking.uri)
-    mlflow.set_tracking_uri(uri)
+    if uri.startswith(("http://", "https://")):
+        check_server(uri)  # seconds, not MLflow's minutes of retries, when the server is down
     # First use of a local store logs its table set-up at INFO; that is not news to a user.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    with _store_lock(uri):
-        client = MlflowClient(tracking_uri=uri)
-        return client, _experiment_id(client, tracking, uri)
+    try:
+        mlflow.set_tracking_uri(uri)
+        with _store_lock(uri):
+            client = ScrubbingClient(tracking_uri=uri)  # no secret reaches the store
+            experiment_id = _experiment_id(client, tracking, uri)
+    except RlmdjError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to open a store is the environment's
+        raise EnvironmentProblem(store_problem(uri, exc)) from exc
+    close_stale_runs(client, experiment_id)  # runs left RUNNING by processes that died
+    return client, experiment_id
+
+
+def store_problem(uri: str, exc: BaseException) -> str:
+    """One line for a store that cannot be opened or written: the key, the cause, a fix."""
+    from rlmdj.secrets import scrub_text
+
+    cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if isinstance(exc, OSError) and exc.strerror:
+        cause = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme and scheme not in _KNOWN_SCHEMES:
+        fix = "use sqlite:///path/to/mlruns.db, a folder, or http://host:5000"
+    else:
+        fix = "check that the path exists, is writable and the disk has space, or choose another tracking.uri"
+    return f"tracking.uri={scrub_text(uri)}: MLflow could not use this store ({scrub_text(cause)}); {fix}"
+
+
+_KNOWN_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
 @contextmanager
@@ -52,11 +115,25 @@ def _store_lock(uri: str) -> Iterator[None]:
         yield
 
 
+def _scorer_name(tracking: DictConfig) -> str:
+    root = tracking._get_root() if hasattr(tracking, "_get_root") else None
+    try:
+        return str(root.scorer.name) if root is not None and "scorer" in root else "proxy"
+    except Exception:  # noqa: BLE001 - a bare tracking node (tests) has no scorer
+        return "proxy"
+
+
 def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:
     name = str(tracking.experiment)
+    tags = experiment_tags(_scorer_name(tracking))
     for attempt in range(5):
         found = client.get_experiment_by_name(name)
         if found is not None:
+            if "mlflow.experimentKind" not in found.tags:
+                # Created by an older rlmdj (or by hand): open it on the runs from now on.
+                for key, value in tags.items():
+                    if key not in found.tags:
+                        client.set_experiment_tag(found.experiment_id, key, value)
             return found.experiment_id
         try:
             location = None
@@ -64,7 +141,7 @@ def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:
                 artifact_dir = Path(str(tracking.artifact_location)).resolve()
                 artifact_dir.mkdir(parents=True, exist_ok=True)
                 location = artifact_dir.as_uri()
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location, tags=tags)
         except MlflowException:
             time.sleep(0.2 * (attempt + 1))  # another process created it first
     found = client.get_experiment_by_name(name)
@@ -73,9 +150,30 @@ def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:
     return found.experiment_id
 
 
-def ui_command(tracking: DictConfig) -> str:
-    """The shell command that opens the MLflow UI on this store."""
+def _mlflow_executable() -> str:
+    """``mlflow`` when that is this environment's, else the absolute path of the venv's own."""
+    own = Path(sys.executable).parent / "mlflow"
+    on_path = shutil.which("mlflow")
+    if on_path and own.exists() and Path(on_path).resolve() == own.resolve():
+        return "mlflow"
+    return str(own) if own.exists() else (on_path or "mlflow")
+
+
+def ui_command(tracking: DictConfig, *, port: int = UI_PORT) -> str:
+    """A shell command that opens the MLflow UI on this store, from any shell.
+
+    Names the venv's own ``mlflow`` by absolute path when the environment is not active, and
+    quotes paths, so the line can be pasted anywhere. A server store needs no command: its URI.
+    """
     uri = str(tracking.uri)
-    if _is_local(uri):
-        return f"mlflow ui --backend-store-uri {uri}"
-    return uri
+    if not _is_local(uri):
+        return uri
+    exe = shlex.quote(_mlflow_executable())
+    return f"{exe} ui --backend-store-uri {shlex.quote(uri)} --port {port}"
+
+
+def run_url(tracking: DictConfig, experiment_id: str, run_id: str, *, port: int = UI_PORT) -> str:
+    """The run's page: on the tracking server, or on the UI that :func:`ui_command` starts."""
+    uri = str(tracking.uri)
+    base = f"http://127.0.0.1:{port}" if _is_local(uri) else uri.rstrip("/")
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -185,6 +185,9 @@ def build_listen_page(c: Comparison, cells: Mapping[str, Cell], *, seconds_per_b
 
 def gather_cells(client: Any, c: Comparison, dest: str | Path) -> tuple[dict[str, Cell], float | None]:
     """Cells for every run of ``c`` (preview under ``audio/``, ``scores.json``), and seconds per bar."""
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per file otherwise
     dest = Path(dest)
     cells: dict[str, Cell] = {}
     seconds_per_bar = None

@@ -103,12 +103,17 @@ def _report(client: Any, experiment_id: str, target: str, comparison: Comparison
     return log_report(client, target, comparison, out_dir, title=title, lead=lead)
 
 
+def _sequential_lead(client: Any, parent: str) -> str:
+    """A sequential sweep's verdict, which heads the description above the fixed-n verdicts."""
+    verdict = client.get_run(parent).data.tags.get(SEQUENTIAL_VERDICT_TAG, "")
+    return f"{verdict}\n\nFixed-n comparison of the same runs (ignores the looks after each round):" if verdict else ""
+
+
 def compare_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig,
                      *, out_dir: Path) -> Comparison:
     """``experiment.analysis=compare``: the sweep's conditions against its baseline."""
     comparison = compare_from_store(client, [experiment_id], config.experiment.compare, parent=parent)
-    tags = client.get_run(parent).data.tags
-    lead = tags.get(SEQUENTIAL_VERDICT_TAG, "")
+    lead = _sequential_lead(client, parent)
     if lead:
         comparison.notes.append("this sweep stopped by a sequential rule: the fixed-n p-values and CIs here do "
                                 "not account for the looks after each round; its verdict comes from the "
@@ -143,7 +148,7 @@ def compare_job(cfg: DictConfig) -> float | None:
         run = client.create_run(experiment_id, run_name="compare", tags={"rlmdj.sweep": "compare",
                                                                         "rlmdj.compare.filter": str(s.get("filter") or "")})
         target = run.info.run_id
-    lead = client.get_run(parent).data.tags.get(SEQUENTIAL_VERDICT_TAG, "") if parent else ""
+    lead = _sequential_lead(client, parent) if parent else ""
     out_dir = Path(str(cfg.paths.output_dir)) / "comparison"
     files = _report(client, experiment_id, target, comparison, s, out_dir, title="Comparison", lead=lead)
     if parent is None:

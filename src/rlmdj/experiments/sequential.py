@@ -184,7 +184,7 @@ class SequentialState:
                     UNDECIDED: f"undecided at max_replicas={self.settings.max_replicas}",
                     }.get(self.decisions.get(cond, CONTINUE), "still running")
             out.append(f"{_short(cond)} vs {_short(self.baseline)}: {_num(mean, True)} OBJ, "
-                       f"{level:.1%} confidence sequence [{_num(lo)}, {_num(hi)}] after {n} paired replicas "
+                       f"{100 * level:g}% confidence sequence [{_num(lo)}, {_num(hi)}] after {n} paired replicas "
                        f"({len(self.rounds)} round(s)): {what}")
         return out
 

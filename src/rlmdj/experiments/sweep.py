@@ -183,7 +183,7 @@ class SweepCallback(Callback):
         state["done"] = True
         self._restore()
         _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
-        _print_verdicts(result)
+        _print_verdicts(client, parent, result)
 
     def _abort(self) -> None:
         """atexit: a sweep that did not reach its end leaves nothing RUNNING."""
@@ -240,14 +240,19 @@ def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictC
     print(f"open the MLflow UI: {ui_command(config.tracking)}")
 
 
-def _print_verdicts(result: Any) -> None:
-    """The comparison's one-sentence verdicts, last thing the sweep prints."""
+def _print_verdicts(client: Any, parent: str, result: Any) -> None:
+    """The one-sentence verdicts, last thing the sweep prints (a sequential sweep's stopping
+    verdict last of all: it is the one that accounts for the looks after each round)."""
     from rlmdj.analysis.compare import Comparison
 
     if isinstance(result, Comparison):
         from rlmdj.analysis.report import print_verdicts
 
         print_verdicts(result)
+    with contextlib.suppress(Exception):  # a summary line must not fail a finished sweep
+        sequential = client.get_run(parent).data.tags.get("rlmdj.sequential.verdict")
+        if sequential:
+            print(sequential)
 
 
 def _check_sequential(config: DictConfig, overrides: list[str]) -> None:

@@ -1,23 +1,22 @@
 """The ``rlmdj`` entry point: a Hydra application that dispatches on ``experiment.name``.
 
 Overrides, ``--cfg job``, ``--help`` and ``-m`` multirun are Hydra's own. Palette files under
-``palettes/`` (and ``palettes/curated/``) become options of the ``palette`` group at start-up, so
-``palette=<name>`` works like any other group choice and a typo lists the valid names.
+``palettes/`` (and ``palettes/curated/``) are options of the ``palette`` group, registered with
+the schema by :func:`rlmdj.config.register_configs`, so ``palette=<name>`` works like any other
+group choice (from the compose API too) and a typo lists the valid names.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
+from typing import Any
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig
 
 from rlmdj.config import register_configs, register_resolvers
-from rlmdj.config.core import PaletteConfig
-from rlmdj.errors import RlmdjError
+from rlmdj.config.palettes import register_palette_files
 from rlmdj.resources import bundled_dir
 
 __all__ = ["main", "register_palette_files"]
@@ -25,45 +24,48 @@ __all__ = ["main", "register_palette_files"]
 _CONF_DIR = bundled_dir("conf")
 
 
-def register_palette_files(search_dirs: list[Path]) -> list[str]:
-    """Register every ``*.json`` palette in ``search_dirs`` (and ``curated/``) as a group option."""
-    names: list[str] = []
-    store = ConfigStore.instance()
-    for directory in search_dirs:
-        for sub in (directory, directory / "curated"):
-            if not sub.is_dir():
-                continue
-            for path in sorted(sub.glob("*.json")):
-                if path.stem in names or path.stem == "random":
-                    continue
-                node = PaletteConfig(source="file", name=path.stem, path=str(path.resolve()))
-                store.store(group="palette", name=path.stem, node=node)
-                names.append(path.stem)
-    return names
+_STATE: dict[str, Any] = {}
 
 
 @hydra.main(version_base="1.3", config_path=str(_CONF_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> float | None:
+    from rlmdj.experiments.preflight import preflight
     from rlmdj.experiments.registry import get_job
 
+    _STATE["cfg"] = cfg  # lets a failure name the config key behind a failing path
     try:
+        preflight(cfg)  # everything checkable, before a run is opened or anything is spent
         return get_job(str(cfg.experiment.name))(cfg)
-    except RlmdjError as exc:
-        # A mistake in the input: say what was wrong, without a traceback.
-        print(f"rlmdj: error: {exc}", file=sys.stderr)
-        sys.exit(2)
     except Exception as exc:
-        # A model that cannot be reached or refuses (server down, rate limited to the end, bad
-        # key) is the provider's answer, not a bug: one line, exit 1. The run is already FAILED.
-        if "dspy" not in sys.modules:
+        if _STATE.get("debug"):
             raise
-        from rlmdj.dj.lm import lm_failure_message
+        _report(exc)  # here, not in main(): Hydra would first print the job's overrides
+        raise
 
-        message = lm_failure_message(exc)
-        if message is None:
-            raise
-        print(f"rlmdj: error: {message}", file=sys.stderr)
-        sys.exit(1)
+
+def _check_keys(argv: list[str]) -> None:
+    """Unknown keys fail here with the closest real key, before Hydra composes."""
+    from rlmdj.config import Config
+    from rlmdj.config.override_check import (
+        check_override_keys,
+        config_groups,
+        key_table,
+        override_args,
+    )
+
+    check_override_keys(override_args(argv), key_table(Config, config_groups(_CONF_DIR)))
+
+
+def _report(exc: BaseException) -> None:
+    """One line and exit for failures that are not bugs; re-raise anything else."""
+    from rlmdj.failures import explain
+
+    explained = explain(exc, _STATE.get("cfg"))
+    if explained is None:
+        raise exc
+    message, code = explained
+    print(f"rlmdj: error: {message}", file=sys.stderr)
+    sys.exit(code)
 
 
 def main() -> None:
@@ -74,18 +76,24 @@ def main() -> None:
     # ships is used for cost accounting (set the variable to False to fetch the latest).
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     register_resolvers()
-    register_configs()
-    dirs = [Path.cwd() / "palettes"]
-    bundled = bundled_dir("palettes")
-    if bundled is not None and bundled.resolve() != dirs[0].resolve():
-        dirs.append(bundled)
-    register_palette_files(dirs)
+    register_configs()  # the schema and the palette files of ./palettes and the shipped ones
+    from rlmdj.failures import debug_requested
+
+    debug = _STATE["debug"] = debug_requested(sys.argv[1:], os.environ)
+    # Hydra's errors then reach this function, which prints them as one line (or, when
+    # RLMDJ_DEBUG=1 or hydra.verbose is given, with the full traceback).
+    os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
+        _check_keys(sys.argv[1:])
         _hydra_main()
     except KeyboardInterrupt:
         # Runs in progress were already ended KILLED by their tracking context.
         print("rlmdj: interrupted; runs in progress were marked KILLED", file=sys.stderr)
         sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        _report(exc)
 
 
 if __name__ == "__main__":

@@ -228,9 +228,10 @@ def test_serve_job_fails_fast_when_the_port_is_taken(tmp_path):
         port = busy.getsockname()[1]
         cfg = OmegaConf.create({
             "scorer": {"name": "no-such-scorer"},
-            "serve": {"host": "127.0.0.1", "port": port, "token_env": None, "max_upload_mb": 1,
-                      "max_duration_s": 10, "max_channels": 2, "max_concurrency": 1, "max_queue": 1,
-                      "log_level": "warning"},
+            "experiment": {"serve": {
+                "host": "127.0.0.1", "port": port, "token_env": None, "max_upload_mb": 1,
+                "max_duration_s": 10, "max_channels": 2, "max_concurrency": 1, "max_queue": 1,
+                "log_level": "warning"}},
         })
         with pytest.raises(ParameterError, match=f"cannot listen on 127.0.0.1:{port}"):
             serve(cfg)
@@ -265,7 +266,7 @@ def test_serve_job_serves_the_configured_scorer(tmp_path):
         port = sock.getsockname()[1]
     cmd = [
         sys.executable, "-m", "rlmdj.cli", "experiment=serve", "scorer=proxy",
-        f"serve.port={port}", "serve.log_level=warning", f"hydra.run.dir={tmp_path / 'out'}",
+        f"experiment.serve.port={port}", "experiment.serve.log_level=warning", f"hydra.run.dir={tmp_path / 'out'}",
     ]
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -120,7 +120,8 @@ class GuardrailsConfig:
 
 @dataclass
 class ReplayConfig:
-    """What ``experiment=replay`` reproduces: an MLflow ``run_id`` or a ``transcript`` file."""
+    """What ``experiment=replay`` reproduces (``experiment.replay.*``): an MLflow ``run_id`` or a
+    ``transcript`` file."""
 
     run_id: Optional[str] = None
     transcript: Optional[str] = None

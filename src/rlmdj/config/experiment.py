@@ -3,12 +3,17 @@
 ``experiment.name`` picks the job (``run`` plays one set); ``experiment.analysis`` says what the
 sweep callback computes over a finished multirun (``compare`` the conditions, or the ``gap``
 decomposition). The nested groups hold each experiment's knobs so one command line can set them:
-``rlmdj experiment=screen_palettes experiment.screen.n=200``.
+``rlmdj experiment=screen_palettes experiment.screen.n=200``. Every job's settings live under
+``experiment.<job>`` (``experiment.serve.port``, ``experiment.replay.run_id``), so they never
+collide with the groups a run reads, and the config hash of a run ignores them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from rlmdj.config.dj import ReplayConfig
+from rlmdj.config.scorer import ServeConfig
 
 __all__ = ["CompareConfig", "ScreenConfig", "GapConfig", "ExperimentConfig"]
 
@@ -85,3 +90,5 @@ class ExperimentConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     gap: GapConfig = field(default_factory=GapConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)

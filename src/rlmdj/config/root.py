@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
 
@@ -13,10 +14,11 @@ from rlmdj.config.core import (
     SamplesConfig,
     TrackingConfig,
 )
-from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig, ReplayConfig
+from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, PromptConfig
 from rlmdj.config.ears import EarsConfig
 from rlmdj.config.experiment import ExperimentConfig
-from rlmdj.config.scorer import ScorerConfig, ServeConfig
+from rlmdj.config.palettes import default_palette_dirs, register_palette_files
+from rlmdj.config.scorer import ScorerConfig
 
 __all__ = ["Config", "register_configs"]
 
@@ -39,12 +41,13 @@ class Config:
     guardrails: GuardrailsConfig = field(default_factory=GuardrailsConfig)
     ears: EarsConfig = field(default_factory=EarsConfig)
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
-    serve: ServeConfig = field(default_factory=ServeConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
-    replay: ReplayConfig = field(default_factory=ReplayConfig)
 
 
-def register_configs() -> None:
-    """Register the schema as ``base_config`` (the root of conf/config.yaml's defaults)."""
+def register_configs(palette_dirs: list[Path] | None = None) -> None:
+    """Register the schema as ``base_config`` (the root of conf/config.yaml's defaults) and the
+    palette files in ``palette_dirs`` (default: ``./palettes`` and the shipped ones) as options
+    of the ``palette`` group. Idempotent; call again after changing directory."""
     ConfigStore.instance().store(name="base_config", node=Config)
+    register_palette_files(default_palette_dirs() if palette_dirs is None else palette_dirs)

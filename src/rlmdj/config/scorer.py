@@ -1,4 +1,4 @@
-"""Schemas of the ``scorer`` group and of the scorer server (``serve``)."""
+"""Schemas of the ``scorer`` group and of the scorer server (``experiment.serve``)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,8 @@ class ScorerConfig:
 
 @dataclass
 class ServeConfig:
-    """``rlmdj experiment=serve``: serve the configured scorer over HTTP.
+    """``rlmdj experiment=serve`` (settings ``experiment.serve.*``): serve the configured scorer
+    over HTTP.
 
     ``token_env`` names the environment variable holding the bearer token clients must send
     (unset -> no auth). Uploads beyond ``max_upload_mb`` or ``max_duration_s`` get 413.

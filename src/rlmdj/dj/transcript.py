@@ -122,7 +122,7 @@ class Transcript:
     def load(cls, path: str | Path) -> Transcript:
         p = Path(path)
         if not p.is_file():
-            raise ParameterError(f"transcript file {str(p)!r} does not exist (e.g. replay.transcript=path/to/transcript.json)")
+            raise ParameterError(f"transcript file {str(p)!r} does not exist (e.g. experiment.replay.transcript=path/to/transcript.json)")
         return cls.from_json(p.read_text())
 
     def save(self, path: str | Path) -> Path:

@@ -1,7 +1,7 @@
 """``rlmdj experiment=replay``: reproduce an RLM run without calling the model.
 
-The source is an MLflow run (``replay.run_id=<id>``, its ``dj/transcript.json`` artifact) or a
-transcript file (``replay.transcript=path``). The replay reuses the recorded palette, set length
+The source is an MLflow run (``experiment.replay.run_id=<id>``, its ``dj/transcript.json`` artifact) or a
+transcript file (``experiment.replay.transcript=path``). The replay reuses the recorded palette, set length
 and the DJ/guardrail/sample/render settings, serves the recorded LM responses in order, and is
 tracked as a new run tagged ``rlmdj.replay_of``. Its audio is byte-identical to the original;
 if the replay asks for anything the transcript does not hold, the run fails with the divergence
@@ -49,7 +49,7 @@ def replay_overrides(cfg: DictConfig, transcript: Transcript, path: Path, workdi
             new[key] = recorded[key]
     new.bars = int(meta.get("bars", new.bars))
     new.bpm = float(meta.get("bpm", new.bpm))
-    for group in ("dj", "guardrails", "samples", "render"):
+    for group in ("dj", "guardrails", "samples", "render", "ears"):
         if group in recorded:
             new[group] = OmegaConf.merge(new.get(group) or {}, recorded[group])
     palette = meta.get("palette")
@@ -72,12 +72,12 @@ def replay_job(cfg: DictConfig) -> float | None:
     from rlmdj.experiments.run import run_set
     from rlmdj.experiments.summary import print_run_summary
 
-    rcfg = cfg.replay
+    rcfg = cfg.experiment.replay
     run_id, file = rcfg.get("run_id"), rcfg.get("transcript")
     if bool(run_id) == bool(file):
         raise ParameterError(
-            "experiment=replay needs exactly one source: replay.run_id=<mlflow run id> "
-            "or replay.transcript=path/to/transcript.json"
+            "experiment=replay needs exactly one source: experiment.replay.run_id=<mlflow run id> "
+            "or experiment.replay.transcript=path/to/transcript.json"
         )
     workdir = Path(tempfile.mkdtemp(prefix="rlmdj-replay-"))
     path = transcript_from_run(cfg, str(run_id), workdir) if run_id else Path(str(file))

@@ -27,7 +27,7 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
-        raise ParameterError(f"serve.host={host!r} does not resolve ({exc})") from exc
+        raise ParameterError(f"experiment.serve.host={host!r} does not resolve ({exc})") from exc
     family, _, _, _, addr = infos[0]
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
@@ -36,25 +36,25 @@ def _check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             raise ParameterError(
                 f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
-                "pick another serve.port or stop what is using it"
+                "pick another experiment.serve.port or stop what is using it"
             ) from exc
 
 
 @job("serve")
 def serve(cfg: DictConfig) -> None:
-    """Build ``cfg.scorer`` once and serve it until interrupted (settings in ``cfg.serve``)."""
+    """Build ``cfg.scorer`` once and serve it until interrupted (settings in ``cfg.experiment.serve``)."""
     from rlmdj.scoring.factory import build_scorer
     from rlmdj.scoring.server import run_server
     from rlmdj.scoring.service import ScoringService, UploadLimits
 
-    s = cfg.serve
+    s = cfg.experiment.serve
     token = None
     if s.token_env:
         token = os.environ.get(str(s.token_env))
         if not token:
             raise ParameterError(
-                f"serve.token_env={s.token_env} but that environment variable is empty; "
-                f"export {s.token_env}=<token> or set serve.token_env=null for no auth"
+                f"experiment.serve.token_env={s.token_env} but that environment variable is empty; "
+                f"export {s.token_env}=<token> or set experiment.serve.token_env=null for no auth"
             )
     limits = UploadLimits(
         max_bytes=int(float(s.max_upload_mb) * 1024 * 1024),

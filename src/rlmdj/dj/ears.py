@@ -141,17 +141,30 @@ def _lufs(audio: np.ndarray, sr: int) -> float:
     return max(value, LUFS_FLOOR) if math.isfinite(value) else LUFS_FLOOR
 
 
+_FRAME = 2048
+
+
 def _band_power(mono: np.ndarray, sr: int) -> np.ndarray:
-    """Power in each of :data:`BANDS` (sum of |FFT|^2, Parseval-scaled)."""
-    if mono.size == 0:
+    """Energy in each of :data:`BANDS`: Hann-windowed 2048-sample frames, |FFT|^2 summed.
+
+    Proportional to the signal's energy (length x power), the same scale for every input.
+    """
+    from scipy import fft as sfft
+
+    x = np.asarray(mono, dtype=np.float32)
+    if x.size == 0:
         return np.zeros(len(BANDS))
-    spec = np.abs(np.fft.rfft(mono.astype(np.float64))) ** 2 / mono.size
-    freqs = np.fft.rfftfreq(mono.size, 1.0 / sr)
-    return np.array([spec[(freqs >= lo) & (freqs < hi)].sum() for _, lo, hi in BANDS])
+    k = -(-x.size // _FRAME)
+    frames = np.zeros((k, _FRAME), dtype=np.float32)
+    frames.reshape(-1)[: x.size] = x
+    frames *= np.hanning(_FRAME).astype(np.float32)
+    power = (np.abs(sfft.rfft(frames, axis=1)) ** 2).sum(axis=0, dtype=np.float64) / _FRAME
+    freqs = np.fft.rfftfreq(_FRAME, 1.0 / sr)
+    return np.array([power[(freqs >= lo) & (freqs < hi)].sum() for _, lo, hi in BANDS])
 
 
 def band_balance(audio: np.ndarray, *, sr: int) -> dict[str, float]:
-    """Share of power per band (sums to 1; all zero for silence)."""
+    """Share of energy per band (sums to 1; all zero for silence)."""
     mono = np.asarray(audio, dtype=np.float32)
     if mono.ndim == 2:
         mono = mono.mean(axis=1)
@@ -205,7 +218,7 @@ def role_band_energy(session: Session, start_bar: int, end_bar: int,
             if sid not in cache:
                 audio = np.asarray(session.index.load(sid, sr=sr), dtype=np.float32)
                 mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-                energy = _band_power(mono, sr) * mono.size / sr  # power x seconds
+                energy = _band_power(mono, sr)
                 if layer["kind"] == "loop":
                     bars = session.index.get(sid).bars or max(1, round(mono.size / session.grid.samples_per_bar))
                     energy = energy / float(bars)

@@ -1,0 +1,98 @@
+"""Benchmark: the DJ's ears with the proxy scorer, on one core at 128 BPM.
+
+Run ``python benchmarks/bench_ears.py [--repeats N] [--sets N]``. Prints medians of
+
+- ``listen(8)`` — score the last 8 bars (15 s of audio): budget 150 ms;
+- ``audition(moves, 4)`` — through the tool layer (moves validated by the real tools), two
+  4-bar renders on forks of the set and two scorings: budget 300 ms;
+- a 32-bar ``dj=greedy`` set (4 phrases x 7 auditions of 8 bars): budget 30 s.
+
+The set is the built-in sample pack (synthesised; cached after the first run) with a six-layer
+groove already 16 bars in, so renders carry ringing tails and loop voices as in a real set.
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core: the budgets are single-core figures, so keep BLAS/FFT pools out of them.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from rlmdj.audio.grid import Grid  # noqa: E402
+from rlmdj.audio.palette import random_palette  # noqa: E402
+from rlmdj.audio.samples import build_index  # noqa: E402
+from rlmdj.dj.ears import Ears, EarsSettings  # noqa: E402
+from rlmdj.dj.ears_tools import tool_names  # noqa: E402
+from rlmdj.dj.greedy import GreedyDriver  # noqa: E402
+from rlmdj.dj.guardrails import Guardrails  # noqa: E402
+from rlmdj.dj.session import Session  # noqa: E402
+from rlmdj.dj.tools import ToolLayer  # noqa: E402
+from rlmdj.scoring.proxy import ProxyScorer  # noqa: E402
+
+BPM = 128.0
+MOVES = [["pattern", "hihat", "sixteenth_drive"], ["fader", "bassline", 0.7]]
+
+
+def median_s(fn: Callable[[], object], repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--sets", type=int, default=3, help="greedy sets (palettes 0..N-1)")
+    args = parser.parse_args()
+    index = build_index()
+    scorer = ProxyScorer()
+
+    def session(seed: int) -> Session:
+        return Session(index=index, palette=random_palette(index, seed=seed), grid=Grid(BPM), max_bars=32)
+
+    s = session(0)
+    budget = 10 * (args.repeats + 1)
+    layer = ToolLayer(s, Guardrails(), critique=None, tools=tool_names(True),
+                      services={"ears": Ears(scorer, EarsSettings(max_listens=budget, max_auditions=budget))})
+    layer.call("add", "kick", 0.92, "four_on_floor")
+    layer.call("add", "hihat", 0.53, "offbeat_8ths")
+    layer.call("add", "bassline", 0.65)
+    layer.call("play", 8)
+    layer.call("add", "perc", 0.4, "syncopated_a")
+    layer.call("add", "clap", 0.47, "backbeat")
+    layer.call("play", 8)
+    ears = layer.services["ears"]
+
+    listen_s = median_s(lambda: ears.listen(s, 8), args.repeats)
+    tool_listen_s = median_s(lambda: layer.call("listen", 8), args.repeats)
+    audition_s = median_s(lambda: layer.call("audition", MOVES, 4), args.repeats)
+
+    greedy = []
+    for seed in range(args.sets):
+        g = session(seed)
+        t0 = time.perf_counter()
+        GreedyDriver(seed=seed, scorer=scorer).perform(g)
+        greedy.append(time.perf_counter() - t0)
+    greedy_s = statistics.median(greedy)
+
+    print(f"ears, {scorer.identity}, {BPM:g} BPM, 1 thread, set 16 bars in with 5 layers")
+    print(f"listen(8)  [15.0 s of audio]  median {listen_s * 1e3:6.1f} ms  "
+          f"(tool call {tool_listen_s * 1e3:.1f} ms; budget 150 ms)")
+    print(f"audition(moves, 4)            median {audition_s * 1e3:6.1f} ms  (budget 300 ms)")
+    print(f"greedy 32-bar set             median {greedy_s:6.2f} s   (budget 30 s; "
+          f"{args.sets} set(s): {', '.join(f'{x:.2f}' for x in greedy)})")
+
+
+if __name__ == "__main__":
+    main()

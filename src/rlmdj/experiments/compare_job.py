@@ -118,7 +118,7 @@ def compare_analysis(client: Any, experiment_id: str, parent: str, config: DictC
         comparison.notes.append("this sweep stopped by a sequential rule: the fixed-n p-values and CIs here do "
                                 "not account for the looks after each round; its verdict comes from the "
                                 "confidence sequence (see the description and sequential.json)")
-    print_report(comparison)
+    print_report(comparison, with_verdicts=False)  # the sweep prints the verdicts last
     _report(client, experiment_id, parent, comparison, config.experiment.compare, out_dir,
             title="Sweep comparison", lead=lead)
     return comparison

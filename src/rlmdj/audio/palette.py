@@ -113,6 +113,11 @@ class Palette:
             raise ParameterError(
                 f"cannot read palette file {path}: {exc.strerror or exc}"
             ) from None
+        except UnicodeDecodeError as exc:
+            raise ParameterError(
+                f"palette file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); "
+                "save it as UTF-8 JSON"
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:

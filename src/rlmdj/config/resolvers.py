@@ -42,11 +42,14 @@ def job_output_dir() -> str:
 
 
 def register_resolvers() -> None:
-    """Register ``rlmdj.cwd``, ``rlmdj.cache_dir`` and ``rlmdj.output_dir`` (idempotent)."""
+    """Register ``rlmdj.cwd``, ``rlmdj.cache_dir``, ``rlmdj.output_dir`` and ``rlmdj.pid`` (idempotent)."""
     resolvers = {
         "rlmdj.cwd": lambda: str(Path.cwd()),
         "rlmdj.cache_dir": default_cache_dir,
         "rlmdj.output_dir": job_output_dir,
+        # Output folder names end in the launching process's id: two runs started in the same
+        # second get their own folders. Cached, so sweep workers reuse the launcher's value.
+        "rlmdj.pid": lambda: str(os.getpid()),
     }
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -238,7 +238,10 @@ def crest_factor_db(x: np.ndarray) -> float:
 
 def dc_offset(x: np.ndarray) -> float:
     """Largest absolute per-channel mean of ``(frames, ch)`` audio (full scale = 1.0)."""
-    return float(np.max(np.abs(x.mean(axis=0)))) if x.size else 0.0
+    if not x.size:
+        return 0.0
+    # Column by column: numpy's axis-0 mean of a (frames, 2) array is several times slower.
+    return max(abs(float(x[:, c].sum())) for c in range(x.shape[1])) / x.shape[0]
 
 
 def high_band_share(power: np.ndarray, *, sr: int, cutoff_hz: float = 8000.0) -> float:

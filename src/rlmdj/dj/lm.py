@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,7 @@ from typing import Any
 import dspy
 
 from rlmdj.config.dj import ModelConfig
+from rlmdj.dj.dspy_compat import history_usage, with_callbacks
 from rlmdj.dj.transcript import Transcript
 from rlmdj.errors import ParameterError
 
@@ -143,16 +146,15 @@ def build_lm(settings: LMSettings, *, replica: int = 0, role: str = "model") -> 
     )
 
 
-def _usage(entry: dict[str, Any] | None) -> tuple[dict[str, Any], float | None]:
-    if not entry:
-        return {}, None
-    usage = dict(entry.get("usage") or {})
-    cost = entry.get("cost")
-    return usage, float(cost) if isinstance(cost, int | float) else None
+MAX_OWN_HISTORY = 10_000  # entries kept in RecordingLM.history (the transcript keeps all)
 
 
 class RecordingLM(dspy.BaseLM):
     """Delegates to ``inner``, records every attempt in ``transcript`` under ``label``.
+
+    Calls go through DSPy's own callback decorator (the one on ``BaseLM.__call__``), so
+    ``dspy.configure(callbacks=[...])`` and ``callbacks=`` see every call, and each successful
+    call is added to this LM's ``history`` with the usage and cost the inner LM reported.
 
     ``after_end()`` tells whether the set is already complete: calls made then are counted in
     ``calls_after_end`` (the hard-stop test asserts it stays zero). ``sleep`` is injectable so
@@ -170,12 +172,14 @@ class RecordingLM(dspy.BaseLM):
         backoff_max_s: float = 60.0,
         after_end: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], None] = time.sleep,
+        callbacks: list[Any] | None = None,
     ) -> None:
         super().__init__(
             model=getattr(inner, "model", "unknown"),
             model_type=getattr(inner, "model_type", "chat"),
             cache=False,
             num_retries=0,
+            callbacks=callbacks,
         )
         self.inner = inner
         self.kwargs = dict(getattr(inner, "kwargs", {}) or {})
@@ -196,6 +200,7 @@ class RecordingLM(dspy.BaseLM):
         self.started: list[float] = []
         self._lock = threading.Lock()
 
+    @with_callbacks
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         with self._lock:
             self.calls += 1
@@ -228,9 +233,16 @@ class RecordingLM(dspy.BaseLM):
                 self.sleep(delay)
                 continue
             wall = time.perf_counter() - t0
-            history = getattr(self.inner, "history", []) or []
-            usage, cost = _usage(history[-1] if len(history) > before else None)
+            usage, cost = history_usage(self.inner, before)
             self._account(usage, cost)
+            # The inner LM already wrote DSPy's global and module histories; this LM's own
+            # history gets the call too, so inspecting either LM shows it.
+            self.history.append({"prompt": prompt, "messages": messages, "kwargs": kwargs,
+                                 "outputs": outputs, "usage": usage, "cost": cost,
+                                 "model": self.model, "model_type": self.model_type,
+                                 "timestamp": datetime.datetime.now().isoformat(),
+                                 "uuid": str(uuid.uuid4())})
+            del self.history[:-MAX_OWN_HISTORY]
             self.transcript.append(
                 lm=self.label, model=self.model, messages=request, options=options,
                 outputs=outputs, usage=usage, cost=cost, attempt=attempt, wall_s=wall,

@@ -14,8 +14,8 @@ import logging
 from typing import Any
 
 import dspy
-from dspy.utils.exceptions import AdapterParseError
 
+from rlmdj.dj.dspy_compat import AdapterParseError
 from rlmdj.errors import EnvironmentProblem
 
 __all__ = ["ModelReplyError", "ReaskingAdapter"]

@@ -273,7 +273,7 @@ class RLMDriver:
 
     def _gate(self, result: Any) -> Any:
         """Turn the end of the set into the RLM's final answer; refuse an early SUBMIT."""
-        from dspy.primitives import FinalOutput
+        from rlmdj.dj.dspy_compat import FinalOutput
 
         session = self.session
         if session is not None and session.finished and self.settings.hard_stop:

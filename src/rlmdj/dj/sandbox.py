@@ -24,17 +24,15 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlmdj.config.dj import SandboxConfig
 from rlmdj.errors import ParameterError
 
 __all__ = [
     "BRIDGE_SETUP",
-    "IMPORT_MAP",
     "ResilientInterpreter",
-    "SandboxSettings",
     "deno_command",
     "deno_dir",
     "interpreter_factory",
@@ -46,25 +44,7 @@ log = logging.getLogger(__name__)
 # Python run in each Deno sandbox before the model's code: sends NaN, inf and integers beyond
 # the float range across the tool bridge as text, so rlmdj's validation refuses them with a hint.
 BRIDGE_SETUP = Path(__file__).with_name("_deno") / "bridge_setup.py"
-IMPORT_MAP = Path(__file__).with_name("_deno") / "import_map.json"
 _PROBE_TIMEOUT_S = 20
-
-
-@dataclass(frozen=True)
-class SandboxSettings:
-    """How the RLM's code runs.
-
-    ``kind``: ``deno`` (Pyodide in Deno, isolated) or ``local`` (DSPy's local CPython worker;
-    trusted environments only). ``deno_dir``: Deno's cache folder (Pyodide lives there);
-    ``None`` means ``$DENO_DIR`` or Deno's default. ``timeout_s``: wall-clock limit of one
-    execution before the sandbox is declared hung and restarted. ``max_restarts``: a run
-    that needs more restarts fails instead of looping.
-    """
-
-    kind: str = "deno"
-    deno_dir: str | None = None
-    timeout_s: float = 120.0
-    max_restarts: int = 5
 
 
 def _deno_executable() -> str:
@@ -107,48 +87,25 @@ def deno_dir(configured: str | None = None) -> str:
     return os.path.realpath(_default_deno_dir(_deno_executable()))
 
 
-def _runner_path() -> str:
-    import dspy.primitives
-
-    return os.path.realpath(os.path.join(os.path.dirname(dspy.primitives.__file__), "runner.js"))
-
-
 def deno_command(cache_dir: str | None = None) -> list[str]:
-    """The command line that starts DSPy's Pyodide runner offline.
+    """The command line that starts DSPy's Pyodide runner offline (built by
+    :func:`rlmdj.dj.dspy_compat.runner_command`, with Deno's cache folder created)."""
+    from rlmdj.dj.dspy_compat import runner_command
 
-    Mirrors the permissions of DSPy's default command (read access to the runner and the
-    cache only, no network, no env, no writes) and adds the import map. ``env`` sets Deno's
-    cache folder and disables package.json discovery for this process only.
-    """
     cache = deno_dir(cache_dir)
     Path(cache).mkdir(parents=True, exist_ok=True)
-    runner = _runner_path()
-    return [
-        "env",
-        f"DENO_DIR={cache}",
-        "DENO_NO_PACKAGE_JSON=1",
-        _deno_executable(),
-        "run",
-        "--no-config",
-        "--no-lock",
-        "--node-modules-dir=false",
-        f"--import-map={IMPORT_MAP}",
-        f"--allow-read={runner},{cache}",
-        runner,
-        "",
-        f"--dspy-deno-dir={cache}",
-    ]
+    return runner_command(_deno_executable(), cache)
 
 
-def _make_inner(settings: SandboxSettings, tools: dict[str, Callable[..., Any]],
+def _make_inner(settings: SandboxConfig, tools: dict[str, Callable[..., Any]],
                 output_fields: list[dict] | None) -> Any:
     if settings.kind == "local":
-        from dspy.primitives import LocalInterpreter
+        from rlmdj.dj.dspy_compat import LocalInterpreter
 
         return LocalInterpreter(tools=dict(tools), output_fields=output_fields)
     if settings.kind != "deno":
         raise ParameterError(f"unknown sandbox {settings.kind!r}; use sandbox.kind=deno or local")
-    from dspy import PythonInterpreter
+    from rlmdj.dj.dspy_compat import PythonInterpreter
 
     return PythonInterpreter(
         deno_command=deno_command(settings.deno_dir), tools=dict(tools), output_fields=output_fields
@@ -168,11 +125,7 @@ class ResilientInterpreter:
 
     def __init__(
         self,
-        self._bridged: Any = None  # the sandbox that has BRIDGE_SETUP applied
-        self._stop_requested = False
-        self._wake: threading.Event | None = None
-        self.stops = 0
-        settings: SandboxSettings,
+        settings: SandboxConfig,
         *,
         is_setup: Callable[[], bool] = lambda: False,
         after_execute: Callable[[Any], Any] | None = None,
@@ -186,6 +139,27 @@ class ResilientInterpreter:
         self._is_setup = is_setup
         self._after_execute = after_execute
         self._on_restart = on_restart
+        self._setup: list[tuple[str, dict[str, Any] | None]] = []
+        self._inner: Any = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closed = False
+        self._bridged: Any = None  # the sandbox that has BRIDGE_SETUP applied
+        self._stop_requested = False
+        self._wake: threading.Event | None = None
+        self.stops = 0
+
+    # CodeInterpreter protocol -------------------------------------------------
+    def start(self) -> None:
+        self._ensure()
+
+    def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
+        from rlmdj.dj.dspy_compat import CodeExecutionError, CodeInterpreterError
+
+        setup = self._is_setup()
+        try:
+            result = self._run(code, variables)
+            if setup:
+                self._setup.append((code, dict(variables) if variables else None))
         except _Stopped:
             # Ended on purpose (the set is over): no restart is counted; the next execution,
             # if any, gets a fresh sandbox. after_execute turns this into the final answer.
@@ -193,41 +167,12 @@ class ResilientInterpreter:
             self._stop_requested = False
             self.stops += 1
             result = "[stopped] the set is complete; the running code was ended"
-        self._setup: list[tuple[str, dict[str, Any] | None]] = []
-        self._inner: Any = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._closed = False
-
-    # CodeInterpreter protocol -------------------------------------------------
-    def start(self) -> None:
-        self._ensure()
-
-    def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
-        from dspy.primitives import CodeExecutionError, CodeInterpreterError
-
-        setup = self._is_setup()
-        try:
-            result = self._run(code, variables)
-            if setup:
-                self._setup.append((code, dict(variables) if variables else None))
         except (CodeExecutionError, SyntaxError) as exc:
             if setup:
                 raise
             result = exc
         except (CodeInterpreterError, concurrent.futures.TimeoutError, OSError) as exc:
             if setup:
-    def request_stop(self) -> None:
-        """End the running execution now (any thread; used at the end of the set).
-
-        Soft signals do not stop code that catches them (``while True: try: play(1) except:
-        pass``); killing the sandbox process does. The execution returns at once with a
-        "[stopped]" result and the next one starts a fresh sandbox.
-        """
-        self._stop_requested = True
-        wake = self._wake
-        if wake is not None:
-            wake.set()
-
                 raise
             result = self._restart(exc)
         return self._finish(result)
@@ -245,16 +190,21 @@ class ResilientInterpreter:
         if self._inner is not None:
             _kill(self._inner, wait=True)
 
+    def request_stop(self) -> None:
+        """End the running execution now (any thread; used at the end of the set).
+
+        Soft signals do not stop code that catches them (``while True: try: play(1) except:
+        pass``); killing the sandbox process does. The execution returns at once with a
+        "[stopped]" result and the next one starts a fresh sandbox.
+        """
+        self._stop_requested = True
+        wake = self._wake
+        if wake is not None:
+            wake.set()
+
     def _ensure(self) -> Any:
         if self._closed:
-            from dspy.primitives import CodeInterpreterError
-        if self.settings.kind == "deno" and self._bridged is not inner:
-            # After the tools are in place: the first execution registers them with the sandbox.
-            self._pool.submit(inner.execute, BRIDGE_SETUP.read_text(encoding="utf-8")).result(
-                timeout=self.settings.timeout_s)
-            self._bridged = inner
-        wake = threading.Event()
-        self._wake = wake
+            from rlmdj.dj.dspy_compat import CodeInterpreterError
 
             raise CodeInterpreterError("the sandbox was shut down")
         if self._pool is None:
@@ -272,6 +222,13 @@ class ResilientInterpreter:
         inner.tools.update(self.tools)
         if hasattr(inner, "output_fields"):
             inner.output_fields = self.output_fields
+        if self.settings.kind == "deno" and self._bridged is not inner:
+            # After the tools are in place: the first execution registers them with the sandbox.
+            self._pool.submit(inner.execute, BRIDGE_SETUP.read_text(encoding="utf-8")).result(
+                timeout=self.settings.timeout_s)
+            self._bridged = inner
+        wake = threading.Event()
+        self._wake = wake
         future = self._pool.submit(inner.execute, code, variables)
         future.add_done_callback(lambda _f: wake.set())
         if self._stop_requested:
@@ -287,7 +244,7 @@ class ResilientInterpreter:
         raise concurrent.futures.TimeoutError()
 
     def _restart(self, exc: BaseException) -> str:
-        from dspy.primitives import CodeInterpreterError
+        from rlmdj.dj.dspy_compat import CodeInterpreterError
 
         hung = isinstance(exc, concurrent.futures.TimeoutError)
         reason = (f"execution exceeded {self.settings.timeout_s:g} s" if hung
@@ -326,10 +283,6 @@ class ResilientInterpreter:
             if pool is not None:
                 # Shut the interpreter down on its own thread once any abandoned execution ends.
                 pool.submit(_quiet_shutdown, inner)
-class _Stopped(Exception):
-    """The running execution was ended on purpose by :meth:`ResilientInterpreter.request_stop`."""
-
-
                 pool.shutdown(wait=not kill)
             else:
                 _quiet_shutdown(inner)
@@ -337,13 +290,17 @@ class _Stopped(Exception):
             _quiet_shutdown(inner)
 
     def _finish(self, result: Any) -> Any:
-        from dspy.primitives import CodeExecutionError
+        from rlmdj.dj.dspy_compat import CodeExecutionError
 
         if self._after_execute is not None:
             result = self._after_execute(result)
         if isinstance(result, CodeExecutionError | SyntaxError):
             raise result
         return result
+
+
+class _Stopped(Exception):
+    """The running execution was ended on purpose by :meth:`ResilientInterpreter.request_stop`."""
 
 
 def _kill(inner: Any, *, wait: bool = False) -> None:
@@ -367,7 +324,7 @@ def _quiet_shutdown(inner: Any) -> None:
 
 
 def interpreter_factory(
-    settings: SandboxSettings,
+    settings: SandboxConfig,
     **hooks: Any,
 ) -> Callable[[], ResilientInterpreter]:
     """A zero-argument factory for ``dspy.RLM(interpreter_factory=...)``; ``hooks`` go to
@@ -383,7 +340,7 @@ def interpreter_factory(
 
     factory.made = made  # type: ignore[attr-defined]
     if settings.kind == "deno":
-        from dspy import PythonInterpreter
+        from rlmdj.dj.dspy_compat import PythonInterpreter
 
         factory.execution_instructions = PythonInterpreter.execution_instructions  # type: ignore[attr-defined]
     return factory
@@ -395,7 +352,7 @@ def warm(cache_dir: str | None = None, *, timeout_s: float = 300.0) -> float:
     Run it once where the npm registry is reachable (CI setup); later starts are offline.
     """
     started = time.perf_counter()
-    settings = SandboxSettings(deno_dir=cache_dir, timeout_s=timeout_s)
+    settings = SandboxConfig(deno_dir=cache_dir, timeout_s=timeout_s)
     inner = _make_inner(settings, {}, None)
     try:
         inner.start()

@@ -79,3 +79,31 @@ def test_a_layer_can_offer_a_subset_and_rejects_unknown_names(make_session):
     assert [f.__name__ for f in layer.functions()] == ["status", "play"]
     out = json.loads(layer.call("add", "kick", 0.9))
     assert out["error"] == "unknown tool 'add'; tools: status, play"
+
+
+def _signature_line(names) -> str:
+    return " ".join(f"{n}({', '.join(p.name for p in TOOLS[n].parameters)})" for n in names)
+
+
+def test_docs_list_the_registered_tools():
+    """docs/rlm.md's tool list is the registry's (names and parameters, in order)."""
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "rlm.md"
+    text = " ".join(docs.read_text().split())
+    expected = _signature_line(TOOL_NAMES)
+    assert f"`{expected}`" in text, f"docs/rlm.md should list the tools as: `{expected}`"
+
+
+def test_prompts_call_only_registered_tools():
+    import re
+    from pathlib import Path
+
+    import rlmdj.dj.ears_tools  # noqa: F401 - registers listen/audition, which prompts may name
+    from rlmdj.resources import bundled_dir
+
+    builtins = {"print", "len", "range", "str", "int", "float", "SUBMIT", "llm_query"}
+    for path in sorted(Path(bundled_dir("prompts")).glob("*.txt")):
+        called = set(re.findall(r"\b([a-z_]+)\(", path.read_text())) - builtins
+        unknown = called - set(TOOLS)
+        assert not unknown, f"{path.name} calls {sorted(unknown)}, which are not registered tools"

@@ -401,7 +401,7 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
     if not m.model:
         raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
     name, text = _prompt_text(cfg)
-    replica = int(cfg.get("replica", 0))
+    replica = int(cfg.replica)
     main = build_lm(LMSettings.from_config(m, "main"), replica=replica)
     critic = None
     if settings.critic:

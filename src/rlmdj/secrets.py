@@ -39,7 +39,9 @@ _SECRET_PAIRS = (("api", "key"), ("access", "key"), ("private", "key"), ("secret
 # it helps a reader: "Bearer ***", "sk-***").
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # userinfo in a URL: scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@'\"]*:)[^\s/@'\"]+(?=@)"), r"\g<keep>" + MASK),
+    # (also as Hydra escapes it in override_dirname: http\://user\:pass@host)
+    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*\\?://[^\s/:@'\"\\]*\\?:)[^\s/@'\"]+(?=@)"),
+     r"\g<keep>" + MASK),
     (re.compile(r"(?P<keep>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\g<keep>" + MASK),
     (re.compile(r"\bsk-(?:ant-|proj-|or-)?[A-Za-z0-9_-]{6,}"), "sk-" + MASK),
     (re.compile(r"\b(?:hf|ghp|gho|ghs|ghu|github_pat|glpat|xox[abprs])[_-][A-Za-z0-9_-]{10,}"), MASK),
@@ -77,9 +79,19 @@ def _looks_secret_env(name: str) -> bool:
                             or is_secret_key(name))
 
 
+def _environ() -> list[tuple[str, str]]:
+    """A snapshot of the environment; another thread (MLflow's telemetry) may change it meanwhile."""
+    for _ in range(5):
+        try:
+            return list(os.environ.items())
+        except (KeyError, RuntimeError):
+            continue
+    return [(k, os.environ.get(k, "")) for k in list(os.environ.keys())]
+
+
 def secret_env_values() -> list[str]:
     """Values of environment variables whose names look secret, longest first."""
-    values = {v for k, v in os.environ.items() if _looks_secret_env(k) and len(v.strip()) >= _MIN_ENV_SECRET}
+    values = {v for k, v in _environ() if _looks_secret_env(k) and len(v.strip()) >= _MIN_ENV_SECRET}
     return sorted(values, key=len, reverse=True)
 
 

@@ -73,6 +73,14 @@ def _env_set(cfg: DictConfig, key: str) -> None:
                              f"(export {name}=... or set {key}=null)")
 
 
+def _key_set(cfg: DictConfig, key: str, model_key: str) -> None:
+    name = _get(cfg, key)
+    if name and not os.environ.get(str(name), "").strip():
+        model = _get(cfg, model_key)
+        raise ParameterError(f"model {model!r} needs an API key in the environment variable {name} "
+                             f"({key}); set it (export {name}=...) or choose another model=...")
+
+
 def check_folder_writable(path: str | Path, key: str) -> None:
     """Create ``path`` if needed and write a probe file in it; ParameterError naming ``key``."""
     folder = Path(str(path)).expanduser()
@@ -204,9 +212,9 @@ def check_driver(cfg: DictConfig) -> None:
             if parsed.scheme not in ("http", "https") or not parsed.hostname:
                 raise ParameterError(f"{key} must be an http(s) URL, got {base!r} "
                                      f"(e.g. {key}=http://127.0.0.1:8000/v1)")
-    _env_set(cfg, "model.api_key_env")
+    _key_set(cfg, "model.api_key_env", "model.model")
     if _get(cfg, "guardrails.critic") and _get(cfg, "model.critic_model"):
-        _env_set(cfg, "model.critic_api_key_env")
+        _key_set(cfg, "model.critic_api_key_env", "model.critic_model")
     check_prompt(cfg)
 
 
@@ -265,15 +273,15 @@ def check_palette(cfg: DictConfig) -> None:
 
 def check_serve(cfg: DictConfig) -> None:
     """The scorer server's port, host and limits (before the model is loaded)."""
-    _number(cfg, "serve.port", lo=0, hi=65535, integer=True, example=8000)
-    host = str(_get(cfg, "serve.host") or "")
-    if not host:
-        raise ParameterError("serve.host must name an interface, e.g. serve.host=127.0.0.1")
-    _number(cfg, "serve.max_upload_mb", lo=0.001, hi=1e6, example=200)
-    _number(cfg, "serve.max_duration_s", lo=1, hi=1e6, example=1800)
-    _number(cfg, "serve.max_concurrency", lo=1, hi=1024, integer=True, example=1)
-    _number(cfg, "serve.max_queue", lo=0, hi=100000, integer=True, example=16)
-    _env_set(cfg, "serve.token_env")
+    p = "experiment.serve" if _get(cfg, "experiment.serve") is not None else "serve"
+    _number(cfg, f"{p}.port", lo=0, hi=65535, integer=True, example=8000)
+    if not str(_get(cfg, f"{p}.host") or ""):
+        raise ParameterError(f"{p}.host must name an interface, e.g. {p}.host=127.0.0.1")
+    _number(cfg, f"{p}.max_upload_mb", lo=0.001, hi=1e6, example=200)
+    _number(cfg, f"{p}.max_duration_s", lo=1, hi=1e6, example=1800)
+    _number(cfg, f"{p}.max_concurrency", lo=1, hi=1024, integer=True, example=1)
+    _number(cfg, f"{p}.max_queue", lo=0, hi=100000, integer=True, example=16)
+    _env_set(cfg, f"{p}.token_env")
     check_scorer(cfg)
 
 

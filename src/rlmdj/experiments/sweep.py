@@ -73,6 +73,12 @@ def _sweep_params(config: DictConfig) -> list[str]:
     return task + extra
 
 
+def _process_tags() -> dict[str, str]:
+    from rlmdj.tracking.health import process_tags
+
+    return process_tags()
+
+
 def _count_jobs(overrides: list[str]) -> int | None:
     from rlmdj.experiments.progress import count_jobs
 
@@ -126,6 +132,7 @@ class SweepCallback(Callback):
             "rlmdj.swept_keys": ",".join(keys),
             "rlmdj.analysis": str(OmegaConf.select(config, "experiment.analysis", default="compare")),
             "mlflow.note.content": "Sweep: `rlmdj -m " + " ".join(overrides) + "`",
+            **_process_tags(),
         }
         if parent_id is None:
             name = "sweep " + " ".join(o for o in overrides if "," in o or "(" in o)[:200]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+from rlmdj.secrets import scrub_value
 
 __all__ = [
     "HASH_EXCLUDED_KEYS",
@@ -34,7 +35,6 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 _OPERATIONAL_SUFFIXES: tuple[str, ...] = (
     "_env", "timeout_s", "retries", "backoff_s", "cache_dir", "max_concurrency",
 )
-_SECRET_LAST_WORDS = ("apikey", "secret", "password", "passwd", "token", "credentials")
 
 
 def resolved_dict(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
@@ -45,22 +45,9 @@ def resolved_dict(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _scrub(value: Any, key: str = "") -> Any:
-    """Drop values under secret-looking keys (names of env variables are kept)."""
-    if isinstance(value, Mapping):
-        return {k: _scrub(v, str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, key) for v in value]
-    if value and _is_secret_key(key):
-        return "***"
-    return value
-
-
-def _is_secret_key(key: str) -> bool:
-    """``api_key``, ``hf_token``, ``client_secret``... but not ``max_tokens`` or ``token_env``."""
-    words = [w for w in re.split(r"[^a-z0-9]+", key.lower()) if w]
-    if not words or words[-1] in ("env", "var"):
-        return False
-    return words[-1] in _SECRET_LAST_WORDS or words[-2:] == ["api", "key"]
+    """Mask values under secret-looking keys and secret-looking strings anywhere
+    (see :mod:`rlmdj.secrets`; names of env variables are kept)."""
+    return scrub_value(value, key)
 
 
 def scrubbed_config(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:

@@ -37,3 +37,6 @@ def proxy() -> ProxyScorer:
 
 # The scripted DSPy LM lives with the DJ tests.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dj"))
+
+# The temp MLflow store of the sweep tests.
+from tests.experiments.conftest import store  # noqa: E402, F401

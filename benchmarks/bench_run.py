@@ -4,7 +4,10 @@ Runs the console script a few times in a scratch directory (the first run may ge
 sample pack; it is reported separately), then prints the median wall time of the later runs
 and where the time goes inside the job (the `time/...` metrics each run logs).
 
-    python benchmarks/bench_run.py [--repeats 3] [extra overrides...]
+    python benchmarks/bench_run.py [--repeats 3] [--tracking-cost] [extra overrides...]
+
+``--tracking-cost`` also times the same run with ``tracking.enabled=false``, alternating the two
+so machine load affects both alike, and prints what MLflow logging adds.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from mlflow.tracking import MlflowClient
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tracking-cost", action="store_true",
+                        help="also time tracking.enabled=false runs and print the difference")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rlmdj = str(Path(sys.executable).parent / "rlmdj")
     with tempfile.TemporaryDirectory() as tmp:
-        walls = []
+        walls, untracked = [], []
         for i in range(args.repeats + 1):
             t0 = time.perf_counter()
             subprocess.run([rlmdj, "progress=false", *args.overrides], cwd=tmp, check=True,
@@ -37,6 +42,12 @@ def main() -> None:
             print(f"{label}: {wall:.2f} s")
             if i:
                 walls.append(wall)
+            if i and args.tracking_cost:
+                t0 = time.perf_counter()
+                subprocess.run([rlmdj, "progress=false", "tracking.enabled=false", *args.overrides],
+                               cwd=tmp, check=True, capture_output=True)
+                untracked.append(time.perf_counter() - t0)
+                print(f"run {i} with tracking.enabled=false: {untracked[-1]:.2f} s")
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlruns.db")
         exp = client.get_experiment_by_name("rlmdj")
         runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
@@ -53,6 +64,10 @@ def main() -> None:
         inside += m
         print(f"  {stage:<12} {m:6.2f} s")
     print(f"  {'other':<12} {median_wall - inside:6.2f} s  (interpreter start, imports, Hydra, MLflow)")
+    if untracked:
+        off = statistics.median(untracked)
+        print(f"\nmedian with tracking.enabled=false: {off:.2f} s; MLflow adds {median_wall - off:.2f} s "
+              f"({(median_wall - off) / median_wall:.0%} of the tracked run)")
 
 
 if __name__ == "__main__":

@@ -225,7 +225,7 @@ class SweepCallback(Callback):
 def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictConfig,
                      analysis_dir: Path) -> None:
     """Say where the sweep's results are: the parent run, its jobs' end states, the report."""
-    from rlmdj.tracking import ui_command
+    from rlmdj.experiments.summary import print_ui_lines
 
     try:
         runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
@@ -244,7 +244,7 @@ def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictC
     reports = sorted(analysis_dir.glob("*.md")) if analysis_dir.is_dir() else []
     for report in reports:
         print(f"sweep report: {report} (also in the parent run's artifacts)")
-    print(f"open the MLflow UI: {ui_command(config.tracking)}")
+    print_ui_lines(config, experiment_id, parent)  # the parent's URL and the UI command, unwrapped
 
 
 def _print_verdicts(client: Any, parent: str, result: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import dspy
 
+from rlmdj.config.dj import GuardrailsConfig
 from rlmdj.dj.replay import ReplayDivergence
 
 __all__ = ["Critic", "CriticSignature"]
@@ -36,7 +37,8 @@ class Critic:
     """Callable ``summary -> direction`` over ``lm`` (``dspy.Predict`` with an explicit LM,
     so it works from the sandbox's tool thread without global DSPy settings)."""
 
-    def __init__(self, lm: dspy.BaseLM, *, max_chars: int = 300) -> None:
+    def __init__(self, lm: dspy.BaseLM, *,
+                 max_chars: int = GuardrailsConfig.critic_max_chars) -> None:
         self.lm = lm
         self.max_chars = int(max_chars)
         self.predict = dspy.Predict(CriticSignature)

@@ -12,6 +12,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rlmdj.config.dj import GuardrailsConfig
 from rlmdj.dj.energy import bar_energy, phase_at, target_energy
 from rlmdj.dj.session import BarRecord
 
@@ -20,14 +21,19 @@ __all__ = ["CritiqueSettings", "boundaries_crossed", "critique"]
 
 @dataclass(frozen=True)
 class CritiqueSettings:
-    """Thresholds of the rules (energies are fractions of the reference peak mix)."""
+    """Thresholds of the rules (energies are fractions of the reference peak mix).
 
-    every: int = 8
-    tolerance: float = 0.15
+    The configurable ones default to the ``guardrails`` schema (:class:`GuardrailsConfig`),
+    their single definition; build them from a config with
+    :func:`rlmdj.dj.guardrails.critique_from_config`.
+    """
+
+    every: int = GuardrailsConfig.critique_every
+    tolerance: float = GuardrailsConfig.energy_tolerance
     unstable_sd: float = 0.15
     trend: float = 0.15
-    kick_min_share: float = 0.85
-    max_avg_layers: float = 6.0
+    kick_min_share: float = GuardrailsConfig.kick_min_share
+    max_avg_layers: float = GuardrailsConfig.max_avg_layers
 
 
 def boundaries_crossed(before: int, after: int, every: int) -> list[int]:

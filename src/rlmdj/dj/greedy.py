@@ -142,7 +142,7 @@ def from_config(cfg: Any) -> GreedyDriver:
         seed=seed_for(int(cfg.replica), "greedy_driver"),
         scorer=ears_scorer(cfg),
         guardrails=guardrails_from_config(cfg.guardrails),
-        phrase_bars=int(cfg.dj.get("phrase_bars", 8)),
-        candidates=int(cfg.dj.get("candidates", 6)),
+        phrase_bars=int(cfg.dj.phrase_bars),
+        candidates=int(cfg.dj.candidates),
         normalize_dbfs=ears_settings(cfg).normalize_dbfs,
     )

@@ -152,7 +152,9 @@ MAX_OWN_HISTORY = 10_000  # entries kept in RecordingLM.history (the transcript 
 class RecordingLM(dspy.BaseLM):
     """Delegates to ``inner``, records every attempt in ``transcript`` under ``label``.
 
-    Calls go through DSPy's own callback decorator (the one on ``BaseLM.__call__``), so
+    It overrides ``__call__`` rather than implementing ``forward``: it wraps an LM that runs
+    DSPy's provider pipeline itself (``forward`` subclasses are deprecated in DSPy 3.4), and
+    retries must see each attempt. Calls go through DSPy's own callback decorator (the one on ``BaseLM.__call__``), so
     ``dspy.configure(callbacks=[...])`` and ``callbacks=`` see every call, and each successful
     call is added to this LM's ``history`` with the usage and cost the inner LM reported.
 
@@ -167,9 +169,9 @@ class RecordingLM(dspy.BaseLM):
         transcript: Transcript,
         label: str,
         *,
-        retries: int = 4,
-        backoff_s: float = 2.0,
-        backoff_max_s: float = 60.0,
+        retries: int = ModelConfig.retries,
+        backoff_s: float = ModelConfig.backoff_s,
+        backoff_max_s: float = ModelConfig.backoff_max_s,
         after_end: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], None] = time.sleep,
         callbacks: list[Any] | None = None,

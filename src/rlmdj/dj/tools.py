@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from rlmdj.audio.patterns import pattern_names, pattern_steps
+from rlmdj.config.dj import GuardrailsConfig
 from rlmdj.dj.critique import CritiqueSettings, boundaries_crossed, critique
 from rlmdj.dj.energy import bar_energy, phase_at, phase_spans, target_energy
 from rlmdj.dj.guardrails import Guardrails
@@ -74,8 +75,8 @@ class ToolLayer:
         *,
         critique: CritiqueSettings | None = None,
         critic: Callable[[dict[str, Any]], str] | None = None,
-        critic_every: int = 16,
-        hard_stop: bool = True,
+        critic_every: int = GuardrailsConfig.critic_every,
+        hard_stop: bool = GuardrailsConfig.hard_stop,
         tools: Sequence[str] | None = None,
         services: Mapping[str, Any] | None = None,
         attach: bool = True,

@@ -94,6 +94,6 @@ def samples_job(cfg: DictConfig) -> None:
     """List the indexed samples, skipped files and palettes for ``cfg``'s sample settings."""
     from rlmdj.experiments.assemble import load_index, palette_search_dirs
 
-    index = load_index(cfg, progress=bool(cfg.get("progress", False)))
+    index = load_index(cfg, progress=bool(cfg.progress))
     print_samples(index, list_palettes(palette_search_dirs(cfg)))
     return None

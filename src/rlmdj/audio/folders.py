@@ -5,8 +5,10 @@ Offers :func:`index_folders`, plus the rules it applies, :func:`role_from_names`
 
 **Files.** ``.wav .wave .flac .aif .aiff`` (any case) found recursively under each path, in
 sorted order; a path may also name a single file. A path that does not exist is an error. Files
-that cannot be read, are empty, have no role keyword, or duplicate a file already indexed are
-skipped with a warning and listed in ``skipped`` as ``(path, reason)``.
+that cannot be read, are empty, hold NaN/inf or values far beyond full scale
+(:data:`MAX_SAMPLE_PEAK`; checked by reading the audio once, cached by content hash), have no
+role keyword, or duplicate a file already indexed are skipped and listed in ``skipped`` as
+``(path, reason)``; one warning per call names them (not one per file).
 
 **Role.** Names are split into lower-case words at anything that is not a letter or digit and
 between letters and digits (``BD_01`` -> ``bd 01``, ``Kick808`` -> ``kick 808``). The file name
@@ -54,7 +56,9 @@ from rlmdj.errors import ParameterError
 
 __all__ = [
     "AUDIO_SUFFIXES",
+    "MAX_SAMPLE_PEAK",
     "ROLE_KEYWORDS",
+    "audio_problem",
     "index_folders",
     "role_from_names",
     "loop_info",
@@ -79,6 +83,9 @@ _TOLERANCE = 0.01
 _BPM_RE = re.compile(
     r"(?<![\d.])(\d{2,3}(?:\.\d+)?)\s*[-_ ]?bpm|bpm\s*[-_ ]?(\d{2,3}(?:\.\d+)?)(?![\d.])", re.I
 )
+# Float files may run a little hot; beyond this a sample is broken, not loud (+24 dBFS).
+MAX_SAMPLE_PEAK = 16.0
+_CHECK_VERSION = "v1"
 _BARS_RE = re.compile(r"(?<!\d)(\d{1,2})\s*[-_ ]?bars?(?![a-z])", re.I)
 
 
@@ -223,9 +230,7 @@ def index_folders(
     seen: dict[str, str] = {}
 
     def skip(path: Path, reason: str) -> None:
-        skipped.append((str(path), reason))
-        warnings.warn(f"skipping sample {path}: {reason}", stacklevel=3)
-        log.warning("skipping sample %s: %s", path, reason)
+        skipped.append((str(path), reason))  # reported once, below, not once per file
 
     bar = None
     if progress and len(files) > 50:
@@ -268,6 +273,10 @@ def index_folders(
             if sid in seen:
                 skip(path, f"duplicate of {seen[sid]} (same name and content, id {sid})")
                 continue
+            problem = audio_problem(path, sha)
+            if problem is not None:
+                skip(path, problem)
+                continue
             seen[sid] = str(path)
             loop = loop_info(names, duration, role)
             samples.append(
@@ -289,4 +298,49 @@ def index_folders(
     finally:
         if bar is not None:
             bar.stop()
+    if skipped:
+        shown = "; ".join(f"{Path(p).name} ({r})" for p, r in skipped[:5])
+        more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        warnings.warn(f"skipped {len(skipped)} sample file(s): {shown}{more} "
+                      "(`rlmdj experiment=samples` lists them all)", stacklevel=2)
     return samples, skipped
+
+
+def _check_cache(sha: str) -> Path:
+    from rlmdj.resources import cache_root
+
+    return cache_root() / "sample-checks" / _CHECK_VERSION / sha[:2] / f"{sha}.txt"
+
+
+def audio_problem(path: Path, sha: str) -> str | None:
+    """Why the audio in ``path`` cannot be mixed (NaN/inf, or a peak far beyond full scale),
+    or None. Reads the whole file once; the verdict is cached by content hash."""
+    cache = _check_cache(sha)
+    try:
+        verdict = cache.read_text(encoding="utf-8")
+        return verdict or None
+    except OSError:
+        pass
+    import numpy as np
+    import soundfile as sf
+
+    try:
+        data, _ = sf.read(str(path), dtype="float64", always_2d=True)
+    except Exception as exc:  # noqa: BLE001 - libsndfile reports corrupt data in several ways
+        return f"unreadable audio: {exc}"
+    verdict = ""
+    if not np.all(np.isfinite(data)):
+        verdict = "audio contains NaN or infinite values"
+    elif data.size:
+        peak = float(np.max(np.abs(data)))
+        if peak > MAX_SAMPLE_PEAK:
+            verdict = (f"peak {peak:.3g} is far beyond full scale (1.0; limit {MAX_SAMPLE_PEAK:g}): "
+                       "it would drown the mix; re-export it normalised")
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(verdict, encoding="utf-8")
+        os.replace(tmp, cache)
+    except OSError:
+        log.debug("could not cache the check of %s", path, exc_info=True)
+    return verdict or None

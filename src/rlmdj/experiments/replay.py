@@ -79,13 +79,16 @@ def replay_job(cfg: DictConfig) -> float | None:
             "experiment=replay needs exactly one source: experiment.replay.run_id=<mlflow run id> "
             "or experiment.replay.transcript=path/to/transcript.json"
         )
-    workdir = Path(tempfile.mkdtemp(prefix="rlmdj-replay-"))
-    path = transcript_from_run(cfg, str(run_id), workdir) if run_id else Path(str(file))
-    transcript = Transcript.load(path)
-    if run_id:
-        transcript.meta["run_id"] = str(run_id)
-        path = transcript.save(workdir / "transcript.json")
-    new = replay_overrides(cfg, transcript, path, workdir)
-    outcome = run_set(new, extra_tags={"rlmdj.replay_of": str(run_id or file), "rlmdj.replay": "true"})
+    # The downloaded transcript and replayed palette are only needed while the set replays.
+    with tempfile.TemporaryDirectory(prefix="rlmdj-replay-") as tmp:
+        workdir = Path(tmp)
+        path = transcript_from_run(cfg, str(run_id), workdir) if run_id else Path(str(file))
+        transcript = Transcript.load(path)
+        if run_id:
+            transcript.meta["run_id"] = str(run_id)
+            path = transcript.save(workdir / "transcript.json")
+        new = replay_overrides(cfg, transcript, path, workdir)
+        outcome = run_set(new, extra_tags={"rlmdj.replay_of": str(run_id or file),
+                                           "rlmdj.replay": "true"})
     print_run_summary(new, outcome)
     return outcome.score.obj if outcome.score is not None else None

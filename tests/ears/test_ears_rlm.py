@@ -9,7 +9,7 @@ import pytest
 from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
-from rlmdj.dj.ears import Ears
+from rlmdj.dj.ears import Ears, EarsSettings
 from rlmdj.dj.replay import ReplayLM, ReplaySource
 from rlmdj.dj.rlm import RLMDriver, RLMSettings
 from rlmdj.dj.transcript import Transcript
@@ -22,7 +22,7 @@ SET = [
     "print(audition([['pattern', 'hihat', 'no_such_pattern']]))\nprint(audition('fader hihat'))",
     "r = json.loads(audition([['add', 'bassline', 0.65]], 4))\n"
     "if r['delta']['OBJ'] > 0:\n    print(add('bassline', 0.65))\nprint(play(8))",
-    "print(listen(4))\nprint(play(16))",
+    "print(listen(4))\nprint(play(16))\nprint(listen(4))",  # over budget, then after the end
 ]
 
 
@@ -30,7 +30,7 @@ def driver(lm, proxy, **kw) -> RLMDriver:
     settings = RLMSettings(dj=DJConfig(sandbox=SandboxConfig(timeout_s=60)), model=ModelConfig(backoff_s=0.0))
     critic = kw.pop("critic_lm", ScriptedLM([], fallback={"direction": "hold the groove"}))
     return RLMDriver(prompt_text="You are a techno DJ who can hear.", lm=lm, critic_lm=critic,
-                     settings=settings, sleep=lambda s: None, ears=Ears(proxy), **kw)
+                     settings=settings, sleep=lambda s: None, ears=Ears(proxy, EarsSettings(max_listens=1)), **kw)
 
 
 def test_hearing_set_is_traced_accounted_and_replays_byte_identically(make_session, proxy, tmp_path):
@@ -42,11 +42,15 @@ def test_hearing_set_is_traced_accounted_and_replays_byte_identically(make_sessi
     trace = json.loads(report.artifacts["dj/tool_trace.json"])
     ears_calls = [e for e in trace if e["tool"] in ("listen", "audition")]
     assert [e["tool"] for e in ears_calls] == ["listen", "audition", "audition", "audition",
-                                               "audition", "listen"]
-    assert [e["result"]["ok"] for e in ears_calls] == [True, True, False, False, True, True]
-    assert report.metrics["dj/ears_calls"] == 4 and report.metrics["dj/ears_refused"] == 2
-    assert report.metrics["time/ears_s"] > 0 and report.metrics["dj/tool/listen"] == 2
-    assert len(json.loads(report.artifacts["dj/ears.json"])) == 4
+                                               "audition", "listen", "listen"]
+    assert [e["result"]["ok"] for e in ears_calls] == [True, True, False, False, True, False, False]
+    assert "move 1 pattern(" in ears_calls[2]["result"]["error"]
+    assert "ears.max_listens=1" in ears_calls[5]["result"]["error"] and ears_calls[5]["result"]["hint"]
+    assert "set complete" in ears_calls[6]["result"]["error"] and ears_calls[6]["bar"] == 32
+    assert report.metrics["dj/ears_calls"] == 3 and report.metrics["dj/ears_refused"] == 3
+    assert report.metrics["dj/tool_calls_after_end"] == 1
+    assert report.metrics["time/ears_s"] > 0 and report.metrics["dj/tool/listen"] == 3
+    assert len(json.loads(report.artifacts["dj/ears.json"])) == 3
     transcript = json.loads(report.artifacts["dj/transcript.json"])
     assert "listened to bars 1-8" in json.dumps(transcript["calls"])
     tools_seen = json.dumps(transcript["calls"][0]["messages"])

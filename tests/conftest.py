@@ -1,12 +1,15 @@
-"""Shared fixtures: one built-in sample pack per test session, in a private cache folder."""
+"""Shared fixtures: one built-in sample pack per test session, in a private cache folder; composed
+configs; servers that end with their test (``process_group``)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from processes import start_group, stop_group  # tests/ is on sys.path for its conftest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # LiteLLM otherwise tries to fetch its price table from the network at import.
@@ -47,3 +50,22 @@ def compose_cfg(tmp_path: Path, pack_cache_dir: Path) -> Callable[..., object]:
             ])
 
     return make
+
+
+@pytest.fixture()
+def process_group() -> Iterator[Callable[..., subprocess.Popen]]:
+    """Start servers and other long-lived processes that end with the test, whatever happens.
+
+    ``process_group(cmd, **popen_kwargs)`` starts ``cmd`` in its own process group; at teardown
+    each group gets SIGTERM, up to 10 s, then SIGKILL (:mod:`processes`).
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], **popen_kwargs: object) -> subprocess.Popen:
+        proc = start_group(cmd, **popen_kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in reversed(started):
+        stop_group(proc)

@@ -171,6 +171,7 @@ def test_damaged_cache_is_rebuilt(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # three processes each build a pack
 def test_concurrent_processes_share_one_whole_pack(tmp_path: Path) -> None:
     code = (
         "import sys; from rlmdj.audio.pack import ensure_pack; "

@@ -43,6 +43,7 @@ def run_cli(monkeypatch, *args: str) -> int:
     return 0
 
 
+@pytest.mark.slow  # the CLI end to end
 @pytest.mark.parametrize("model,var", [("openai", "OPENAI_API_KEY"), ("anthropic", "ANTHROPIC_API_KEY")])
 def test_missing_key_fails_before_playing_naming_the_variable(model, var, tmp_path, pack_cache_dir,
                                                               monkeypatch, capsys):

@@ -27,7 +27,7 @@ from mlflow.tracking import MlflowClient
 from rlmdj.experiments.replay import replay_job
 from rlmdj.experiments.run import run_set
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 RLMDJ = str(Path(sys.executable).parent / "rlmdj")
 KEY_VAR = "RLMDJ_TEST_LOCAL_KEY"  # deliberately not a name the transcript's scrubber knows

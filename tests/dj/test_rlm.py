@@ -13,7 +13,7 @@ from rlmdj.dj.replay import ReplayDivergence, ReplayLM, ReplaySource
 from rlmdj.dj.rlm import RLMDriver, RLMSettings
 from rlmdj.dj.transcript import Transcript
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 SET = [
     "print(status())",

@@ -13,7 +13,7 @@ from rlmdj.dj import lm as lm_module
 from rlmdj.experiments.replay import replay_job
 from rlmdj.experiments.run import run_set
 
-pytestmark = pytest.mark.sandbox
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 
 SET = [
     "print(add('kick', 0.92, 'four_on_floor'))\nprint(play(4))",

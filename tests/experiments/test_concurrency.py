@@ -16,6 +16,8 @@ from mlflow.tracking import MlflowClient
 
 from tests.experiments.conftest import children, client_for, parents, run_cli
 
+pytestmark = pytest.mark.slow  # parallel sweeps, a tracking server, SIGTERM mid-sweep
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -51,36 +53,33 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sweep_against_tracking_server(tmp_path, monkeypatch) -> None:
+def test_sweep_against_tracking_server(tmp_path, monkeypatch, process_group) -> None:
     port = _free_port()
-    server = subprocess.Popen(
+    # Its own process group: teardown ends the server and its workers (SIGTERM, then SIGKILL).
+    server = process_group(
         [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
          "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination",
          str(tmp_path / "server-artifacts"), "--workers", "1"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        uri = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 90
-        while True:
-            try:
-                MlflowClient(uri).search_experiments()
-                break
-            except Exception:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("mlflow server did not start")
-                time.sleep(0.5)
-        monkeypatch.chdir(tmp_path)
-        run_cli(["-m", f"hydra.sweep.dir={tmp_path}/ms", "bars=8", "dj=random", "replica=range(2)",
-                 f"tracking.uri={uri}", "progress=false"], monkeypatch)
-        client, exp = client_for(uri)
-        [parent] = parents(client, exp)
-        kids = children(client, exp, parent.info.run_id)
-        assert len(kids) == 2 and all(k.info.status == "FINISHED" for k in kids)
-        assert any(a.path == "run_card.html" for a in client.list_artifacts(kids[0].info.run_id))
-        assert any((tmp_path / "server-artifacts").rglob("run_card.html"))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while True:
+        try:
+            MlflowClient(uri).search_experiments()
+            break
+        except Exception:
+            if time.time() > deadline or server.poll() is not None:
+                pytest.fail("mlflow server did not start")
+            time.sleep(0.5)
+    monkeypatch.chdir(tmp_path)
+    run_cli(["-m", f"hydra.sweep.dir={tmp_path}/ms", "bars=8", "dj=random", "replica=range(2)",
+             f"tracking.uri={uri}", "progress=false"], monkeypatch)
+    client, exp = client_for(uri)
+    [parent] = parents(client, exp)
+    kids = children(client, exp, parent.info.run_id)
+    assert len(kids) == 2 and all(k.info.status == "FINISHED" for k in kids)
+    assert any(a.path == "run_card.html" for a in client.list_artifacts(kids[0].info.run_id))
+    assert any((tmp_path / "server-artifacts").rglob("run_card.html"))
 
 
 def test_sigterm_mid_sweep_leaves_nothing_running(store) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hydra import compose, initialize_config_dir
 
 from rlmdj.config import register_configs, register_resolvers
@@ -20,6 +21,7 @@ def _cfg(tmp_path, *overrides):
                                             f"tracking.artifact_location={tmp_path}/art", *overrides])
 
 
+@pytest.mark.slow  # screening end to end
 def test_screening_adds_curated_files_and_keeps_existing(tmp_path) -> None:
     from rlmdj.experiments.screen import screen_palettes
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
+pytestmark = pytest.mark.slow  # end to end: the console script in a subprocess
+
 RLMDJ = str(Path(sys.executable).parent / "rlmdj")
 
 

@@ -29,6 +29,7 @@ class ExplodingDriver:
         return DriverReport(metrics={"dj/lm_calls": 3.0}, artifacts={"dj/transcript.json": "[]"})
 
 
+@pytest.mark.slow  # a tracked run end to end
 @pytest.mark.parametrize(("exc", "status"), [(RuntimeError("driver crashed"), "FAILED"),
                                             (KeyboardInterrupt(), "KILLED")])
 def test_failed_run_keeps_partial_audio_and_transcript(tmp_path, monkeypatch, compose_cfg, exc, status):

@@ -53,6 +53,7 @@ def test_job_is_registered() -> None:
     assert get_job("samples").__name__ == "samples_job"
 
 
+@pytest.mark.slow  # the CLI in a subprocess
 def test_cli_lists_user_samples_without_logging_a_run(
     kit: Path, tmp_path: Path, pack_cache_dir: Path
 ) -> None:

@@ -19,6 +19,8 @@ from rlmdj.scoring.base import AXES, ScoreResult, WindowScore, plan_windows, wei
 from rlmdj.scoring.server import ServerThread, create_app
 from rlmdj.scoring.service import RequestError, ScoringService, UploadLimits, decode_audio
 
+pytestmark = pytest.mark.slow  # servers on 127.0.0.1
+
 
 class LevelScorer:
     """Scores from window RMS; records how many calls run at once."""
@@ -255,7 +257,7 @@ def test_decode_audio_reads_int_and_float_wavs():
     assert info.value.status == 413
 
 
-def test_serve_job_serves_the_configured_scorer(tmp_path):
+def test_serve_job_serves_the_configured_scorer(tmp_path, process_group):
     """``rlmdj experiment=serve`` end to end, in a subprocess on a free port."""
     import socket
     import subprocess
@@ -268,22 +270,19 @@ def test_serve_job_serves_the_configured_scorer(tmp_path):
         sys.executable, "-m", "rlmdj.cli", "experiment=serve", "scorer=proxy",
         f"experiment.serve.port={port}", "experiment.serve.log_level=warning", f"hydra.run.dir={tmp_path / 'out'}",
     ]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                health = httpx.get(f"{url}/health", timeout=1).json()
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, proc.stdout.read().decode()
-                assert time.monotonic() < deadline, "serve job did not start"
-                time.sleep(0.2)
-        assert health["scorer"] == "proxy"
-        with httpx.Client(timeout=10) as client:
-            assert upload(client, url, wav_bytes(2.0)).status_code == 200
-            assert upload(client, url, b"nope").status_code == 415
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    # Its own process group: teardown ends the server (SIGTERM, then SIGKILL).
+    proc = process_group(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            health = httpx.get(f"{url}/health", timeout=1).json()
+            break
+        except httpx.TransportError:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            assert time.monotonic() < deadline, "serve job did not start"
+            time.sleep(0.2)
+    assert health["scorer"] == "proxy"
+    with httpx.Client(timeout=10) as client:
+        assert upload(client, url, wav_bytes(2.0)).status_code == 200
+        assert upload(client, url, b"nope").status_code == 415

@@ -12,7 +12,7 @@ from tests.experiments.conftest import children, client_for, parents, run_cli
 
 
 @pytest.mark.slow
-def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None:
+def test_sweep_parent_children_comparison_and_resume(store, monkeypatch, capsys) -> None:
     sweep = [f"hydra.sweep.dir={store['dir']}/multirun/a", "bars=8", "dj=reference,random",
              "replica=range(3)", "experiment.compare.baseline=reference"]
     run_cli(["-m", *sweep, *store["overrides"]], monkeypatch)
@@ -78,6 +78,22 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch) -> None
     c2 = compare_from_store(client, [exp], {}, parent=second.info.run_id)
     assert c2.baseline == "dj=reference"  # the first value of the swept key
     assert [g.summaries["proxy/OBJ"].n for g in c2.groups] == [4, 4]
+
+    # Store-wide, a configuration run again outside any sweep counts once; conditions are the
+    # config keys that differ (dj.driver), not bookkeeping such as experiment.resume or paths.
+    run_cli([f"hydra.run.dir={store['dir']}/outputs/again", "bars=8", "dj=reference", "replica=0",
+             *store["overrides"]], monkeypatch)
+    capsys.readouterr()
+    run_cli(["experiment=compare", f"hydra.run.dir={store['dir']}/outputs/cmp", *store["overrides"]], monkeypatch)
+    out = capsys.readouterr().out
+    [cmp_run] = client.search_runs([exp], filter_string="tags.`rlmdj.sweep` = 'compare'")
+    data = client.get_run(cmp_run.info.run_id).data
+    assert data.tags["rlmdj.compare.group_by"] == "dj.driver"
+    assert data.metrics["compare/random/n"] == 4
+    assert "1 run(s) set aside as duplicates" in out and "verdict: random vs reference" in out
+    assert "random vs reference:" in data.tags["mlflow.note.content"]
+    arts = {a.path for a in client.list_artifacts(cmp_run.info.run_id, "comparison")}
+    assert {"comparison/listen.html", "comparison/comparison.html"} <= arts
 
     # experiment=compare takes a unique prefix of the parent id; a wrong id lists the parents.
     from rlmdj.errors import ParameterError

@@ -21,7 +21,7 @@ from rlmdj.dj.ears import Ears, Move, compact
 from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.session import Session
 from rlmdj.dj.tool_registry import Bars, Text
-from rlmdj.dj.tools import BRIEF_TOOLS, TOOL_NAMES, ToolLayer, tool
+from rlmdj.dj.tools import BRIEF_TOOLS, TOOLS, ToolLayer, tool
 from rlmdj.errors import ParameterError
 
 __all__ = ["EAR_TOOLS", "audition", "listen", "tool_names"]
@@ -30,8 +30,9 @@ EAR_TOOLS: tuple[str, ...] = ("listen", "audition")
 
 
 def tool_names(ears: bool) -> list[str]:
-    """The tools a DJ is offered: the mixer tools, plus ``listen`` and ``audition`` with ears."""
-    return [*TOOL_NAMES, *(EAR_TOOLS if ears else ())]
+    """The tools a DJ is offered: every registered tool but the ear tools, which come last and
+    only with ears (so a tool registered elsewhere is offered as before)."""
+    return [name for name in TOOLS if name not in EAR_TOOLS] + list(EAR_TOOLS if ears else ())
 
 
 def _ears(t: ToolLayer) -> Ears:

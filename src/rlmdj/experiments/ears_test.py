@@ -129,16 +129,18 @@ def _f(x: float, digits: int = 3) -> str:
     return f"{x:+.{digits}f}" if math.isfinite(x) else "–"
 
 
-def _verdict(c: EarsContrast, alpha: float) -> str:
+def _verdict(c: EarsContrast, alpha: float, delta: float) -> str:
     if not math.isfinite(c.p_holm):
         return "too few pairs"
     if c.p_holm < alpha:
         return "higher" if c.diff > 0 else "lower"
+    if -delta < c.ci_low and c.ci_high < delta:
+        return f"no difference detected; CI within ±{delta:g}"
     return "no difference detected"
 
 
 def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
-                  contrasts: list[EarsContrast], *, alpha: float = 0.05) -> str:
+                  contrasts: list[EarsContrast], *, alpha: float = 0.05, delta: float = 0.3) -> str:
     lines = [f"# Ears test ({metric})", "", "| cell | n | mean |", "|---|---|---|"]
     for cell in CELLS:
         if cell in values:
@@ -151,7 +153,7 @@ def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
     for c in contrasts:
         wp = f"{c.wilcoxon_p:.3g}" if math.isfinite(c.wilcoxon_p) else "–"
         lines.append(f"| {c.name} | {c.n} | {_f(c.diff)} | [{_f(c.ci_low)}, {_f(c.ci_high)}] | "
-                     f"{c.p:.3g} | {c.p_holm:.3g} | {wp} | {_verdict(c, alpha)} |")
+                     f"{c.p:.3g} | {c.p_holm:.3g} | {wp} | {_verdict(c, alpha, delta)} |")
     return "\n".join(lines) + "\n"
 
 
@@ -159,13 +161,14 @@ def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
                   out_dir: Path) -> list[EarsContrast]:
     """``experiment.analysis=ears``: the paired report over the sweep, logged to its parent run."""
     alpha = float(config.experiment.compare.alpha)
+    delta = float(config.experiment.compare.get("delta", 0.3))
     metric, values = cell_values(_finished_runs(client, experiment_id, parent))
     if "reference" not in values:
         raise ParameterError("the ears test needs finished reference runs (ears_cell=reference)")
     contrasts = ears_contrasts(values)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "ears_test.md"
-    md.write_text(ears_markdown(metric, values, contrasts, alpha=alpha))
+    md.write_text(ears_markdown(metric, values, contrasts, alpha=alpha, delta=delta))
     table = out_dir / "ears_test.csv"
     with table.open("w", newline="") as fh:
         w = csv.writer(fh)

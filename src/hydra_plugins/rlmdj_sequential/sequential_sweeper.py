@@ -67,7 +67,9 @@ class SequentialSweeper(Sweeper):
         from rlmdj.experiments.sequential_log import ParentLog
 
         assert self.config is not None and self.launcher is not None
-        conditions, fixed = plan([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
+        # An experiment overlay's ``replica: range(n)`` is the fixed-n plan this sweeper replaces.
+        params = [f"{k}={v}" for k, v in self.params.items() if k != "replica"]
+        conditions, fixed = plan(params + list(arguments))
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")

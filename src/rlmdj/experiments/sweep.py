@@ -271,8 +271,11 @@ def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
     from rlmdj.errors import RlmdjError
     from rlmdj.experiments.sequential import plan
 
+    task = {o.split("=", 1)[0] for o in config.hydra.overrides.task}
+    # replica from an experiment overlay's hydra.sweeper.params is replaced by the rounds.
+    given = [o for o in overrides if o.split("=", 1)[0] != "replica" or o.split("=", 1)[0] in task]
     try:
-        plan([o for o in overrides if not o.startswith(("hydra/sweeper=", "hydra.sweeper."))])
+        plan(given)
     except RlmdjError as exc:
         print(f"rlmdj: error: {exc}", file=sys.stderr)
         sys.exit(2)

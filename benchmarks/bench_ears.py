@@ -39,15 +39,17 @@ BPM = 128.0
 MOVES = [["pattern", "hihat", "sixteenth_drive"], ["fader", "bassline", 0.7]]
 
 
-def median_s(fn: Callable[[], object], repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after one warm-up call."""
+def median_s(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time (this process, one thread) of ``repeats`` calls
+    after one warm-up call. On a shared machine the CPU time is the single-core cost."""
     fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -78,20 +80,24 @@ def main() -> None:
     tool_listen_s = median_s(lambda: layer.call("listen", 8), args.repeats)
     audition_s = median_s(lambda: layer.call("audition", MOVES, 4), args.repeats)
 
-    greedy = []
+    greedy, greedy_cpu = [], []
     for seed in range(args.sets):
         g = session(seed)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         GreedyDriver(seed=seed, scorer=scorer).perform(g)
         greedy.append(time.perf_counter() - t0)
-    greedy_s = statistics.median(greedy)
+        greedy_cpu.append(time.process_time() - c0)
 
-    print(f"ears, {scorer.identity}, {BPM:g} BPM, 1 thread, set 16 bars in with 5 layers")
-    print(f"listen(8)  [15.0 s of audio]  median {listen_s * 1e3:6.1f} ms  "
-          f"(tool call {tool_listen_s * 1e3:.1f} ms; budget 150 ms)")
-    print(f"audition(moves, 4)            median {audition_s * 1e3:6.1f} ms  (budget 300 ms)")
-    print(f"greedy 32-bar set             median {greedy_s:6.2f} s   (budget 30 s; "
-          f"{args.sets} set(s): {', '.join(f'{x:.2f}' for x in greedy)})")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"ears, {scorer.identity}, {BPM:g} BPM, 1 thread, set 16 bars in with 5 layers; "
+          f"load average {load:.1f} on {os.cpu_count()} cores")
+    print("                              wall median   CPU median   budget")
+    for name, (wall, cpu), budget in (("listen(8) [15 s of audio]", listen_s, "150 ms"),
+                                      ("listen(8) as a tool call", tool_listen_s, "150 ms"),
+                                      ("audition(moves, 4)", audition_s, "300 ms")):
+        print(f"{name:<29} {wall * 1e3:8.1f} ms  {cpu * 1e3:8.1f} ms   {budget}")
+    print(f"{'greedy 32-bar set':<29} {statistics.median(greedy):8.2f} s   "
+          f"{statistics.median(greedy_cpu):8.2f} s    30 s  ({args.sets} set(s))")
 
 
 if __name__ == "__main__":

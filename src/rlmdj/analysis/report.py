@@ -116,9 +116,11 @@ def _set_aside(c: Comparison) -> list[str]:
             for t in c.primary_tests() if t.set_aside]
 
 
-def to_markdown(c: Comparison, *, title: str = "Comparison") -> str:
-    """The report as Markdown: verdicts, settings, per-condition summary, contrasts, legend."""
-    parts = [f"# {title}", "", "## Verdicts", "", *[f"- {v}" for v in verdicts(c) or ["(one condition)"]],
+def to_markdown(c: Comparison, *, title: str = "Comparison", lead: str = "") -> str:
+    """The report as Markdown: ``lead`` (a sequential sweep's verdict), verdicts, settings,
+    per-condition summary, contrasts, legend."""
+    parts = [f"# {title}", "", "## Verdicts", "", *([lead, ""] if lead else []),
+             *[f"- {v}" for v in verdicts(c) or ["(one condition)"]],
              "", *[f"- {s}" for s in _settings(c)], "", "## Conditions", "",
              _md_table(SUMMARY_HEAD, _summary_rows(c))]
     if c.tests:
@@ -147,9 +149,11 @@ def _html_table(head: list[str], rows: list[list[str]], *, left: int = 2) -> str
     return f"<table><tr>{th}</tr>{''.join(body)}</table>"
 
 
-def to_html(c: Comparison, *, title: str = "Comparison") -> str:
+def to_html(c: Comparison, *, title: str = "Comparison", lead: str = "") -> str:
     """The report as one self-contained HTML page (no scripts, nothing fetched)."""
     items = "".join(f"<li>{html.escape(v)}</li>" for v in verdicts(c)) or "<li>(one condition)</li>"
+    if lead:
+        items = f"<p style='white-space:pre-line'>{html.escape(lead)}</p>{items}"
     settings = "".join(f"<li>{html.escape(s)}</li>" for s in _settings(c))
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{_CSS}</style></head><body><h2>{html.escape(title)}</h2><ul>{items}</ul>"
@@ -256,13 +260,14 @@ def print_report(c: Comparison, console: Any | None = None, *, with_verdicts: bo
         print_verdicts(c, console)
 
 
-def write_report(c: Comparison, folder: str | Path, *, title: str = "Comparison", plot: bool = True) -> list[Path]:
+def write_report(c: Comparison, folder: str | Path, *, title: str = "Comparison", plot: bool = True,
+                 lead: str = "") -> list[Path]:
     """Write ``comparison.md``, ``comparison.html``, ``summary.csv``, ``tests.csv`` and ``distributions.png``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     md, page = folder / "comparison.md", folder / "comparison.html"
-    md.write_text(to_markdown(c, title=title))
-    page.write_text(to_html(c, title=title))
+    md.write_text(to_markdown(c, title=title, lead=lead))
+    page.write_text(to_html(c, title=title, lead=lead))
     files = [md, page, *write_csv(c, folder)]
     if plot:
         from rlmdj.analysis.plots import plot_distributions
@@ -285,7 +290,7 @@ def log_report(client: Any, run_id: str, c: Comparison, folder: str | Path, *,
 
     from mlflow.entities import Metric, RunTag
 
-    files = write_report(c, folder, title=title)
+    files = write_report(c, folder, title=title, lead=lead)
     client.log_artifacts(run_id, str(Path(folder)), artifact_path)  # one upload for the folder
     now = int(time.time() * 1000)
     metrics = [Metric(k, v, now, 0) for k, v in verdict_metrics(c).items()]

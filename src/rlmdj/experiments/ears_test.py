@@ -136,6 +136,8 @@ def _verdict(c: EarsContrast, alpha: float, delta: float) -> str:
         return "higher" if c.diff > 0 else "lower"
     if -delta < c.ci_low and c.ci_high < delta:
         return f"no difference detected; CI within ±{delta:g}"
+    if -delta < c.ci_low:  # non-inferiority: "matches or beats" at margin delta
+        return f"no difference detected; not lower by {delta:g} or more"
     return "no difference detected"
 
 

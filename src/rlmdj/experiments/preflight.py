@@ -27,7 +27,6 @@ from rlmdj.errors import ParameterError
 
 __all__ = ["CHECKS", "check_folder_writable", "check_prompt", "preflight"]
 
-_DRIVERS = ("reference", "random", "rlm")
 _SCORERS = ("proxy", "audiobox", "http", "modal")
 _AXES = ("CE", "CU", "PC", "PQ")
 _SANDBOXES = ("deno", "local")
@@ -182,7 +181,9 @@ def check_scorer(cfg: DictConfig) -> None:
 
 def check_driver(cfg: DictConfig) -> None:
     """The DJ driver, and for ``dj=rlm``: model settings, key variables, prompt file, sandbox."""
-    driver = _choice(cfg, "dj.driver", _DRIVERS)
+    from rlmdj.dj.drivers import DRIVERS
+
+    driver = _choice(cfg, "dj.driver", tuple(DRIVERS.names()))
     if driver != "rlm":
         return
     _choice(cfg, "dj.sandbox.kind", _SANDBOXES)

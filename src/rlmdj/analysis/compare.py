@@ -5,9 +5,10 @@
 1. **One run per configuration.** Runs with the same config hash count once (the latest
    FINISHED); the rest are set aside and counted in the report.
 2. **Conditions.** The swept keys (``group_by``, or the condition tags when every run carries
-   the same ones) or, store-wide, the config keys that differ between the runs, leaving out bookkeeping (``experiment.*``, ``paths.*``, ``tracking.*``,
-   ``hydra.*``, ``serve.*``, ``progress``, ``replica``). Keys that vary together (``dj.driver``
-   and ``dj.name``) are shown once. Runs on different palettes are never pooled: a palette that
+   the same ones) or, store-wide, the config keys that differ between the runs, leaving out
+   bookkeeping (``experiment.*``, ``paths.*``, ``tracking.*``, ``hydra.*``, ``serve.*``,
+   ``progress``, ``replica``, and any key the config hash ignores, such as ``scorer.cache``).
+   Keys that vary together (``dj.driver`` and ``dj.name``) are shown once. Runs on different palettes are never pooled: a palette that
    differs becomes part of the condition, unless the palette is the unit of replication.
 3. **Unit of replication.** ``unit="replica"`` (default): replica index + palette identity (the
    palette hash tag), because replica r plays the same palette and seed in every condition.
@@ -82,6 +83,23 @@ def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = N
 
 def _is_bookkeeping(key: str) -> bool:
     return key in BOOKKEEPING_KEYS or key.startswith(BOOKKEEPING_PREFIXES)
+
+
+def _outside_hash(key: str) -> bool:
+    """True when ``key`` does not enter the config hash (caches, timeouts, artifact formats...):
+    it changes how a run is carried out, not what it plays, so it never defines a condition."""
+    from rlmdj.tracking.identity import config_hash
+
+    def nested(value: str) -> dict:
+        node: dict = {}
+        cur = node
+        parts = key.split(".")
+        for part in parts[:-1]:
+            cur = cur.setdefault(part, {})
+        cur[parts[-1]] = value
+        return node
+
+    return config_hash(nested("a")) == config_hash(nested("b"))
 
 
 @dataclass(frozen=True)
@@ -229,7 +247,7 @@ def _varying_keys(records: Sequence[RunRecord], *, unit: str) -> tuple[list[str]
         if _is_bookkeeping(k) or (unit == "palette" and k.startswith("palette")):
             continue
         column = tuple(r.params.get(k) for r in records)
-        if len(set(column)) < 2:
+        if len(set(column)) < 2 or _outside_hash(k):
             continue
         # Keys that split the runs the same way (dj.driver and dj.name) say one thing once.
         pattern: dict[str | None, int] = {}

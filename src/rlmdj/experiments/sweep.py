@@ -342,7 +342,10 @@ def job_context(cfg: DictConfig) -> JobContext:
         twin = _finished_run(cfg)
         if twin is not None:
             ctx.finished_run_id = twin.info.run_id
-            ctx.finished_obj = next((v for k, v in twin.data.metrics.items() if k.endswith("/OBJ")), None)
+            # ``<scorer>/OBJ``, not the last window's ``<scorer>/window/OBJ``: the sequential
+            # sweeper analyses this value when it resumes.
+            ctx.finished_obj = next((v for k, v in twin.data.metrics.items()
+                                     if k.endswith("/OBJ") and k.count("/") == 1), None)
     if sweep_dir is None:
         return ctx
     keys: list[str] | None = None

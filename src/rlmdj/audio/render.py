@@ -146,6 +146,7 @@ class Renderer:
         self._scratch = np.empty((int(math.ceil(grid.samples_per_bar)) + 2, 2), dtype=np.float32)
         self._bars = 0
         self._loops: dict[str, _LoopVoice] = {}
+        self._written_end = 0  # one past the last master sample any hit has written to
 
     @property
     def grid(self) -> Grid:
@@ -175,7 +176,8 @@ class Renderer:
         twin = copy.copy(self)
         a = self._grid.bar_start(self._bars)
         twin._master = np.zeros(self._master.shape, dtype=np.float32)  # untouched pages stay free
-        twin._master[a:] = self._master[a:]
+        end = max(a, self._written_end)  # past this the master is still silent: nothing to copy
+        twin._master[a:end] = self._master[a:end]
         twin._scratch = np.empty_like(self._scratch)
         twin._loops = dict(self._loops)
         return twin
@@ -288,6 +290,7 @@ class Renderer:
         step_start = self._grid.step_start
         positions = [step_start(bar, s) for bar in range(start_bar, start_bar + n_bars) for s in steps]
         self._ensure_length(max(positions) + n)
+        self._written_end = max(self._written_end, max(positions) + n)
         master = self._master
         for pos in positions:
             master[pos : pos + n] += hit

@@ -2,7 +2,9 @@
 
 Runs the console script a few times in a scratch directory (the first run may generate the
 sample pack; it is reported separately), then prints the median wall time of the later runs
-and where the time goes inside the job (the `time/...` metrics each run logs).
+and where the time goes: interpreter start and imports (timed in fresh interpreters), each
+stage inside the job (the `time/...` metrics each run logs), and the rest (Hydra, opening the
+store, logging between stages).
 
     python benchmarks/bench_run.py [--repeats 3] [--tracking-cost] [extra overrides...]
 
@@ -21,6 +23,19 @@ import time
 from pathlib import Path
 
 from mlflow.tracking import MlflowClient
+
+# What a default run imports before its job starts, timed apart from the run.
+_IMPORTS = "import rlmdj.cli, rlmdj.experiments.run"
+
+
+def _python_s(code: str, repeats: int) -> float:
+    """Median wall time of ``python -c code`` in a fresh interpreter."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -57,13 +72,18 @@ def main() -> None:
                 if key.startswith("time/"):
                     stages.setdefault(key.removeprefix("time/"), []).append(value)
     median_wall = statistics.median(walls)
+    interpreter = _python_s("pass", args.repeats)
+    imports = _python_s(_IMPORTS, args.repeats) - interpreter
     print(f"\nmedian wall time of `rlmdj` (after the first run): {median_wall:.2f} s")
+    print(f"  {'interpreter':<12} {interpreter:6.2f} s  (python -c pass)")
+    print(f"  {'imports':<12} {imports:6.2f} s  ({_IMPORTS})")
     inside = 0.0
     for stage, values in stages.items():
         m = statistics.median(values)
         inside += m
         print(f"  {stage:<12} {m:6.2f} s")
-    print(f"  {'other':<12} {median_wall - inside:6.2f} s  (interpreter start, imports, Hydra, MLflow)")
+    rest = median_wall - interpreter - imports - inside
+    print(f"  {'other':<12} {rest:6.2f} s  (Hydra, opening the store, logging between stages)")
     if untracked:
         off = statistics.median(untracked)
         print(f"\nmedian with tracking.enabled=false: {off:.2f} s; MLflow adds {median_wall - off:.2f} s "

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 from rlmdj.experiments.outcome import RunOutcome
-from rlmdj.tracking.store import run_url, ui_command
 
 __all__ = ["print_job_line", "print_run_summary", "print_ui_lines"]
 
@@ -39,6 +38,8 @@ def print_ui_lines(cfg: DictConfig, experiment_id: str | None, run_id: str | Non
 
     Plain ``print`` so a terminal never wraps them inside a word: each is one pasteable line.
     """
+    from rlmdj.tracking.store import run_url, ui_command  # MLflow: only once a run was tracked
+
     if experiment_id and run_id:
         print(f"run URL: {run_url(cfg.tracking, experiment_id, run_id)}", flush=True)
     command = ui_command(cfg.tracking)

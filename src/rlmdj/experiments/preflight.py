@@ -27,7 +27,6 @@ from rlmdj.errors import ParameterError
 
 __all__ = ["CHECKS", "check_folder_writable", "check_prompt", "preflight"]
 
-_SCORERS = ("proxy", "audiobox", "http", "modal")
 _AXES = ("CE", "CU", "PC", "PQ")
 _SANDBOXES = ("deno", "local")
 _STORE_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
@@ -146,7 +145,9 @@ def check_tracking(cfg: DictConfig) -> None:
 
 def check_scorer(cfg: DictConfig) -> None:
     """Scorer name, OBJ weights, timeouts, URL and the token variables it names."""
-    name = _choice(cfg, "scorer.name", _SCORERS)
+    from rlmdj.scoring.factory import SCORERS
+
+    name = _choice(cfg, "scorer.name", tuple(SCORERS.names()))
     weights = _get(cfg, "scorer.weights") or {}
     for axis in dict(weights):
         if str(axis) not in _AXES:

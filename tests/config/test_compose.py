@@ -130,3 +130,10 @@ def test_group_files_hold_only_what_differs_from_the_schema(path: Path):
         values.pop("name", None)
     repeated = _repeated_defaults(values, defaults)
     assert not repeated, f"{path.name} repeats schema defaults (delete them): {repeated}"
+
+
+def test_root_config_holds_no_values_only_the_defaults_list():
+    root = OmegaConf.to_container(OmegaConf.load(CONF / "config.yaml"), resolve=False) or {}
+    assert set(root) == {"defaults"}, f"conf/config.yaml sets {sorted(set(root) - {'defaults'})}: put defaults in the schema"
+    cfg = _compose()
+    assert (cfg.replica, cfg.bars, cfg.bpm, cfg.progress) == (0, 32, 128.0, True)

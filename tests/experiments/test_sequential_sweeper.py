@@ -69,7 +69,11 @@ def test_overlay_replica_range_is_replaced_and_budget_ends_undecided(tmp_path: P
                                  max_replicas=4, round_size=1, params={"replica": "range(5)", "dj": "a,b"})
     sweeper.sweep([])
     assert sum(len(batch) for batch, _ in launcher.calls) == 8
-    assert "undecided at max_replicas=4" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "undecided at max_replicas=4" in out and "cannot exclude anything" not in out
+    tiny, _ = _sweeper(tmp_path, obj, max_replicas=3)
+    tiny.sweep(["dj=a,b"])
+    assert "with max_replicas=3 the confidence sequence cannot exclude anything" in capsys.readouterr().out
 
 
 def test_a_failed_job_stops_the_sweep_with_its_error(tmp_path: Path) -> None:

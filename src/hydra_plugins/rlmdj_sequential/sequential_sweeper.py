@@ -63,6 +63,9 @@ class SequentialSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config)
 
     def sweep(self, arguments: list[str]) -> Any:
+        import math
+
+        from rlmdj.analysis.sequential import cs_multiplier
         from rlmdj.experiments.sequential import SequentialState, plan
         from rlmdj.experiments.sequential_log import ParentLog
 
@@ -79,6 +82,11 @@ class SequentialSweeper(Sweeper):
         done, job_idx = 0, 0
         print(f"sequential: {len(conditions)} conditions, baseline {conditions[0].label}; replicas "
               f"{'/'.join(str(n) for n in self.settings.schedule())} at most, stop when decided", flush=True)
+        if math.isinf(cs_multiplier(self.settings.max_replicas, alpha=self.settings.alpha / (len(conditions) - 1),
+                                    prior_sd=self.settings.prior_sd)):
+            print(f"sequential: note: with max_replicas={self.settings.max_replicas} the confidence sequence "
+                  "cannot exclude anything yet; every contrast will end undecided (raise hydra.sweeper.max_replicas)",
+                  flush=True)
         for target in self.settings.schedule():
             jobs = [(c, r) for r in range(done, target) for c in conditions]
             batch = [[*fixed, *c.overrides, f"replica={r}"] for c, r in jobs]

@@ -152,3 +152,9 @@ def test_compact_drops_optional_keys_to_fit() -> None:
     result = {"ok": True, "OBJ": 6.1, "note": "x" * 400, "corrections": ["y" * 300]}
     text = compact(result, max_chars=200)
     assert len(text) <= 200 and json.loads(text)["OBJ"] == 6.1 and json.loads(text)["truncated"]
+
+
+def test_compact_never_exceeds_the_budget() -> None:
+    huge = {"ok": True, "action": "x" * 5000, "OBJ": 1.0}
+    text = compact(huge, max_chars=200)
+    assert len(text) <= 200 and json.loads(text)["truncated"]

@@ -128,3 +128,13 @@ def test_audition_then_play_equals_play(make_session, proxy) -> None:
         call(t, "fader", "hihat", 0.5)
         call(t, "play", 8)
     assert plain.audio().tobytes() == probed.audio().tobytes()
+
+
+def test_results_fit_the_character_budget_as_printed(make_session, proxy) -> None:
+    session = make_session(32)
+    t = layer(session, proxy, max_chars=200)
+    groove(t, 2)  # 2 bars: the "only 2 bars" and padding notes make the result long
+    out = t.call("listen", 8)
+    assert len(out) <= 200 and json.loads(out)["truncated"]
+    out = t.call("audition", [["add", "texture", 0.9], ["add", "perc", 0.45, "gallop"]], 2)
+    assert len(out) <= 200 and json.loads(out)["ok"]

@@ -301,20 +301,29 @@ def _r(x: float, digits: int = 3) -> float:
 
 
 def compact(result: Mapping[str, Any], *, max_chars: int = 600,
-            drop: Sequence[str] = ("corrections", "note", "clash", "balance", "change", "lufs")) -> str:
-    """``result`` as JSON of at most ``max_chars`` characters, dropping optional keys in order."""
+            drop: Sequence[str] = ("corrections", "note", "clash", "balance", "change", "lufs",
+                                   "lufs_change", "listens_left", "auditions_left", "as_is_OBJ",
+                                   "with_moves_OBJ")) -> str:
+    """``result`` as JSON of at most ``max_chars`` characters, dropping optional keys in order.
+
+    Measured as the tool layer prints it (``json.dumps`` with its default separators).
+    """
+    def dumps(obj: Any) -> str:
+        return json.dumps(obj, allow_nan=False, default=str)
+
     data = dict(result)
-    text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
+    text = dumps(data)
     for key in drop:
         if len(text) <= max_chars:
             break
         if key in data:
             data.pop(key)
             data["truncated"] = True
-            text = json.dumps(data, separators=(",", ":"), allow_nan=False, default=str)
-    if len(text) > max_chars:  # only pathological inputs (huge error strings) get here
-        text = json.dumps({"ok": data.get("ok", True), "truncated": True,
-                           "summary": text[: max_chars - 60]}, separators=(",", ":"))
+            text = dumps(data)
+    full, cut = text, max_chars
+    while len(text) > max_chars and cut > 0:  # only pathological inputs get here
+        cut -= 20
+        text = dumps({"ok": data.get("ok", True), "truncated": True, "summary": full[:max(cut, 0)]})
     return text
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from rlmdj.audio.palette import random_palette
 from rlmdj.audio.wavio import normalize_peak
@@ -59,3 +60,13 @@ def test_dj_greedy_is_built_from_config(compose_cfg) -> None:
     assert driver.candidates == 3 and driver.phrase_bars == 8 and driver.scorer.name == "proxy"
     other = build_driver(compose_cfg("dj=greedy", "replica=3"))
     assert other.seed != driver.seed
+
+
+def test_ears_scorer_follows_the_run_and_bad_names_name_the_key(compose_cfg) -> None:
+    from rlmdj.dj.ears_setup import ears_scorer
+    from rlmdj.errors import ParameterError
+
+    cfg = compose_cfg("dj=greedy", "scorer.weights.CE=1.0", "scorer.weights.PQ=0.0")
+    assert ears_scorer(cfg).weights["CE"] == 1.0  # the run's OBJ weights
+    with pytest.raises(ParameterError, match="ears.scorer=nope"):
+        ears_scorer(compose_cfg("dj=greedy", "ears.scorer=nope"))

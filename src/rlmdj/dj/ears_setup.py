@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.dj.ears import Ears, EarScorer, EarsSettings
+from rlmdj.errors import ParameterError
 
 __all__ = ["ears_enabled", "ears_from_config", "ears_scorer", "ears_settings"]
 
@@ -43,9 +44,13 @@ def ears_scorer(cfg: DictConfig) -> EarScorer:
 
     node: dict[str, Any] = OmegaConf.to_container(cfg.scorer, resolve=True)  # type: ignore[assignment]
     kind = OmegaConf.select(cfg, "ears.scorer", default=None)
-    if kind:
-        node["name"] = str(kind)
-    return build_scorer(node)
+    if not kind:
+        return build_scorer(node)
+    node["name"] = str(kind)
+    try:
+        return build_scorer(node)
+    except ParameterError as exc:
+        raise ParameterError(f"ears.scorer={kind}: {exc}") from None
 
 
 def ears_from_config(cfg: DictConfig) -> Ears | None:

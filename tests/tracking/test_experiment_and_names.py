@@ -63,7 +63,7 @@ def test_ui_command_names_the_environments_own_mlflow(tmp_path, monkeypatch):
 
 def test_run_url_points_at_the_run_on_the_printed_port(tmp_path):
     url = run_url(_tracking(tmp_path), "4", "abc123")
-    assert url == "http://127.0.0.1:5000/#/experiments/4/runs/abc123"
+    assert url == "http://127.0.0.1:5000/#/experiments/4/runs/abc123?workflowType=machine_learning"
     server = OmegaConf.create({"uri": "http://mlflow.example:8080/"})
-    assert run_url(server, "1", "r") == "http://mlflow.example:8080/#/experiments/1/runs/r"
+    assert run_url(server, "1", "r").startswith("http://mlflow.example:8080/#/experiments/1/runs/r?")
     assert ui_command(server) == "http://mlflow.example:8080/"

@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -405,8 +406,18 @@ def _read_valid(dest: Path, seed: int, n: int) -> list[SampleInfo] | None:
 
 @contextlib.contextmanager
 def _progress(enabled: bool, total: int, label: str) -> Iterator:
-    if not enabled:
-        yield lambda: None
+    """A live bar on a terminal when ``enabled``; otherwise plain lines, one per 2 s and the last."""
+    if not enabled or not sys.stderr.isatty():
+        state = {"done": 0, "last": time.perf_counter()}
+
+        def line() -> None:
+            state["done"] += 1
+            now = time.perf_counter()
+            if state["done"] == total or now - state["last"] >= 2.0:
+                print(f"{label} {state['done']}/{total}", file=sys.stderr, flush=True)
+                state["last"] = now
+
+        yield line
         return
     from rich.progress import Progress
 

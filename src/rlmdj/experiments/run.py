@@ -167,7 +167,8 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
     stage_line(f"scoring with the {cfg.scorer.name} scorer", quiet=quiet)
     with timer.stage("score"):
         scorer = build_scorer(cfg)
-        score = scorer.score(master, sr=sr)
+        with _windows_progress(scorer, cfg, quiet=quiet):
+            score = scorer.score(master, sr=sr)
     run.set_tags({"rlmdj.scorer": score.scorer, "rlmdj.scorer_identity": score.identity})
     with timer.stage("signal"):
         signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
@@ -186,6 +187,22 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
         scorer=score.scorer, metrics=outcome.metrics, palette=palette.name, dj=str(cfg.dj.driver),
         bars=int(cfg.bars), audio_file=outcome.audio_artifact, prompt=prompt_version,
     ))
+
+
+@contextmanager
+def _windows_progress(scorer: Any, cfg: DictConfig, *, quiet: bool) -> Iterator[None]:
+    """Windows k/N while a model scorer works through a long set (scorers with ``on_windows``)."""
+    if quiet or not hasattr(scorer, "on_windows"):
+        yield
+        return
+    from rlmdj.experiments.progress import Progress
+
+    with Progress(f"{scorer.name} windows", 0, unit="windows", enabled=bool(cfg.progress)) as progress:
+        scorer.on_windows = lambda done, total: progress.update(done, total)
+        try:
+            yield
+        finally:
+            scorer.on_windows = None
 
 
 def _log_windows(run: TrackedRun, score: Any) -> None:

@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,8 @@ class AudioboxScorer:
             for a in AXES
         }
         self._lock = threading.Lock()
+        # ``on_windows(done, total)`` after each batch: long sets report windows k/N.
+        self.on_windows: Callable[[int, int], None] | None = None
 
     @property
     def model_identity(self) -> str:
@@ -334,6 +337,8 @@ class AudioboxScorer:
                 rows.append(
                     {a: float(np.float32(cols[a][i]) * np.float32(self._transform[a][1]) + np.float32(self._transform[a][0])) for a in AXES}
                 )
+            if self.on_windows is not None:
+                self.on_windows(len(rows), len(windows))
         scores = weighted_average(rows, [w.weight for w in windows])
         per_window = [
             WindowScore(start_s=w.start / MODEL_SR, duration_s=w.valid / MODEL_SR, weight=w.weight, scores=r)

@@ -1,8 +1,9 @@
 """Open the MLflow store a config names: local SQLite + artifact folder, or a server.
 
-Experiments rlmdj creates open on their runs table in MLflow 3's UI: they are tagged as
-custom model development (not GenAI), carry a description, and name ``<scorer>/OBJ`` as their
-primary metric. :func:`ui_command` and :func:`run_url` say how to look at a run afterwards.
+Experiments rlmdj creates are tagged as custom model development (not GenAI), carry a
+description, and name ``<scorer>/OBJ`` as their primary metric. :func:`ui_command` and
+:func:`run_url` say how to look at a run afterwards; the URL opens MLflow 3's model-training
+layout, where the runs table is (the UI's GenAI/model-training switch is per browser).
 """
 
 from __future__ import annotations
@@ -173,7 +174,12 @@ def ui_command(tracking: DictConfig, *, port: int = UI_PORT) -> str:
 
 
 def run_url(tracking: DictConfig, experiment_id: str, run_id: str, *, port: int = UI_PORT) -> str:
-    """The run's page: on the tracking server, or on the UI that :func:`ui_command` starts."""
+    """The run's page: on the tracking server, or on the UI that :func:`ui_command` starts.
+
+    MLflow 3's UI chooses its GenAI or model-training layout from a browser-wide switch (the
+    experiment's kind tag alone does not move it); ``workflowType=machine_learning`` in the URL
+    opens the model-training layout, where runs, their metrics and artifacts are.
+    """
     uri = str(tracking.uri)
     base = f"http://127.0.0.1:{port}" if _is_local(uri) else uri.rstrip("/")
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"

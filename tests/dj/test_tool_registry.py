@@ -107,3 +107,22 @@ def test_prompts_call_only_registered_tools():
         called = set(re.findall(r"\b([a-z_]+)\(", path.read_text())) - builtins
         unknown = called - set(TOOLS)
         assert not unknown, f"{path.name} calls {sorted(unknown)}, which are not registered tools"
+
+
+def test_random_baseline_moves_are_unchanged_by_the_registry(sample_index, palette):
+    """The random DJ draws its moves from the tool registry; it plays exactly the set it played
+    when its moves were a hand-written table (digest taken from that implementation)."""
+    import hashlib
+
+    from rlmdj.audio.grid import Grid
+    from rlmdj.config.dj import GuardrailsConfig
+    from rlmdj.dj.guardrails import Guardrails
+    from rlmdj.dj.random_driver import RandomDriver
+    from rlmdj.dj.session import Session
+
+    session = Session(index=sample_index, palette=palette, grid=Grid(128.0), max_bars=64)
+    driver = RandomDriver(seed=7, guardrails=Guardrails(GuardrailsConfig()))
+    driver.perform(session)
+    digest = hashlib.sha256(json.dumps(driver.moves).encode()).hexdigest()
+    assert (digest, len(driver.moves), dict(driver.guardrails.counts)) == (
+        "a2d552b3c69b869d3500f52d1c6b229caf8ac898b71e4d992ac601dbb72a0ed5", 49, {"density": 6})

@@ -126,3 +126,26 @@ def test_random_baseline_moves_are_unchanged_by_the_registry(sample_index, palet
     digest = hashlib.sha256(json.dumps(driver.moves).encode()).hexdigest()
     assert (digest, len(driver.moves), dict(driver.guardrails.counts)) == (
         "a2d552b3c69b869d3500f52d1c6b229caf8ac898b71e4d992ac601dbb72a0ed5", 49, {"density": 6})
+
+
+# What the model read before tools were registry functions; recorded transcripts replay only if
+# the tool list in the prompt stays byte-identical.
+MODEL_TOOL_LIST = [
+    ("status", "() -> str", "Where the set is: bars played, phase, layers and cap, energy vs target, mixer."),
+    ("add", "(role: Any, gain: Any, pattern: Any = '') -> str", "Start a channel from the palette: add('hihat', 0.55, 'offbeat_8ths'); loops take no pattern: add('bassline', 0.65)."),
+    ("remove", "(role: Any) -> str", "Stop and remove a channel: remove('perc')."),
+    ("fader", "(role: Any, gain: Any) -> str", "Set a channel's gain (0..1): fader('hihat', 0.6)."),
+    ("pattern", "(role: Any, name: Any) -> str", "Change a one-shot channel's named pattern: pattern('perc', 'gallop')."),
+    ("mute", "(role: Any) -> str", "Silence a channel but keep its settings: mute('clap')."),
+    ("unmute", "(role: Any) -> str", "Bring a muted channel back: unmute('clap')."),
+    ("swap", "(role: Any, choice: Any = '') -> str", "Replace a channel's sample by id: swap('perc', 'perc-03'); swap('perc', '') lists the choices."),
+    ("breakdown", "(bars: Any) -> str", "Play bars with the drums muted, then bring them back: breakdown(4)."),
+    ("play", "(bars: Any) -> str", "Render the next bars with the current mixer: play(8). This is the only way time passes."),
+]
+
+
+def test_the_model_reads_the_same_tool_list(make_session):
+    layer = ToolLayer(make_session(8), tools=TOOL_NAMES)
+    got = [(f.__name__, str(inspect.signature(f)).replace("typing.", ""), f.__doc__)
+           for f in layer.functions()]
+    assert got == MODEL_TOOL_LIST

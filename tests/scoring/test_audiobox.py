@@ -216,3 +216,41 @@ def test_inprocess_service_and_server_give_identical_numbers(scorer):
     assert remote.scores == direct.scores and remote_file.scores == direct.scores
     assert [w.scores for w in remote.windows] == [w.scores for w in direct.windows]
     assert [w["scores"] for w in handled["windows"]] == [w.scores for w in direct.windows]
+
+
+def test_batched_sets_are_bit_identical_to_scoring_each_alone(ckpt):
+    """Windows of four sets pooled 3 per forward pass (passes mix sets) give every set exactly
+    the numbers it gets alone, and the same as one window per pass."""
+    pooled = AudioboxScorer(ckpt, device="cpu", batch_size=3)
+    single = AudioboxScorer(ckpt, device="cpu", batch_size=1)
+    sets = [(_audio(s, seed=20 + i), 44_100) for i, s in enumerate((25.0, 7.0, 31.0, 10.0))]
+    batched = pooled.score_batch(sets)
+    assert len(batched) == 4
+    for (audio, sr), got in zip(sets, batched, strict=True):
+        for alone in (pooled.score(audio, sr=sr), single.score(audio, sr=sr)):
+            assert got.scores == alone.scores  # exact, not approx
+            assert [w.scores for w in got.windows] == [w.scores for w in alone.windows]
+            assert [(w.start_s, w.weight) for w in got.windows] == [(w.start_s, w.weight) for w in alone.windows]
+    assert [len(r.windows) for r in batched] == [3, 1, 4, 1]
+
+
+@pytest.mark.slow
+def test_score_batch_over_http_fails_only_the_bad_set(scorer):
+    """POST /score_batch through the client, 2 sets per request: good sets equal in-process
+    scores exactly; a set the server refuses (too long) comes back as that set's own error."""
+    from rlmdj.scoring.client import HttpScorer, ScorerRequestError
+    from rlmdj.scoring.server import ServerThread, create_app
+    from rlmdj.scoring.service import ScoringService, UploadLimits
+
+    service = ScoringService(scorer, limits=UploadLimits(max_duration_s=30.0))
+    sets = [(_audio(12.0, seed=31), 44_100), (_audio(35.0, seed=32), 44_100),
+            (_audio(4.0, seed=33), 22_050), (_audio(21.0, seed=34), 44_100)]
+    with ServerThread(create_app(service)) as server, \
+            HttpScorer(server.url, retries=0, max_batch_sets=2) as client:
+        outcomes = client.score_batch_outcomes(sets)
+    assert isinstance(outcomes[1], ScorerRequestError) and outcomes[1].status == 413
+    assert "set1.wav" in str(outcomes[1]) and "limit" in str(outcomes[1])
+    for i in (0, 2, 3):
+        alone = scorer.score(*sets[i][:1], sr=sets[i][1])
+        assert outcomes[i].scores == alone.scores
+        assert [w.scores for w in outcomes[i].windows] == [w.scores for w in alone.windows]

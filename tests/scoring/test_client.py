@@ -76,7 +76,7 @@ def test_retry_after_is_honoured_but_capped():
 
 def test_persistent_5xx_and_timeouts_give_up_after_retries():
     client, sleeps = mock_client(lambda r: httpx.Response(503, text="busy"), retries=2)
-    with pytest.raises(ScorerUnavailableError, match=rf"POST {URL}/score failed after 3 attempts; last: HTTP 503"):
+    with pytest.raises(ScorerUnavailableError, match=rf"POST {URL}/score: no answer after 3 attempt\(s\) .*; last: HTTP 503"):
         client.score(AUDIO, sr=16_000)
     assert len(sleeps) == 2
 
@@ -84,7 +84,7 @@ def test_persistent_5xx_and_timeouts_give_up_after_retries():
         raise httpx.ReadTimeout("slow", request=request)
 
     client, _ = mock_client(timeout, retries=1)
-    with pytest.raises(ScorerUnavailableError, match="timed out"):
+    with pytest.raises(ScorerUnavailableError, match="no complete answer within"):
         client.score(AUDIO, sr=16_000)
 
 
@@ -212,7 +212,7 @@ def test_hanging_server_times_out():
     try:
         with HttpScorer(f"http://127.0.0.1:{port}", timeout_s=0.3, retries=1, backoff_s=0.01) as client:
             t0 = time.monotonic()
-            with pytest.raises(ScorerUnavailableError, match=rf"127.0.0.1:{port}/score failed after 2 attempts; last: timed out"):
+            with pytest.raises(ScorerUnavailableError, match=rf"127.0.0.1:{port}/score: no answer after 2 attempt\(s\).*last: no complete answer"):
                 client.score(AUDIO, sr=16_000)
             assert time.monotonic() - t0 < 5
     finally:
@@ -239,3 +239,84 @@ def test_concurrent_clients_against_real_server():
     ):
         results = list(pool.map(lambda _: client.score(AUDIO, sr=16_000), range(6)))
     assert all(r.scores == BODY["scores"] for r in results)
+
+
+def _trickling_server(*, headers_too: bool) -> tuple[socket.socket, threading.Event]:
+    """A server that answers one byte every 0.5 s (the status line too, with ``headers_too``)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(1)
+                try:
+                    conn.recv(1 << 20)
+                    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                    if not headers_too:
+                        conn.sendall(head)
+                        head = b""
+                    for byte in (head + b" " * 500):
+                        if stop.is_set():
+                            return
+                        conn.sendall(bytes([byte]))
+                        time.sleep(0.5)
+                except OSError:
+                    continue
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, stop
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("headers_too", [False, True], ids=["body", "status-line"])
+def test_timeout_is_a_deadline_for_the_whole_request(headers_too):
+    """A server trickling one byte every 0.5 s never trips a per-read timeout; the request still
+    ends at scorer.timeout_s."""
+    srv, stop = _trickling_server(headers_too=headers_too)
+    try:
+        url = f"http://127.0.0.1:{srv.getsockname()[1]}"
+        with HttpScorer(url, timeout_s=2.0, retries=0) as client:
+            t0 = time.monotonic()
+            with pytest.raises(ScorerUnavailableError, match="no complete answer within 2 s"):
+                client.score(AUDIO, sr=16_000)
+            assert time.monotonic() - t0 < 3.5
+    finally:
+        stop.set()
+        srv.close()
+
+
+@pytest.mark.slow
+def test_total_wait_is_bounded_and_each_retry_is_reported(caplog):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)  # never answers
+    port = sock.getsockname()[1]
+    try:
+        with HttpScorer(f"http://127.0.0.1:{port}", timeout_s=1.0, retries=10, backoff_s=0.05,
+                        max_wait_s=2.5) as client:
+            t0 = time.monotonic()
+            with caplog.at_level("WARNING", logger="rlmdj.scoring.client"), \
+                    pytest.raises(ScorerUnavailableError, match=r"scorer.max_wait_s=2.5 in all"):
+                client.score(AUDIO, sr=16_000)
+            assert time.monotonic() - t0 < 3.5
+    finally:
+        sock.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines and all("not answering" in m for m in lines)
+    assert "retry 1/10" in lines[0] and "retry 2/10" in lines[1]
+    assert len(lines) < 10  # the wait budget ended it before the retries ran out
+
+
+def test_429_and_408_are_retried():
+    answers = iter([httpx.Response(429, headers={"Retry-After": "1"}, json={"error": "too many"}),
+                    httpx.Response(408, json={"error": "slow body"}), httpx.Response(200, json=BODY)])
+    client, sleeps = mock_client(lambda r: next(answers), retries=3, backoff_s=0.01)
+    assert client.score(AUDIO, sr=16_000).scores["PQ"] == 7.5
+    assert len(sleeps) == 2 and sleeps[0] >= 1.0

@@ -6,6 +6,7 @@ A cheap deterministic scorer stands in for the model, so these tests need no tor
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -161,7 +162,7 @@ def test_bearer_token_is_required_when_configured():
 
 def test_concurrency_is_bounded_and_overflow_gets_503():
     scorer = LevelScorer(delay_s=0.3)
-    app = create_app(ScoringService(scorer), max_concurrency=2, max_queue=1)
+    app = create_app(ScoringService(scorer), max_concurrency=2, max_queue=1, max_uploads_per_client=8)
     data = wav_bytes(1.0)
     with ServerThread(app) as srv, httpx.Client(timeout=20) as client, ThreadPoolExecutor(6) as pool:
         codes = list(pool.map(lambda _: upload(client, srv.url, data).status_code, range(6)))
@@ -180,9 +181,9 @@ def test_busy_answer_says_when_to_retry():
     assert busy and all(r.headers["Retry-After"].isdigit() and "busy" in r.json()["error"] for r in busy)
 
 
-def test_uploads_still_streaming_in_count_against_the_queue():
-    """Admission happens before the body is read: a slow upload holds its place, so a second
-    request is refused at once instead of both bodies piling up in memory."""
+def test_slow_upload_holds_no_scoring_slot():
+    """A request is admitted only once its body has arrived: a slow upload does not lock out a
+    second client while it streams in."""
     scorer = LevelScorer()
     app = create_app(ScoringService(scorer), max_concurrency=1, max_queue=0)
     data = wav_bytes(1.0)
@@ -201,9 +202,122 @@ def test_uploads_still_streaming_in_count_against_the_queue():
         assert started.wait(5)
         time.sleep(0.1)
         second = upload(client, srv.url, data)
-        assert second.status_code == 503 and "busy" in second.json()["error"]
+        assert second.status_code == 200, second.text
+        assert not slow.done()
         assert slow.result().status_code == 200
-    assert scorer.calls == 1
+    assert scorer.calls == 2
+
+
+def _stalled(port: int, path: str = "/score") -> socket.socket:
+    """POST with Content-Length 100000, send 4 bytes of body, then nothing."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: audio/wav\r\n"
+        "Content-Length: 100000\r\n\r\nRIFF".encode()
+    )
+    return sock
+
+
+@pytest.mark.parametrize("per_client", [8, 3], ids=["under-cap", "over-cap"])
+def test_stalled_uploads_time_out_and_lock_nobody_out(per_client):
+    """2 x max_concurrency stalled uploads: a good request still gets 200 within read_timeout_s
+    + 5 s (at once under the per-address cap; over it, after 429s the client retries), and the
+    stalled ones get 408."""
+    from rlmdj.scoring.client import HttpScorer
+
+    read_timeout_s, concurrency = 3.0, 2
+    app = create_app(ScoringService(LevelScorer()), max_concurrency=concurrency, max_queue=0,
+                     read_timeout_s=read_timeout_s, max_uploads_per_client=per_client)
+    with ServerThread(app) as srv:
+        socks = [_stalled(srv.port) for _ in range(2 * concurrency)]
+        try:
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            with HttpScorer(srv.url, retries=6, backoff_s=0.5, timeout_s=10, max_wait_s=30) as client:
+                result = client.score_wav(wav_bytes(1.0))
+            elapsed = time.monotonic() - t0
+            assert result.scores and elapsed < read_timeout_s + 5
+            if per_client > 2 * concurrency:
+                assert elapsed < read_timeout_s  # admitted at once: stalled uploads hold no slot
+            answers = []
+            for sock in socks:
+                sock.settimeout(read_timeout_s + 5)
+                got = b""
+                while chunk := sock.recv(4096):  # the server closes the connection after answering
+                    got += chunk
+                answers.append(got.decode(errors="replace"))
+        finally:
+            for sock in socks:
+                sock.close()
+    over = 2 * concurrency - per_client
+    assert sum(a.startswith("HTTP/1.1 408") for a in answers) == 2 * concurrency - max(over, 0)
+    assert sum(a.startswith("HTTP/1.1 429") for a in answers) == max(over, 0)
+    assert all("read_timeout_s" in a for a in answers if " 408 " in a)
+
+
+class BatchLevelScorer(LevelScorer):
+    """LevelScorer with a pooled batch path; a set of exactly 2.5 s breaks the model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
+        if len(audio) == int(2.5 * sr):
+            raise RuntimeError("model exploded on this set")
+        return super().score(audio, sr=sr)
+
+    def score_batch(self, items):
+        self.batches.append(len(items))
+        return [self.score(a, sr=sr) for a, sr in items]
+
+
+def _batch(client: httpx.Client, url: str, sets: list[bytes], **kwargs) -> httpx.Response:
+    files = [("audio", (f"set{i}.wav", data, "audio/wav")) for i, data in enumerate(sets)]
+    return client.post(f"{url}/score_batch", files=files, **kwargs)
+
+
+def test_score_batch_matches_single_scores_and_bad_sets_fail_alone():
+    scorer = BatchLevelScorer()
+    limits = UploadLimits(max_bytes=6_000_000, max_duration_s=20.0, max_batch_sets=6)
+    good = [wav_bytes(s) for s in (1.0, 12.0, 3.0)]
+    sets = [good[0], b"not audio at all" * 10, good[1], wav_bytes(25.0, sr=8_000, channels=1),
+            wav_bytes(2.5), good[2]]
+    with ServerThread(create_app(ScoringService(scorer, limits=limits))) as srv, \
+            httpx.Client(timeout=20) as client:
+        r = _batch(client, srv.url, sets)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["model"] == "level-v1" and body["scorer"] == "audiobox"
+        res = body["results"]
+        assert [x["status"] for x in res] == [200, 415, 200, 413, 500, 200]
+        assert [x["name"] for x in res] == [f"set{i}.wav" for i in range(6)]
+        assert "not a readable audio" in res[1]["error"] and "limit" in res[3]["error"]
+        assert "model exploded on this set" in res[4]["error"]
+        for got, data in zip([res[0], res[2], res[5]], good, strict=True):
+            alone = upload(client, srv.url, data).json()
+            assert got["scores"] == alone["scores"] and got["windows"] == alone["windows"]
+        # Limits, auth and content type apply to the batch as a whole.
+        too_many = _batch(client, srv.url, [good[0]] * 7)
+        assert too_many.status_code == 413 and "6" in too_many.json()["error"]
+        assert client.post(f"{srv.url}/score_batch", content=good[0],
+                           headers={"content-type": "audio/wav"}).status_code == 415
+        assert _batch(client, srv.url, [b"\0" * 6_100_000]).status_code == 413
+    assert scorer.batches[0] == 4  # the four decodable sets went to the pooled path together
+
+
+def test_score_batch_needs_the_token_and_is_admitted_like_one_request():
+    scorer = BatchLevelScorer()
+    scorer.delay_s = 0.5
+    app = create_app(ScoringService(scorer, token="s3cret"), max_concurrency=1, max_queue=0)
+    auth = {"Authorization": "Bearer s3cret"}
+    with ServerThread(app) as srv, httpx.Client(timeout=20) as client, ThreadPoolExecutor(3) as pool:
+        assert _batch(client, srv.url, [wav_bytes(1.0)]).status_code == 401
+        answers = list(pool.map(lambda _: _batch(client, srv.url, [wav_bytes(1.0)] * 2, headers=auth),
+                                range(3)))
+    codes = sorted(r.status_code for r in answers)
+    assert 200 in codes and 503 in codes
+    assert all(r.headers["Retry-After"].isdigit() for r in answers if r.status_code == 503)
 
 
 def test_unknown_paths_and_methods_answer_with_an_error_body(server):
@@ -212,7 +326,7 @@ def test_unknown_paths_and_methods_answer_with_an_error_body(server):
         missing = client.get(f"{srv.url}/nope")
         wrong = client.get(f"{srv.url}/score")
     assert missing.status_code == 404 and "/nope" in missing.json()["error"]
-    assert wrong.status_code == 405 and "POST /score" in wrong.json()["error"]
+    assert wrong.status_code == 405 and "POST /score_batch" in wrong.json()["error"]
 
 
 def test_serve_job_fails_fast_when_the_port_is_taken(tmp_path):

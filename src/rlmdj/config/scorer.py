@@ -32,11 +32,13 @@ class ScorerConfig:
     token_env: str | None = None
     modal_key_env: str | None = None
     modal_secret_env: str | None = None
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # deadline for one whole request (upload, scoring, answer)
     connect_timeout_s: float = 10.0
     retries: int = 3
     backoff_s: float = 1.0
+    max_wait_s: float = 300.0  # all attempts of one request together, back-off included
     max_concurrency: int = 2
+    max_batch_sets: int = 8  # sets per POST /score_batch (screening, rescoring)
     # Score cache keyed by (scorer identity, audio hash).
     cache: bool = False
     cache_dir: str = "${rlmdj.cache_dir:}/scores"
@@ -59,4 +61,7 @@ class ServeConfig:
     max_channels: int = 16
     max_concurrency: int = 1
     max_queue: int = 16
+    read_timeout_s: float = 15.0  # a request body must arrive within this (408 beyond)
+    max_uploads_per_client: int = 4  # bodies one address may upload at once (429 beyond)
+    max_batch_sets: int = 64  # sets one POST /score_batch may carry (413 beyond)
     log_level: str = "info"

@@ -161,6 +161,8 @@ def check_scorer(cfg: DictConfig) -> None:
     _number(cfg, "scorer.retries", lo=0, hi=100, integer=True, example=3)
     _number(cfg, "scorer.backoff_s", lo=0, hi=3600, example=1.0)
     _number(cfg, "scorer.max_concurrency", lo=1, hi=1024, integer=True, example=2)
+    _number(cfg, "scorer.max_wait_s", lo=0.1, hi=86400, example=300)
+    _number(cfg, "scorer.max_batch_sets", lo=1, hi=4096, integer=True, example=8)
     _number(cfg, "scorer.batch_size", lo=1, hi=4096, integer=True, example=4)
     if name in ("http", "modal"):
         url = _get(cfg, "scorer.url") or (os.environ.get("RLMDJ_MODAL_URL") if name == "modal" else None)
@@ -283,6 +285,9 @@ def check_serve(cfg: DictConfig) -> None:
     _number(cfg, f"{p}.max_duration_s", lo=1, hi=1e6, example=1800)
     _number(cfg, f"{p}.max_concurrency", lo=1, hi=1024, integer=True, example=1)
     _number(cfg, f"{p}.max_queue", lo=0, hi=100000, integer=True, example=16)
+    _number(cfg, f"{p}.read_timeout_s", lo=0.1, hi=86400, example=15)
+    _number(cfg, f"{p}.max_uploads_per_client", lo=1, hi=100000, integer=True, example=4)
+    _number(cfg, f"{p}.max_batch_sets", lo=1, hi=100000, integer=True, example=64)
     _env_set(cfg, f"{p}.token_env")
     check_scorer(cfg)
 

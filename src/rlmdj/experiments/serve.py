@@ -60,6 +60,7 @@ def serve(cfg: DictConfig) -> None:
         max_bytes=int(float(s.max_upload_mb) * 1024 * 1024),
         max_duration_s=float(s.max_duration_s),
         max_channels=int(s.max_channels),
+        max_batch_sets=int(s.max_batch_sets),
     )
     _check_port_free(str(s.host), int(s.port))
     scorer = build_scorer(cfg.scorer)
@@ -70,6 +71,8 @@ def serve(cfg: DictConfig) -> None:
         port=int(s.port),
         max_concurrency=int(s.max_concurrency),
         max_queue=int(s.max_queue),
+        read_timeout_s=float(s.read_timeout_s),
+        max_uploads_per_client=int(s.max_uploads_per_client),
         log_level=str(s.log_level),
     )
     return None

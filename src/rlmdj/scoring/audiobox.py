@@ -22,7 +22,7 @@ import os
 import re
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -316,34 +316,73 @@ class AudioboxScorer:
 
     def score_model_input(self, mono16k: np.ndarray) -> ScoreResult:
         """Score float32 mono audio already at 16 kHz (see :func:`~rlmdj.scoring.resample.to_model_input`)."""
-        torch = self._torch
-        x = np.asarray(mono16k, dtype=np.float32)
-        windows = plan_windows(len(x), sr=MODEL_SR, window_s=WINDOW_S, hop_s=WINDOW_S)
-        length = windows[0].length
+        return self.score_model_input_batch([mono16k])[0]
+
+    def score_batch(self, items: Sequence[tuple[np.ndarray, int]]) -> list[ScoreResult]:
+        """Score several sets ``(audio, sr)`` together; each result equals scoring that set alone."""
+        return self.score_model_input_batch([to_model_input(audio, sr=sr) for audio, sr in items])
+
+    def score_model_input_batch(self, sets: Sequence[np.ndarray]) -> list[ScoreResult]:
+        """Score several 16 kHz mono sets with their windows pooled, ``batch_size`` per forward pass.
+
+        Windows of all sets are laid end to end and cut into passes, so short sets share a pass
+        instead of each running a part-empty one. Every window's numbers are independent of
+        which other windows share its pass (see :meth:`_forward`), so a set scored in a batch
+        gets exactly the result it gets alone.
+        """
+        xs = [np.asarray(x, dtype=np.float32) for x in sets]
+        plans = [plan_windows(len(x), sr=MODEL_SR, window_s=WINDOW_S, hop_s=WINDOW_S) for x in xs]
+        flat = [(k, w) for k, plan in enumerate(plans) for w in plan]
+        if not flat:
+            return []
+        length = flat[0][1].length
         rows: list[dict[str, float]] = []
-        for b0 in range(0, len(windows), self.batch_size):
-            batch = windows[b0 : b0 + self.batch_size]
+        for b0 in range(0, len(flat), self.batch_size):
+            batch = flat[b0 : b0 + self.batch_size]
             wav = np.zeros((len(batch), 1, length), dtype=np.float32)
             mask = np.zeros((len(batch), 1, length), dtype=bool)
-            for i, w in enumerate(batch):
-                wav[i, 0, : w.valid] = x[w.start : w.start + w.valid]
+            for i, (k, w) in enumerate(batch):
+                wav[i, 0, : w.valid] = xs[k][w.start : w.start + w.valid]
                 mask[i, 0, : w.valid] = True
-            with self._lock, torch.inference_mode():
-                preds = self._model(
-                    {"wav": torch.from_numpy(wav).to(self.device), "mask": torch.from_numpy(mask).to(self.device)}
-                )
-                cols = {a: preds[a].float().reshape(-1).cpu().numpy() for a in AXES}
+            cols = self._forward(wav, mask)
             for i in range(len(batch)):
                 rows.append(
                     {a: float(np.float32(cols[a][i]) * np.float32(self._transform[a][1]) + np.float32(self._transform[a][0])) for a in AXES}
                 )
             if self.on_windows is not None:
-                self.on_windows(len(rows), len(windows))
-        scores = weighted_average(rows, [w.weight for w in windows])
-        per_window = [
-            WindowScore(start_s=w.start / MODEL_SR, duration_s=w.valid / MODEL_SR, weight=w.weight, scores=r)
-            for w, r in zip(windows, rows, strict=True)
-        ]
-        return ScoreResult(
-            scorer=self.name, identity=self.identity, scores=scores, windows=per_window, weights=dict(self.weights)
-        )
+                self.on_windows(len(rows), len(flat))
+        results = []
+        at = 0
+        for plan in plans:
+            mine, at = rows[at : at + len(plan)], at + len(plan)
+            per_window = [
+                WindowScore(start_s=w.start / MODEL_SR, duration_s=w.valid / MODEL_SR, weight=w.weight, scores=r)
+                for w, r in zip(plan, mine, strict=True)
+            ]
+            results.append(ScoreResult(
+                scorer=self.name, identity=self.identity, scores=weighted_average(mine, [w.weight for w in plan]),
+                windows=per_window, weights=dict(self.weights),
+            ))
+        return results
+
+    def _forward(self, wav: np.ndarray, mask: np.ndarray) -> dict[str, np.ndarray]:
+        """Raw model outputs per axis for one pass of windows ``(n, 1, samples)``.
+
+        On CPU the pass goes through the model one window at a time: PyTorch's CPU kernels
+        round differently with the batch shape and a row's place in it (about 1e-8 here, e.g.
+        SIMD versus scalar tails in WavLM's gated position bias), which would make a set's
+        scores depend on the sets it shared a request with. Batching gains nothing on CPU
+        (docs/scoring.md); on GPUs the pass runs as one batch.
+        """
+        torch = self._torch
+        chunks = [slice(i, i + 1) for i in range(len(wav))] if self.device.type == "cpu" else [slice(None)]
+        out: dict[str, list[np.ndarray]] = {a: [] for a in AXES}
+        with self._lock, torch.inference_mode():
+            for part in chunks:
+                preds = self._model({
+                    "wav": torch.from_numpy(np.ascontiguousarray(wav[part])).to(self.device),
+                    "mask": torch.from_numpy(np.ascontiguousarray(mask[part])).to(self.device),
+                })
+                for a in AXES:
+                    out[a].append(preds[a].float().reshape(-1).cpu().numpy())
+        return {a: np.concatenate(v) for a, v in out.items()}

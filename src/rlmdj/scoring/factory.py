@@ -129,6 +129,8 @@ def http_scorer(c: ScorerConfig, *, backend: str = "http") -> Scorer:
         retries=c.retries,
         backoff_s=c.backoff_s,
         max_concurrency=c.max_concurrency,
+        max_wait_s=c.max_wait_s,
+        max_batch_sets=c.max_batch_sets,
         weights=_weights(c),
     )
 

@@ -1,10 +1,12 @@
 """rlmdj's scorer server: the scoring API over HTTP (FastAPI), in front of any Scorer.
 
-* :func:`create_app` -- ``GET /health`` and ``POST /score`` (multipart field ``audio``, or a raw
-  ``audio/wav`` body) around a :class:`~rlmdj.scoring.service.ScoringService`; request bodies
-  are capped while they stream in, at most ``max_concurrency`` scorings run at once and at most
-  ``max_queue`` more are admitted (reading their upload or waiting); beyond that the answer is
-  503 with ``Retry-After`` before the body is read, which clients retry.
+* :func:`create_app` -- ``GET /health``, ``POST /score`` (multipart field ``audio``, or a raw
+  ``audio/wav`` body) and ``POST /score_batch`` (one multipart field ``audio`` per set) around a
+  :class:`~rlmdj.scoring.service.ScoringService`. Request bodies are capped while they stream in
+  and must arrive within ``read_timeout_s`` (408); one client address may upload at most
+  ``max_uploads_per_client`` bodies at once (429). Once its body has arrived a request is
+  admitted: at most ``max_concurrency`` scorings run at once and ``max_queue`` more wait; beyond
+  that the answer is 503. 429 and 503 carry ``Retry-After``, and clients retry them.
 * :func:`run_server` -- serve it with uvicorn (``rlmdj experiment=serve``).
 * :class:`ServerThread` -- serve it from a background thread on a free port (tests, notebooks).
 
@@ -18,6 +20,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -28,12 +31,21 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.service import RequestError, ScoringService
 
-__all__ = ["BUSY_RETRY_AFTER_S", "create_app", "run_server", "ServerThread"]
+__all__ = [
+    "BUSY_RETRY_AFTER_S",
+    "DEFAULT_READ_TIMEOUT_S",
+    "DEFAULT_UPLOADS_PER_CLIENT",
+    "create_app",
+    "run_server",
+    "ServerThread",
+]
 
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER_S = 2
-"""``Retry-After`` seconds sent with 503 busy answers."""
+"""``Retry-After`` seconds sent with 503 (busy) and 429 (too many uploads from one address)."""
+DEFAULT_READ_TIMEOUT_S = 15.0
+DEFAULT_UPLOADS_PER_CLIENT = 4
 
 
 class _BodyTooLarge(Exception):
@@ -78,26 +90,37 @@ def create_app(
     *,
     max_concurrency: int = 1,
     max_queue: int = 16,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    max_uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
 ) -> FastAPI:
-    """The FastAPI app serving ``service``; bodies beyond the upload limit (+64 KiB form overhead) get 413."""
-    if max_concurrency < 1 or max_queue < 0:
+    """The FastAPI app serving ``service``; bodies beyond the upload limit (+64 KiB form overhead) get 413.
+
+    A request counts against ``max_concurrency + max_queue`` only once its body has arrived, so
+    clients that stall mid-upload hold no scoring slot: their upload times out after
+    ``read_timeout_s`` (408), and one address may upload ``max_uploads_per_client`` at once
+    (429 beyond, with ``Retry-After``).
+    """
+    if max_concurrency < 1 or max_queue < 0 or max_uploads_per_client < 1 or not read_timeout_s > 0:
         raise ParameterError(
-            f"max_concurrency must be >= 1 and max_queue >= 0, got {max_concurrency}, {max_queue}"
+            "need max_concurrency >= 1, max_queue >= 0, max_uploads_per_client >= 1 and "
+            f"read_timeout_s > 0; got {max_concurrency}, {max_queue}, {max_uploads_per_client}, {read_timeout_s}"
         )
     app = FastAPI(title="rlmdj scorer", version="1", docs_url=None, redoc_url=None)
     slots = asyncio.Semaphore(max_concurrency)
-    admitted = 0  # requests reading their body, waiting for a slot or scoring
+    admitted = 0  # requests whose body has arrived: waiting for a slot or scoring
+    uploading: dict[str, int] = {}  # client address -> uploads still arriving
 
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> JSONResponse:
-        headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status == 503 else None
+        headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status in (429, 503) else None
         return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _routing(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         # Unknown paths and wrong methods answer in the API's {"error": ...} shape too.
         return JSONResponse(
-            {"error": f"{request.method} {request.url.path}: {exc.detail}; use GET /health or POST /score"},
+            {"error": f"{request.method} {request.url.path}: {exc.detail}; "
+                      "use GET /health, POST /score or POST /score_batch"},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -113,14 +136,35 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return service.health()
+        body = service.health()
+        body["read_timeout_s"] = read_timeout_s
+        return body
 
-    @app.post("/score")
-    async def score(request: Request) -> JSONResponse:
+    async def _receive(request: Request, read: Callable[[Request], Awaitable[Any]]) -> Any:
+        """The request's upload, read within ``read_timeout_s`` and the per-address upload cap."""
+        host = request.client.host if request.client else "unknown"
+        if uploading.get(host, 0) >= max_uploads_per_client:
+            raise RequestError(
+                f"{uploading[host]} uploads from {host} are still arriving (at most "
+                f"{max_uploads_per_client} at once); retry later",
+                status=429,
+            )
+        uploading[host] = uploading.get(host, 0) + 1
+        try:
+            return await asyncio.wait_for(read(request), timeout=read_timeout_s)
+        except TimeoutError:
+            raise RequestError(
+                f"request body did not arrive within {read_timeout_s:g} s (serve.read_timeout_s)",
+                status=408,
+            ) from None
+        finally:
+            uploading[host] -= 1
+            if not uploading[host]:
+                del uploading[host]
+
+    async def _admit_and_run(work: Callable[[], dict[str, Any]]) -> JSONResponse:
+        """Run ``work`` in a scoring slot; 503 when ``max_concurrency + max_queue`` are taken."""
         nonlocal admitted
-        service.authorize(request.headers.get("authorization"))
-        # Admission comes before the body is read, so memory holds at most
-        # max_concurrency + max_queue uploads however many clients send at once.
         if admitted >= max_concurrency + max_queue:
             raise RequestError(
                 f"server busy ({admitted} requests admitted, at most {max_concurrency} scoring and "
@@ -129,25 +173,34 @@ def create_app(
             )
         admitted += 1
         try:
-            return await _score_admitted(request)
+            async with slots:
+                t0 = time.perf_counter()
+                try:
+                    body = await run_in_threadpool(work)
+                except RequestError:
+                    raise
+                except Exception as exc:  # answered here, so the connection stays usable (keep-alive)
+                    log.exception("scoring failed")
+                    return JSONResponse(
+                        {"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500
+                    )
+                body["elapsed_s"] = time.perf_counter() - t0
+                return JSONResponse(body)
         finally:
             admitted -= 1
 
-    async def _score_admitted(request: Request) -> JSONResponse:
-        data = await _read_upload(request)
-        await slots.acquire()
-        try:
-            t0 = time.perf_counter()
-            body = await run_in_threadpool(service.score_upload, data)
-            body["elapsed_s"] = time.perf_counter() - t0
-        except RequestError:
-            raise
-        except Exception as exc:  # answered here, so the connection stays usable (keep-alive)
-            log.exception("scoring failed")
-            return JSONResponse({"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
-        finally:
-            slots.release()
-        return JSONResponse(body)
+    @app.post("/score")
+    async def score(request: Request) -> JSONResponse:
+        service.authorize(request.headers.get("authorization"))
+        data = await _receive(request, _read_upload)
+        return await _admit_and_run(lambda: service.score_upload(data))
+
+    @app.post("/score_batch")
+    async def score_batch(request: Request) -> JSONResponse:
+        service.authorize(request.headers.get("authorization"))
+        max_sets = service.limits.max_batch_sets
+        uploads = await _receive(request, lambda r: _read_batch(r, max_sets))
+        return await _admit_and_run(lambda: service.score_batch_uploads(uploads))
 
     app.add_middleware(_BodyLimit, max_bytes=service.limits.max_bytes + 65536)
     return app
@@ -179,6 +232,32 @@ async def _read_upload(request: Request) -> bytes:
     )
 
 
+async def _read_batch(request: Request, max_sets: int) -> list[tuple[str, bytes]]:
+    """The files of a batch: every multipart field ``audio``, in order, with their file names."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise RequestError(
+            f"unsupported Content-Type {ctype!r}: send multipart/form-data with one file per set, "
+            "each in a field named 'audio'",
+            status=415,
+        )
+    try:
+        form = await request.form(max_files=max_sets, max_fields=max_sets + 8)
+    except _BodyTooLarge:
+        raise
+    except Exception as exc:
+        if "too many files" in str(exc).lower():
+            raise RequestError(f"batch holds more than {max_sets} sets; the limit is {max_sets}", status=413) from exc
+        raise RequestError(f"malformed multipart body ({exc})") from exc
+    try:
+        files = [f for f in form.getlist("audio") if not isinstance(f, str)]
+        if not files:
+            raise RequestError("multipart body lacks files in field 'audio'")
+        return [(f.filename or f"set{i}", await f.read()) for i, f in enumerate(files)]
+    finally:
+        await form.close()
+
+
 def run_server(
     service: ScoringService,
     *,
@@ -186,12 +265,15 @@ def run_server(
     port: int = 8000,
     max_concurrency: int = 1,
     max_queue: int = 16,
+    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
+    max_uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
     log_level: str = "info",
 ) -> None:
     """Serve until interrupted."""
     import uvicorn
 
-    app = create_app(service, max_concurrency=max_concurrency, max_queue=max_queue)
+    app = create_app(service, max_concurrency=max_concurrency, max_queue=max_queue,
+                     read_timeout_s=read_timeout_s, max_uploads_per_client=max_uploads_per_client)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
 
 

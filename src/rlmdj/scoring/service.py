@@ -5,6 +5,8 @@
   :class:`RequestError` carrying the HTTP status and a message that says what was wrong.
 * :class:`ScoringService` -- health, bearer-token check and ``score_upload`` around any Scorer.
 * :func:`result_to_body` / :func:`body_to_result` -- the JSON response schema, both ways.
+* :meth:`ScoringService.score_batch_uploads` -- ``POST /score_batch``: many sets in one request,
+  their windows pooled through the model; a bad set fails alone with its own status and error.
 
 Keeping this free of web frameworks lets the tests call exactly what the endpoints call.
 Response body of ``POST /score``::
@@ -12,6 +14,12 @@ Response body of ``POST /score``::
     {"scorer": "audiobox", "model": "<model identity>", "scores": {"CE": .., "CU": .., "PC": .., "PQ": ..},
      "obj": .., "windows": [{"start_s": 0.0, "duration_s": 10.0, "weight": 1.0, "scores": {..}}, ...],
      "duration_s": .., "sample_rate": ..}
+
+Response body of ``POST /score_batch`` (always 200 once admitted; each set has its own status)::
+
+    {"api": "1", "scorer": .., "model": .., "results": [
+        {"name": "set0.wav", "status": 200, <the /score body>},
+        {"name": "set1.wav", "status": 415, "error": "not a readable audio file (...)"}, ...]}
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import hmac
 import io
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -40,6 +48,7 @@ __all__ = [
     "model_identity",
     "result_to_body",
     "body_to_result",
+    "score_many",
 ]
 
 API_VERSION = "1"
@@ -60,9 +69,11 @@ class UploadLimits:
     max_bytes: int = 200 * 1024 * 1024
     max_duration_s: float = 1800.0
     max_channels: int = 16
+    max_batch_sets: int = 64
+    """Sets one ``POST /score_batch`` may carry (413 beyond); ``max_bytes`` caps the whole batch."""
 
     def __post_init__(self) -> None:
-        if self.max_bytes <= 0 or self.max_duration_s <= 0 or self.max_channels <= 0:
+        if min(self.max_bytes, self.max_duration_s, self.max_channels, self.max_batch_sets) <= 0:
             raise ParameterError(f"upload limits must be positive, got {self}")
 
 
@@ -174,6 +185,14 @@ def body_to_result(
     return ScoreResult(scorer=scorer, identity=identity, scores=scores, windows=windows, weights=dict(weights))
 
 
+def score_many(scorer: Scorer, items: Sequence[tuple[np.ndarray, int]]) -> list[ScoreResult]:
+    """Score several sets with the scorer's batch path when it has one, else one by one."""
+    batch = getattr(scorer, "score_batch", None)
+    if callable(batch) and len(items) > 1:
+        return list(batch(items))
+    return [scorer.score(audio, sr=sr) for audio, sr in items]
+
+
 class ScoringService:
     """Request handling around one scorer: what every endpoint (FastAPI, Modal) delegates to."""
 
@@ -212,3 +231,44 @@ class ScoringService:
         except ParameterError as exc:
             raise RequestError(str(exc)) from exc
         return result_to_body(result, model=model_identity(self.scorer), duration_s=audio.shape[0] / sr, sr=sr)
+
+    def score_batch_uploads(self, uploads: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
+        """Score named uploads together; each result carries its own ``status`` (and ``error``).
+
+        Sets that decode are scored in one pooled pass over their windows. Should the pooled
+        pass fail, each set is scored alone, so a set that breaks the scorer fails by itself.
+        """
+        if not uploads:
+            raise RequestError("empty batch: send one or more WAV files in the multipart field 'audio'")
+        if len(uploads) > self.limits.max_batch_sets:
+            raise RequestError(
+                f"batch holds {len(uploads)} sets; the limit is {self.limits.max_batch_sets}", status=413
+            )
+        results: list[dict[str, Any]] = [{"name": name} for name, _ in uploads]
+        good: list[tuple[int, np.ndarray, int]] = []
+        for i, (_, data) in enumerate(uploads):
+            try:
+                audio, sr = decode_audio(data, self.limits)
+            except RequestError as exc:
+                results[i].update(status=exc.status, error=str(exc))
+                continue
+            good.append((i, audio, sr))
+        model = model_identity(self.scorer)
+        try:
+            scored: list[Any] = score_many(self.scorer, [(a, sr) for _, a, sr in good])
+        except Exception:  # noqa: BLE001 - find the set that failed by scoring each alone
+            scored = []
+            for _, audio, sr in good:
+                try:
+                    scored.append(self.scorer.score(audio, sr=sr))
+                except Exception as exc:  # noqa: BLE001 - reported as that set's own error
+                    scored.append(exc)
+        for (i, audio, sr), result in zip(good, scored, strict=True):
+            if isinstance(result, ParameterError):
+                results[i].update(status=400, error=str(result))
+            elif isinstance(result, Exception):
+                results[i].update(status=500, error=f"internal error: {type(result).__name__}: {result}")
+            else:
+                body = result_to_body(result, model=model, duration_s=audio.shape[0] / sr, sr=sr)
+                results[i].update(status=200, **body)
+        return {"api": API_VERSION, "scorer": self.scorer.name, "model": model, "results": results}

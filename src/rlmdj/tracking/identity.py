@@ -34,6 +34,7 @@ HASH_EXCLUDED_KEYS: tuple[str, ...] = (
 # a run is carried out, not what it plays or how it is scored: they stay out of the hash.
 _OPERATIONAL_SUFFIXES: tuple[str, ...] = (
     "_env", "timeout_s", "retries", "backoff_s", "cache_dir", "max_concurrency",
+    "max_wait_s", "max_batch_sets",
 )
 
 

@@ -38,9 +38,9 @@ _LLM_GROUPS = ("model.", "prompt.")
 _SCORER_KEYS = {
     "audiobox": ("checkpoint", "device", "precision", "batch_size"),
     "http": ("url", "token_env", "timeout_s", "connect_timeout_s", "retries", "backoff_s",
-             "max_concurrency", "batch_size"),
+             "max_concurrency", "batch_size", "max_wait_s", "max_batch_sets"),
     "modal": ("url", "modal_key_env", "modal_secret_env", "timeout_s", "connect_timeout_s",
-              "retries", "backoff_s", "max_concurrency", "batch_size"),
+              "retries", "backoff_s", "max_concurrency", "batch_size", "max_wait_s", "max_batch_sets"),
 }
 _ALL_SCORER_KEYS = tuple(sorted({k for keys in _SCORER_KEYS.values() for k in keys}))
 

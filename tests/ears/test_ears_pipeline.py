@@ -39,6 +39,12 @@ def test_hearing_run_is_accounted_and_replays_byte_identical(tmp_path, monkeypat
     assert m["dj/ears_calls"] == 2 and m["dj/ears_auditions"] == 1 and m["time/ears_s"] > 0
     assert run.data.params["ears.enabled"] == "True" and run.data.tags["dj.ears_scorer"] == "proxy-v1"
     assert "dj/ears.json" in {a.path for a in client.list_artifacts(outcome.run_id, "dj")}
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path}/mlruns.db")
+    traces = mlflow.search_traces(locations=[run.info.experiment_id], run_id=outcome.run_id, return_type="list")
+    names = [span.name for t in traces for span in t.data.spans]
+    assert "audition" in names and "listen" in names  # tool spans of the set's trace
 
     monkeypatch.setattr(lm_module, "build_lm", lambda *a, **k: pytest.fail("a replay builds no model"))
     replay_job(compose_cfg("experiment=replay", f"experiment.replay.run_id={outcome.run_id}"))

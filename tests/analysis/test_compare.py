@@ -225,3 +225,12 @@ def test_terminal_report_fits_80_columns_and_ends_with_the_verdict() -> None:
     tail = text[text.rindex("verdict:"):]
     assert tail.startswith("verdict: random vs reference") and tail.rstrip().endswith("distinguishable from noise")
     assert math.isfinite(compare(_issue_sweep()).primary_tests()[0].effect)
+
+
+def test_description_fits_an_mlflow_tag_however_many_conditions() -> None:
+    from rlmdj.analysis.report import description
+
+    recs = [rec(f"prompt_variant_number_{k:03d}", r, 6.0 + 0.01 * k + 0.1 * r, key="prompt", job=k * 3 + r)
+            for k in range(60) for r in range(3)]
+    text = description(compare(recs))
+    assert len(text) <= 8000 and text.endswith("(more in comparison/comparison.md)")

@@ -276,11 +276,18 @@ def write_report(c: Comparison, folder: str | Path, *, title: str = "Comparison"
     return files
 
 
+# MLflow refuses tag values longer than 8000 characters; the full report is in the artifacts.
+_MAX_DESCRIPTION = 7900
+
+
 def description(c: Comparison, *, lead: str = "") -> str:
     """The parent run's description: the verdicts as a Markdown list, after ``lead``."""
     lines = [lead, ""] if lead else []
     lines += [f"- {v}" for v in verdicts(c)] or ["- one condition: nothing to compare"]
-    return "\n".join(lines)
+    text = "\n".join(lines)
+    if len(text) > _MAX_DESCRIPTION:
+        text = text[:_MAX_DESCRIPTION].rsplit("\n", 1)[0] + "\n- … (more in comparison/comparison.md)"
+    return text
 
 
 def log_report(client: Any, run_id: str, c: Comparison, folder: str | Path, *,

@@ -70,7 +70,7 @@ class ParentLog:
                                        + "\n".join(f"- {v}" for v in verdicts),
         }
         for k, v in tags.items():
-            self.client.set_tag(self.parent, k, v)
+            self.client.set_tag(self.parent, k, v[:4000])  # MLflow caps tag values; all is in the JSON
         with tempfile.TemporaryDirectory(prefix="rlmdj-seq-") as tmp:
             path = Path(tmp) / "sequential.json"
             path.write_text(state.to_json())

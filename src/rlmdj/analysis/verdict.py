@@ -24,8 +24,9 @@ def short_name(c: Comparison, label: str) -> str:
 
 
 def metric_name(text: str) -> str:
-    """``text`` with characters MLflow refuses in metric names replaced by ``_``."""
-    return re.sub(r"[^\w.\- :]", "_", text.replace(",", " ")).strip() or "all"
+    """``text`` with characters MLflow refuses in metric names replaced by ``_``, at most 200
+    characters (MLflow allows 250 for the whole key)."""
+    return re.sub(r"[^\w.\- :]", "_", text.replace(",", " ")).strip()[:200] or "all"
 
 
 def _num(x: float, digits: int = 2, signed: bool = False) -> str:

@@ -70,3 +70,13 @@ def test_ears_scorer_follows_the_run_and_bad_names_name_the_key(compose_cfg) -> 
     assert ears_scorer(cfg).weights["CE"] == 1.0  # the run's OBJ weights
     with pytest.raises(ParameterError, match="ears.scorer=nope"):
         ears_scorer(compose_cfg("dj=greedy", "ears.scorer=nope"))
+
+
+def test_listening_prompt_needs_ears(compose_cfg) -> None:
+    from rlmdj.dj.rlm import rlm_driver_from_config
+    from rlmdj.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="ears=on"):
+        rlm_driver_from_config(compose_cfg("dj=rlm", "model=ollama", "prompt=listening"))
+    driver = rlm_driver_from_config(compose_cfg("dj=rlm", "model=ollama", "prompt=listening", "ears=on"))
+    assert driver.ears is not None and driver.ears.settings.max_auditions == 8

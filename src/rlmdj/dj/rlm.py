@@ -401,6 +401,10 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
     if not m.model:
         raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
     name, text = _prompt_text(cfg)
+    ears = ears_from_config(cfg)
+    if ears is None and ("listen(" in text or "audition(" in text):
+        raise ParameterError(f"prompt={name} tells the DJ to use listen() and audition(), which only "
+                             "exist with ears=on; add ears=on or choose another prompt")
     replica = int(cfg.replica)
     main = build_lm(LMSettings.from_config(m, "main"), replica=replica)
     critic = None
@@ -411,7 +415,7 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
         sub = build_lm(LMSettings.from_config(m, "sub"), replica=replica, role="sub model")
     return RLMDriver(
         prompt_text=text, prompt_name=name, lm=main, critic_lm=critic, sub_lm=sub,
-        guardrails=guardrails, settings=settings, ears=ears_from_config(cfg),
+        guardrails=guardrails, settings=settings, ears=ears,
         meta={"model": str(m.model), "model_name": str(m.name), "replica": replica,
               "config": replay_config(cfg)},
     )

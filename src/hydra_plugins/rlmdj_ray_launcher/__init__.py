@@ -1,0 +1,1 @@
+"""rlmdj's Hydra launcher for Ray (``hydra/launcher=ray``): sweep jobs run as Ray tasks."""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Create .venv and install rlmdj into it.
 #   scripts/bootstrap.sh          the package and its runtime dependencies
-#   scripts/bootstrap.sh --test   + test tools, the CPU torch build, audiobox-aesthetics, and a
-#                                 pre-fetched Deno/Pyodide sandbox for the RLM tests
+#   scripts/bootstrap.sh --test   + test tools, the CPU torch build, audiobox-aesthetics, the Ray
+#                                 and SLURM (submitit) launcher extras, and a pre-fetched
+#                                 Deno/Pyodide sandbox for the RLM tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,8 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 if [ "${1:-}" = "--test" ]; then
   # torch 2.13.0 resolves to the CPU build; a bare 'torch' could pull a multi-GB CUDA build.
   "${PIP[@]}" torch==2.13.0
-  "${PIP[@]}" -e '.[dev,audiobox]'
+  # ray and slurm: the cluster launchers' extras, so their tests run instead of skipping.
+  "${PIP[@]}" -e '.[dev,audiobox,ray,slurm]'
   # audiobox-aesthetics declares torchaudio, which rlmdj does not need: install it without deps.
   "${PIP[@]}" --no-deps audiobox-aesthetics
   if [ -f scripts/warm_sandbox.py ]; then

@@ -27,7 +27,7 @@ register_configs()
 # Launcher/sweeper options that extend a Hydra plugin's config (composable where it is installed).
 PLUGINS = {
     "joblib_local": "hydra_plugins.hydra_joblib_launcher",
-    "ray": "hydra_plugins.hydra_ray_launcher",
+    "ray": "hydra_plugins.rlmdj_ray_launcher",
     "slurm": "hydra_plugins.hydra_submitit_launcher",
 }
 

@@ -73,7 +73,8 @@ def test_add_a_scorer(compose_cfg, tmp_path):
         build_scorer(compose_cfg("scorer.name=loudness").scorer)
 
 
-def test_add_a_driver_and_play_a_tracked_run_with_it_and_the_toy_scorer(compose_cfg):
+@pytest.mark.slow  # plays, renders and scores a set end to end
+def test_add_a_driver_and_play_a_run_with_it_and_the_toy_scorer(compose_cfg):
     from rlmdj.experiments.run import run_set
 
     with DRIVERS.registered("kick_only", kick_only_from_config), \

@@ -1,0 +1,1 @@
+"""rlmdj's SLURM / local submitit launchers (``hydra/launcher=submitit_slurm|submitit_local``)."""

@@ -21,7 +21,7 @@ from rlmdj.dj.ears import Ears, Move, compact
 from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.session import Session
 from rlmdj.dj.tool_registry import Bars, Text
-from rlmdj.dj.tools import BRIEF_TOOLS, TOOLS, ToolLayer, tool
+from rlmdj.dj.tools import TOOLS, ToolLayer, tool
 from rlmdj.errors import ParameterError
 
 __all__ = ["EAR_TOOLS", "audition", "listen", "tool_names"]
@@ -72,7 +72,7 @@ def _ahead(t: ToolLayer) -> Any:
     return ahead
 
 
-@tool
+@tool(brief=True)
 def listen(t: ToolLayer, bars: Bars = 8) -> dict[str, Any]:
     """Score the last bars you played: listen(8) gives OBJ (higher is better), CE/CU/PC/PQ, the change since your last listen, loudness, low/mid/high balance and the two roles that clash most.
 
@@ -82,7 +82,7 @@ def listen(t: ToolLayer, bars: Bars = 8) -> dict[str, Any]:
     return _brief(ears, ears.listen(t.session, bars))
 
 
-@tool
+@tool(brief=True)
 def audition(t: ToolLayer, moves: Text, bars: Bars = 4) -> dict[str, Any]:
     """Hear moves before committing them: audition([["pattern", "perc", "gallop"], ["fader", "hihat", 0.6]], 4) scores the next 4 bars with and without the moves and returns delta OBJ and per score; nothing changes and no time passes.
 
@@ -91,5 +91,3 @@ def audition(t: ToolLayer, moves: Text, bars: Bars = 4) -> dict[str, Any]:
     ears = _ears(t)
     return _brief(ears, ears.audition(t.session, moves, bars, ahead=_ahead(t)))
 
-
-BRIEF_TOOLS.update(EAR_TOOLS)

@@ -22,7 +22,9 @@ From that one definition come:
   ``{pattern}``, ``{loop_alt}``, ``{patterns}``);
 - **the random baseline's move** — ``random_weight`` (0: never drawn) and ``targets`` (the
   roles the tool can act on now); the random driver draws the other arguments from the
-  annotated types' ``draw``.
+  annotated types' ``draw``;
+- **its result's shape** — ``brief=True``: the result is the tool's own compact object,
+  without the status envelope the mixer tools carry (``listen``, ``audition``).
 
 Tools live in :data:`TOOLS`, a :class:`~rlmdj.registry.Registry`; the built-ins are
 registered by :mod:`rlmdj.dj.tools`, in the order the model's tool list shows them.
@@ -169,8 +171,10 @@ class Tool:
 
     def __init__(self, fn: Callable[..., dict[str, Any]], *, name: str | None = None,
                  random_weight: float = 0.0,
-                 targets: Callable[[Session], list[str]] | None = None) -> None:
+                 targets: Callable[[Session], list[str]] | None = None,
+                 brief: bool = False) -> None:
         self.fn = fn
+        self.brief = bool(brief)
         self.name = name or fn.__name__
         self.__module__ = fn.__module__
         doc = inspect.cleandoc(fn.__doc__ or "")
@@ -247,14 +251,14 @@ TOOLS: Registry[Tool] = Registry("DJ tool", key="tool", example="status()")
 
 def tool(fn: Callable[..., dict[str, Any]] | None = None, *, name: str | None = None,
          random_weight: float = 0.0, targets: Callable[[Session], list[str]] | None = None,
-         registry: Registry[Tool] = TOOLS) -> Any:
+         brief: bool = False, registry: Registry[Tool] = TOOLS) -> Any:
     """Register a tool function (usable bare, ``@tool``, or with options, ``@tool(...)``).
 
     Returns the :class:`Tool`; ``Tool.fn`` is the plain function.
     """
 
     def register(f: Callable[..., dict[str, Any]]) -> Tool:
-        spec = Tool(f, name=name, random_weight=random_weight, targets=targets)
+        spec = Tool(f, name=name, random_weight=random_weight, targets=targets, brief=brief)
         registry.register(spec.name, spec)
         return spec
 

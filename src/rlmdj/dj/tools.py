@@ -41,15 +41,11 @@ from rlmdj.dj.tool_registry import (
 )
 from rlmdj.errors import ParameterError, RlmdjError
 
-__all__ = ["BRIEF_TOOLS", "TOOL_NAMES", "TOOLS", "SetComplete", "ToolLayer", "tool"]
+__all__ = ["TOOL_NAMES", "TOOLS", "SetComplete", "ToolLayer", "tool"]
 
 log = logging.getLogger(__name__)
 
 _FILE_SUFFIXES = (".wav", ".aif", ".aiff", ".flac", ".mp3", ".ogg")
-
-
-#: Tools whose results carry no status envelope (each is one compact object, e.g. ``listen``).
-BRIEF_TOOLS: set[str] = set()
 
 
 class SetComplete(RlmdjError):
@@ -128,7 +124,8 @@ class ToolLayer:
             self.errors[tool] += 1
         # Status rides on every result (but brief tools'); a refused call may still report
         # corrections made before it.
-        if tool not in BRIEF_TOOLS:
+        spec = self.tools.get(tool)
+        if spec is None or not spec.brief:
             result.update(self._status())
         text = json.dumps(result, allow_nan=False, default=str)
         self._record(tool, args, bar, result)

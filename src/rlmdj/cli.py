@@ -77,9 +77,11 @@ def main() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     register_resolvers()
     register_configs()  # the schema and the palette files of ./palettes and the shipped ones
-    from rlmdj.failures import debug_requested
+    from rlmdj.failures import debug_requested, quiet_library_errors
 
     debug = _STATE["debug"] = debug_requested(sys.argv[1:], os.environ)
+    if not debug:
+        quiet_library_errors()
     # Hydra's errors then reach this function, which prints them as one line (or, when
     # RLMDJ_DEBUG=1 or hydra.verbose is given, with the full traceback).
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")

@@ -13,6 +13,7 @@ against the composed config, and say what to do.
 from __future__ import annotations
 
 import errno
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 from rlmdj.errors import EnvironmentProblem, ParameterError, RlmdjError
 from rlmdj.secrets import scrub_text
 
-__all__ = ["DEBUG_HINT", "debug_requested", "explain", "path_keys"]
+__all__ = ["DEBUG_HINT", "debug_requested", "explain", "path_keys", "quiet_library_errors"]
 
 DEBUG_HINT = "RLMDJ_DEBUG=1 shows the traceback"
 
@@ -51,6 +52,23 @@ def debug_requested(argv: list[str], environ: dict[str, str] | Any) -> bool:
             if value not in ("", "false", "null", "[]", "0", "none"):
                 return True
     return False
+
+
+class _DropErrors(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno < logging.ERROR
+
+
+# Libraries that log a failure with its traceback before raising it; the CLI's one line covers it.
+_LOUD_LOGGERS = ("mlflow.store.db.utils",)
+
+
+def quiet_library_errors() -> None:
+    """Drop the error records (with tracebacks) libraries log before raising (not in debug)."""
+    for name in _LOUD_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropErrors) for f in logger.filters):
+            logger.addFilter(_DropErrors())
 
 
 def path_keys(cfg: Any) -> list[tuple[str, Path]]:
@@ -103,8 +121,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _os_message(exc: OSError, cfg: Any) -> str:
-    path = exc.filename if isinstance(exc.filename, str) else None
-    key = _key_for(path, cfg)
+    # A failed copy names its source in ``filename`` and its destination in ``filename2``:
+    # the one under a configured folder is the one to report.
+    paths = [p for p in (exc.filename2, exc.filename) if isinstance(p, str)]
+    path, key = next(((p, _key_for(p, cfg)) for p in paths if _key_for(p, cfg)),
+                     (paths[0] if paths else None, None))
     what = exc.strerror or str(exc) or type(exc).__name__
     where = f"{key}: " if key else ""
     target = f" ({path})" if path else ""

@@ -32,9 +32,8 @@ def make_session(sample_index) -> Callable[..., object]:
 def run_rlmdj(cwd: Path, *args: str, env: dict[str, str] | None = None,
               timeout: float = 300) -> subprocess.CompletedProcess:
     """``rlmdj <args>`` as a user runs it, in ``cwd``; never raises on a non-zero exit."""
-    full = {**os.environ, **(env or {})}
-    full.pop("HYDRA_FULL_ERROR", None)
-    full.pop("RLMDJ_DEBUG", None)
+    full = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "RLMDJ_DEBUG")}
+    full.update(env or {})
     return subprocess.run([RLMDJ, *args], cwd=cwd, env=full, capture_output=True, text=True,
                           timeout=timeout)
 

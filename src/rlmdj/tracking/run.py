@@ -23,9 +23,12 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from mlflow.entities import Metric, Param, RunTag
+if TYPE_CHECKING:  # mlflow is imported when a run is opened, not when rlmdj starts
+    from mlflow.entities import Metric, Param, RunTag
+
+from rlmdj.tracking.health import process_tags
 
 __all__ = ["NullRun", "TrackedRun"]
 
@@ -81,7 +84,10 @@ class TrackedRun:
     ) -> None:
         self.client = client
         self.experiment_id = experiment_id
-        all_tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+        # Host and pid let the next rlmdj close this run FAILED if the process dies with it open
+        # (killed, power loss, a store on a full disk that cannot record the end).
+        all_tags = {**process_tags(),
+                    **{k: str(v) for k, v in (tags or {}).items() if v is not None}}
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = _retrying(
@@ -114,12 +120,16 @@ class TrackedRun:
         self.set_tags({"mlflow.note.content": text})
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
         self._metrics += [Metric(str(k), float(v), now, int(step)) for k, v in metrics.items()]
 
     def log_series(self, key: str, values: Iterable[float], steps: Iterable[int] | None = None) -> None:
         """``values[i]`` as metric ``key`` at step ``steps[i]`` (default ``i``): per-bar or
         per-window curves."""
+        from mlflow.entities import Metric
+
         now = int(time.time() * 1000)
         values = list(values)
         steps = list(range(len(values))) if steps is None else [int(s) for s in steps]
@@ -149,6 +159,8 @@ class TrackedRun:
     # --------------------------------------------------------------- sending
     def flush(self, *, artifacts: bool = True) -> None:
         """Send what is queued: params, tags and metrics batched, then the staged artifacts."""
+        from mlflow.entities import Param, RunTag
+
         params = [Param(k, v) for k, v in self._params.items()]
         tags = [RunTag(k, v) for k, v in self._tags.items()]
         metrics, self._params, self._tags, self._metrics = self._metrics, {}, {}, []

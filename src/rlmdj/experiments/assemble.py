@@ -71,7 +71,7 @@ def resolve_palette(cfg: DictConfig, index: SampleIndex) -> Palette:
         return random_palette(index, roles=list(p.roles), seed=seed,
                               name=f"random-r{int(cfg.replica)}")
     if source == "file":
-        path = Path(str(p.path)) if p.get("path") else find_palette(str(p.name), palette_search_dirs(cfg))
+        path = Path(str(p.path)) if p.path else find_palette(str(p.name), palette_search_dirs(cfg))
         palette = Palette.load(path)
         validate_palette(palette, index)
         return palette

@@ -40,6 +40,7 @@ from rlmdj.errors import ParameterError
 __all__ = ["Registry", "load_target"]
 
 T = TypeVar("T")
+_REQUIRED: Any = object()
 
 
 def load_target(spec: str) -> Any:
@@ -131,7 +132,7 @@ class Registry(MutableMapping[str, T], Generic[T]):
                 self._order.insert(position, name)
 
     # --------------------------------------------------------------- lookup
-    def get(self, name: str, default: Any = None) -> T:  # type: ignore[override]
+    def get(self, name: str, default: Any = _REQUIRED) -> T:  # type: ignore[override]
         """The entry called ``name``; unknown names raise ParameterError listing the choices.
 
         (Unlike ``dict.get`` there is no silent default: pass ``default`` explicitly to get it.)
@@ -139,7 +140,7 @@ class Registry(MutableMapping[str, T], Generic[T]):
         try:
             return self[name]
         except KeyError:
-            if default is not None:
+            if default is not _REQUIRED:
                 return default
             hint = f" (e.g. {self.example})" if self.example else ""
             raise ParameterError(

@@ -79,3 +79,8 @@ def test_builtin_tables_resolve():
             assert callable(obj), (registry.kind, name)
     assert set(JOBS) >= {"run", "serve", "replay", "compare", "screen_palettes", "samples"}
     assert "rlmdj.experiments.run" in sys.modules
+
+
+def test_get_with_an_explicit_default_behaves_like_dict_get():
+    reg: Registry = Registry("thing", key="x")
+    assert reg.get("missing", None) is None and reg.get("missing", 0) == 0

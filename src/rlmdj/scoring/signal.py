@@ -62,6 +62,7 @@ _TRUE_PEAK_TAPS = 48
 _TRUE_PEAK_FULL_SHARE = 0.25  # above this share of candidate samples, filter everything at once
 _TRUE_PEAK_BLOCK = 16  # positions per bound; at least the taps per phase minus one
 _CANDIDATE_CHUNK = 1 << 12  # candidate blocks filtered per matrix product
+_CHUNK_TARGET = 1 << 16  # frames per processing chunk: its float64 intermediates stay in cache
 
 
 def _amp_db(value: float) -> float:
@@ -90,47 +91,53 @@ def _k_weighting(sr: int) -> tuple[tuple[float, ...], ...]:
     return tuple(tuple(np.concatenate([st.b * st.passband_gain, st.a])) for st in stages)
 
 
-def integrated_loudness(x: np.ndarray, *, sr: int) -> float:
-    """Integrated loudness (LUFS, ITU-R BS.1770-4) of float ``(frames, ch)`` audio (filtered in float64).
+class _Loudness:
+    """Integrated loudness fed chunk by chunk: the K-weighting filter carries its state across
+    chunks, and the running sum of gained power is kept only at gating-block edges."""
 
-    Same gating as ``pyloudnorm.Meter(sr).integrated_loudness`` (400 ms blocks, 75% overlap,
-    -70 LUFS absolute and -10 LU relative gates); silence and audio shorter than one block read
-    :data:`LUFS_FLOOR`.
-    """
-    n, channels = x.shape
-    if n < int(np.ceil(_GATE_BLOCK_S * sr)):
-        return LUFS_FLOOR
-    weighted = sosfilt(np.array(_k_weighting(sr)), x, axis=0)
-    gains = np.array([_CHANNEL_GAINS[c] if c < len(_CHANNEL_GAINS) else 1.0 for c in range(channels)])
-    n_blocks = int(np.round((n / sr - _GATE_BLOCK_S) / (_GATE_BLOCK_S * _GATE_STEP))) + 1
-    j = np.arange(n_blocks)
-    lo = np.minimum((_GATE_BLOCK_S * (j * _GATE_STEP) * sr).astype(np.int64), n)
-    hi = np.minimum((_GATE_BLOCK_S * (j * _GATE_STEP + 1) * sr).astype(np.int64), n)
-    # BS.1770 sums channel gain x block mean square. That sum is linear, so the gained powers are
-    # summed per sample first, then per stretch between consecutive block edges (one pass), and
-    # each block adds up its stretches.
-    power = _channel_sum_of_squares(weighted, gains)
-    edges = np.union1d(lo, hi)
-    starts = edges[edges < n]
-    running = np.concatenate([[0.0], np.cumsum(np.add.reduceat(power, starts))])
-    if edges[-1] == n:
-        starts = np.append(starts, n)
-    else:  # the stretch after the last edge is summed but no block ends past it
-        running = running[:-1]
-    power = (running[np.searchsorted(starts, hi)] - running[np.searchsorted(starts, lo)]) / (
-        _GATE_BLOCK_S * sr
-    )
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10.0 * np.log10(power)
-        above = block_lufs >= _ABSOLUTE_GATE_LUFS
-        if not above.any():
+    def __init__(self, n: int, channels: int, sr: int) -> None:
+        self.enough = n >= int(np.ceil(_GATE_BLOCK_S * sr))
+        self.sos = np.array(_k_weighting(sr))
+        self.state = np.zeros((self.sos.shape[0], 2, channels))
+        self.gains = np.array([_CHANNEL_GAINS[c] if c < len(_CHANNEL_GAINS) else 1.0
+                               for c in range(channels)])
+        self.scale = _GATE_BLOCK_S * sr
+        # Block edges exactly as pyloudnorm computes them (float expressions, then truncation).
+        n_blocks = int(np.round((n / sr - _GATE_BLOCK_S) / (_GATE_BLOCK_S * _GATE_STEP))) + 1
+        j = np.arange(max(n_blocks, 0))
+        self.lo = np.minimum((_GATE_BLOCK_S * (j * _GATE_STEP) * sr).astype(np.int64), n)
+        self.hi = np.minimum((_GATE_BLOCK_S * (j * _GATE_STEP + 1) * sr).astype(np.int64), n)
+        self.edges = np.union1d(self.lo, self.hi)
+        self.running = np.zeros(self.edges.size)  # sum of gained power before each edge
+        self.total = 0.0
+
+    def add(self, start: int, chunk: np.ndarray) -> None:
+        if not self.enough:
+            return
+        weighted, self.state = sosfilt(self.sos, chunk, axis=0, zi=self.state)
+        cumulative = np.cumsum(_channel_sum_of_squares(weighted, self.gains))
+        end = start + chunk.shape[0]
+        first, last = np.searchsorted(self.edges, [start, end], side="right")
+        self.running[first:last] = self.total + cumulative[self.edges[first:last] - start - 1]
+        self.total += float(cumulative[-1])
+
+    def value(self) -> float:
+        if not self.enough:
             return LUFS_FLOOR
-        relative = -0.691 + 10.0 * np.log10(power[above].mean()) + _RELATIVE_GATE_LU
-        gated = (block_lufs > relative) & (block_lufs > _ABSOLUTE_GATE_LUFS)
-        if not gated.any():
-            return LUFS_FLOOR
-        value = -0.691 + 10.0 * np.log10(power[gated].mean())
-    return float(max(value, LUFS_FLOOR)) if np.isfinite(value) else LUFS_FLOOR
+        at = self.running[np.searchsorted(self.edges, self.hi)]
+        power = (at - self.running[np.searchsorted(self.edges, self.lo)]) / self.scale
+        # BS.1770 sums channel gain x block mean square; summed per sample first (linear).
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10.0 * np.log10(np.maximum(power, 0.0))
+            above = block_lufs >= _ABSOLUTE_GATE_LUFS
+            if not above.any():
+                return LUFS_FLOOR
+            relative = -0.691 + 10.0 * np.log10(power[above].mean()) + _RELATIVE_GATE_LU
+            gated = (block_lufs > relative) & (block_lufs > _ABSOLUTE_GATE_LUFS)
+            if not gated.any():
+                return LUFS_FLOOR
+            value = -0.691 + 10.0 * np.log10(power[gated].mean())
+        return float(max(value, LUFS_FLOOR)) if np.isfinite(value) else LUFS_FLOOR
 
 
 @lru_cache(maxsize=1)
@@ -144,7 +151,74 @@ def _true_peak_filter() -> tuple[np.ndarray, np.ndarray, float]:
     return h, phases, float(np.abs(phases).sum(axis=0).max())
 
 
-def true_peak(x: np.ndarray, *, magnitude: np.ndarray | None = None) -> float:
+class _TruePeak:
+    """Oversampled peak: block maxima of ``|x|`` gathered chunk by chunk, then the filter run
+    only where it could beat the sample peak (see :func:`true_peak`)."""
+
+    def __init__(self, n: int, channels: int) -> None:
+        self.n = n
+        taps = _true_peak_filter()[1].shape[0]
+        self.n_blocks = -(-(n + taps - 1) // _TRUE_PEAK_BLOCK)  # blocks of output groups
+        self.block_max = np.zeros((self.n_blocks + 1, channels))  # row b + 1: input block b
+
+    def add(self, start: int, magnitude: np.ndarray) -> None:
+        """``magnitude`` is ``|x[start : start + len]|``; ``start`` is a multiple of the block."""
+        row = 1 + start // _TRUE_PEAK_BLOCK
+        maxima = np.maximum.reduceat(magnitude, np.arange(0, magnitude.shape[0], _TRUE_PEAK_BLOCK),
+                                     axis=0)
+        self.block_max[row : row + maxima.shape[0]] = maxima
+
+    def value(self, x: np.ndarray, peak: float) -> float:
+        h, phases, gain = _true_peak_filter()
+        taps, block, n = phases.shape[0], _TRUE_PEAK_BLOCK, self.n
+        best = peak
+        # Group block b reads inputs b*block - (taps - 1) .. b*block + block - 1: input blocks
+        # b - 1 and b (block >= taps - 1).
+        reach = np.maximum(self.block_max[:-1], self.block_max[1:])
+        back, offsets = taps - 1 - np.arange(taps), np.arange(block)
+        for c, column in enumerate(x.T):
+            candidates = np.flatnonzero(reach[:, c] * (gain * (1.0 + 1e-12)) > best)
+            if candidates.size > _TRUE_PEAK_FULL_SHARE * self.n_blocks:
+                over = upfirdn(h, np.ascontiguousarray(column), _TRUE_PEAK_OVERSAMPLE)
+                best = max(best, float(np.max(np.abs(over))))
+                continue
+            if not candidates.size:
+                continue
+            # padded[m + back[k]] is x[m - k], zero outside the audio
+            padded = np.zeros(taps - 1 + (self.n_blocks + 1) * block, dtype=column.dtype)
+            padded[taps - 1 : taps - 1 + n] = column
+            for first in range(0, candidates.size, _CANDIDATE_CHUNK):
+                groups = (candidates[first : first + _CANDIDATE_CHUNK, None] * block + offsets).ravel()
+                window = padded[groups[:, None] + back]
+                # einsum's own loop: a BLAS call for a 12x4 right-hand side only adds thread overhead
+                values = np.einsum("gk,kp->gp", window, phases)
+                best = max(best, float(np.max(np.abs(values))))
+        return best
+
+
+def _chunk_frames(sr: int) -> tuple[int, int]:
+    """Frames per processing chunk (whole silence frames and whole true-peak blocks, about 64k)
+    and frames per 100 ms silence frame."""
+    silence = max(1, int(round(0.1 * sr)))
+    unit = silence * _TRUE_PEAK_BLOCK // math.gcd(silence, _TRUE_PEAK_BLOCK)
+    return unit * max(1, _CHUNK_TARGET // unit), silence
+
+
+def integrated_loudness(x: np.ndarray, *, sr: int) -> float:
+    """Integrated loudness (LUFS, ITU-R BS.1770-4) of float ``(frames, ch)`` audio.
+
+    Same K-weighting and gating as ``pyloudnorm.Meter(sr).integrated_loudness`` (400 ms blocks,
+    75% overlap, -70 LUFS absolute and -10 LU relative gates), filtered in float64 chunk by
+    chunk; silence and audio shorter than one block read :data:`LUFS_FLOOR`.
+    """
+    meter = _Loudness(x.shape[0], x.shape[1], sr)
+    step = _chunk_frames(sr)[0]
+    for start in range(0, x.shape[0], step):
+        meter.add(start, x[start : start + step])
+    return meter.value()
+
+
+def true_peak(x: np.ndarray) -> float:
     """Largest absolute value of float ``(frames, ch)`` audio oversampled 4x (linear, in float64).
 
     Output samples between inputs ``m - 11 .. m`` are 12-tap filters of them, so they cannot
@@ -152,74 +226,63 @@ def true_peak(x: np.ndarray, *, magnitude: np.ndarray | None = None) -> float:
     blocks where it beats the peak found so far are filtered (for music, a few percent); when more
     than a quarter are candidates (a steady full-scale tone) the whole channel is filtered at once.
     The result equals ``max(|upfirdn(h, x, 4)|)`` over all channels to rounding, and is never below
-    the sample peak. ``magnitude`` is ``|x|`` when the caller has it already.
+    the sample peak.
     """
-    h, phases, gain = _true_peak_filter()
-    taps = phases.shape[0]
-    block = _TRUE_PEAK_BLOCK
-    n = x.shape[0]
-    if n == 0:
+    if x.shape[0] == 0:
         return 0.0
-    magnitude = np.abs(x) if magnitude is None else magnitude
-    best = float(magnitude.max())
-    n_blocks = -(-(n + taps - 1) // block)  # blocks of output groups 0 .. n + taps - 2
-    block_max = np.zeros((n_blocks + 1, x.shape[1]))  # row b + 1: max |x| of input block b
-    block_max[1 : 1 + -(-n // block)] = np.maximum.reduceat(magnitude, np.arange(0, n, block), axis=0)
-    # Group block b reads inputs b*block - (taps - 1) .. b*block + block - 1: input blocks b - 1, b.
-    reach = np.maximum(block_max[:-1], block_max[1:])
-    lags = np.arange(taps)  # x[m - k] for tap k
-    offsets = np.arange(block)
-    for c, column in enumerate(x.T):
-        candidates = np.flatnonzero(reach[:, c] * (gain * (1.0 + 1e-12)) > best)
-        if candidates.size > _TRUE_PEAK_FULL_SHARE * n_blocks:
-            over = upfirdn(h, np.ascontiguousarray(column), _TRUE_PEAK_OVERSAMPLE)
-            best = max(best, float(np.max(np.abs(over))))
-            continue
-        for start in range(0, candidates.size, _CANDIDATE_CHUNK):
-            groups = (candidates[start : start + _CANDIDATE_CHUNK, None] * block + offsets).ravel()
-            index = groups[:, None] - lags
-            inside = (index >= 0) & (index < n)
-            window = np.where(inside, column[np.clip(index, 0, n - 1)], 0.0)
-            # einsum's own loop: a BLAS call for a 12x4 right-hand side only adds thread overhead
-            values = np.einsum("gk,kp->gp", window, phases)
-            best = max(best, float(np.max(np.abs(values))))
-    return best
-
-
-def _silence_fraction(frame_power: np.ndarray, sr: int, silence_dbfs: float) -> float:
-    """Share of 100 ms frames whose mean power (over samples and channels) is below the level."""
-    n = max(1, int(round(0.1 * sr)))
-    starts = np.arange(0, frame_power.shape[0], n)
-    counts = np.diff(np.append(starts, frame_power.shape[0]))
-    mean_sq = np.add.reduceat(frame_power, starts) / counts
-    return float(np.mean(F.db(mean_sq) < silence_dbfs))
+    meter = _TruePeak(x.shape[0], x.shape[1])
+    step = _chunk_frames(44_100)[0]
+    peak = 0.0
+    for start in range(0, x.shape[0], step):
+        magnitude = np.abs(x[start : start + step])
+        peak = max(peak, float(magnitude.max()))
+        meter.add(start, magnitude)
+    return meter.value(x, peak)
 
 
 def signal_metrics(audio: np.ndarray, *, sr: int, silence_dbfs: float = -60.0) -> dict[str, float]:
     """Loudness, level, clipping and silence metrics of float audio ``(frames,)`` / ``(frames, ch)``.
 
-    Raises :class:`~rlmdj.errors.ParameterError` for empty, non-finite or misshaped input.
+    One pass over the audio in chunks of about 64k frames, so every intermediate stays in cache;
+    float32 audio is read as is (peaks and comparisons are exact in it) and every sum
+    accumulates in float64. Raises :class:`~rlmdj.errors.ParameterError` for empty, non-finite
+    or misshaped input.
     """
     sr = valid_sr(sr)
-    # float32 stays float32 (no 8-byte copy of a whole set): peaks and comparisons are exact in
-    # it, and every sum below accumulates in float64.
     x = valid_audio(audio)
-    magnitude = np.abs(x)
-    peak = float(magnitude.max())
-    frame_power = _channel_sum_of_squares(x, np.ones(x.shape[1])) / x.shape[1]  # mean over channels
-    rms = math.sqrt(float(frame_power.mean()))
-    peak_dbfs = _amp_db(peak)
-    rms_dbfs = _amp_db(rms)
-    n = x.shape[0]
-    dc = max(abs(float(x[:, c].sum(dtype=np.float64))) for c in range(x.shape[1])) / n
+    n, channels = x.shape
+    step, silence_frame = _chunk_frames(sr)
+    loudness = _Loudness(n, channels, sr)
+    peaks = _TruePeak(n, channels)
+    ones = np.ones(channels)
+    clip_level = np.float64(CLIP_LEVEL)  # compared in float64, not rounded to float32
+    peak, clipped, energy = 0.0, 0, 0.0
+    column_sums = np.zeros(channels)
+    frame_energy = []
+    for start in range(0, n, step):
+        chunk = x[start : start + step]
+        magnitude = np.abs(chunk)
+        peak = max(peak, float(magnitude.max()))
+        clipped += int(np.count_nonzero(magnitude >= clip_level))
+        peaks.add(start, magnitude)
+        power = _channel_sum_of_squares(chunk, ones)  # per frame, summed over channels
+        energy += float(power.sum())
+        frame_energy.append(np.add.reduceat(power, np.arange(0, power.size, silence_frame)))
+        for c in range(channels):  # column by column: an axis-0 sum of (frames, 2) is far slower
+            column_sums[c] += float(chunk[:, c].sum(dtype=np.float64))
+        loudness.add(start, chunk)
+    counts = np.diff(np.append(np.arange(0, n, silence_frame), n)) * channels
+    frame_ms = np.concatenate(frame_energy) / counts  # mean square of each 100 ms frame
+    rms = math.sqrt(energy / (n * channels))
+    peak_dbfs, rms_dbfs = _amp_db(peak), _amp_db(rms)
     return {
-        "lufs": integrated_loudness(x, sr=sr),
+        "lufs": loudness.value(),
         "peak_dbfs": peak_dbfs,
-        "true_peak_dbfs": _amp_db(true_peak(x, magnitude=magnitude)),
+        "true_peak_dbfs": _amp_db(peaks.value(x, peak)),
         "rms_dbfs": rms_dbfs,
         "crest_factor_db": float(peak_dbfs - rms_dbfs) if rms > 0.0 else 0.0,
-        "clipped_fraction": float(np.count_nonzero(magnitude >= np.float64(CLIP_LEVEL)) / magnitude.size),
-        "silence_fraction": _silence_fraction(frame_power, sr, silence_dbfs),
-        "dc_offset": dc,
+        "clipped_fraction": clipped / float(n * channels),
+        "silence_fraction": float(np.mean(F.db(frame_ms) < silence_dbfs)),
+        "dc_offset": float(np.max(np.abs(column_sums))) / n,
         "duration_s": n / float(sr),
     }

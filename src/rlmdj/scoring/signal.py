@@ -21,8 +21,9 @@ can be logged):
 Levels are floored at -120 dB so silence gives finite numbers.
 
 Cost. The metrics run once per set, so they must stay cheaper than the proxy scorer
-(``benchmarks/bench_proxy.py`` prints both). Loudness filters all channels in one pass and sums
-its gating blocks from a running sum instead of block by block; the true peak evaluates the
+(``benchmarks/bench_proxy.py`` prints both). Everything is measured in one pass over chunks of
+about 35k frames, so intermediates stay in cache. Loudness keeps a running sum of gained power
+at the gating-block edges instead of summing block by block; the true peak runs the
 oversampling filter only where it could exceed the sample peak (see :func:`true_peak`). Both give
 the same numbers as the straightforward computations (pyloudnorm's meter, ``upfirdn``) to
 rounding, which ``tests/scoring/test_signal.py`` checks.

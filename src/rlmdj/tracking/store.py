@@ -16,15 +16,15 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import mlflow
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from rlmdj.errors import EnvironmentProblem, RlmdjError
 from rlmdj.tracking.health import check_server, close_stale_runs
-from rlmdj.tracking.scrubbing import ScrubbingClient
+
+if TYPE_CHECKING:  # mlflow is imported when a store is opened, not when rlmdj starts
+    from mlflow.tracking import MlflowClient
 
 __all__ = [
     "EXPERIMENT_TAGS", "UI_PORT", "experiment_tags", "open_store", "run_url", "store_problem",
@@ -63,6 +63,10 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     Creates the experiment (with ``artifact_location`` for local stores) on first use; two
     processes racing to create it both end up with the same experiment.
     """
+    import mlflow
+
+    from rlmdj.tracking.scrubbing import ScrubbingClient
+
     uri = str(tracking.uri)
     if uri.startswith(("http://", "https://")):
         check_server(uri)  # seconds, not MLflow's minutes of retries, when the server is down
@@ -109,6 +113,7 @@ def _store_lock(uri: str) -> Iterator[None]:
     db = Path(uri.removeprefix("sqlite:///"))
     db.parent.mkdir(parents=True, exist_ok=True)
     from filelock import FileLock
+    from mlflow.tracking import MlflowClient
 
     with FileLock(db.with_name(db.name + ".lock")):
         # Opening the store here (inside the lock) runs MLflow's table creation/migration.
@@ -125,6 +130,8 @@ def _scorer_name(tracking: DictConfig) -> str:
 
 
 def _experiment_id(client: MlflowClient, tracking: DictConfig, uri: str) -> str:
+    from mlflow.exceptions import MlflowException
+
     name = str(tracking.experiment)
     tags = experiment_tags(_scorer_name(tracking))
     for attempt in range(5):

@@ -41,15 +41,17 @@ def test_hearing_set_is_traced_accounted_and_replays_byte_identically(make_sessi
     assert first.finished
     trace = json.loads(report.artifacts["dj/tool_trace.json"])
     ears_calls = [e for e in trace if e["tool"] in ("listen", "audition")]
-    assert [e["tool"] for e in ears_calls] == ["listen", "audition", "audition", "audition",
-                                               "audition", "listen", "listen"]
-    assert [e["result"]["ok"] for e in ears_calls] == [True, True, False, False, True, False, False]
+    assert [e["tool"] for e in ears_calls[:6]] == ["listen", "audition", "audition", "audition",
+                                                   "audition", "listen"]
+    assert [e["result"]["ok"] for e in ears_calls[:6]] == [True, True, False, False, True, False]
     assert "move 1 pattern(" in ears_calls[2]["result"]["error"]
     assert "ears.max_listens=1" in ears_calls[5]["result"]["error"] and ears_calls[5]["result"]["hint"]
-    assert "set complete" in ears_calls[6]["result"]["error"] and ears_calls[6]["bar"] == 32
+    # The end of the set stops the running code; a call that still gets through is refused.
+    for late in ears_calls[6:]:
+        assert "set complete" in late["result"]["error"] and late["bar"] == 32
     assert report.metrics["dj/ears_calls"] == 3 and report.metrics["dj/ears_refused"] == 3
-    assert report.metrics["dj/tool_calls_after_end"] == 1
-    assert report.metrics["time/ears_s"] > 0 and report.metrics["dj/tool/listen"] == 3
+    assert report.metrics["dj/tool_calls_after_end"] <= 1
+    assert report.metrics["time/ears_s"] > 0 and report.metrics["dj/tool/listen"] >= 2
     assert len(json.loads(report.artifacts["dj/ears.json"])) == 3
     transcript = json.loads(report.artifacts["dj/transcript.json"])
     assert "listened to bars 1-8" in json.dumps(transcript["calls"])

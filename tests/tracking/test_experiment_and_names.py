@@ -67,3 +67,18 @@ def test_run_url_points_at_the_run_on_the_printed_port(tmp_path):
     server = OmegaConf.create({"uri": "http://mlflow.example:8080/"})
     assert run_url(server, "1", "r").startswith("http://mlflow.example:8080/#/experiments/1/runs/r?")
     assert ui_command(server) == "http://mlflow.example:8080/"
+
+
+def test_code_version_comes_from_the_installed_package_not_the_launch_folder(tmp_path, monkeypatch):
+    import re
+
+    from rlmdj.tracking import versions
+
+    monkeypatch.chdir(tmp_path)  # not a git checkout
+    versions.package_commit.cache_clear()
+    versions.code_tags.cache_clear()
+    tags = versions.code_tags()
+    assert re.fullmatch(r"[0-9a-f]{40}(-dirty)?", tags["rlmdj.git_commit"])
+    assert tags["mlflow.source.git.commit"] == tags["rlmdj.git_commit"].removesuffix("-dirty")
+    assert tags["rlmdj.version"] and set(tags) >= {"rlmdj.versions.mlflow", "rlmdj.versions.dspy",
+                                                   "rlmdj.versions.torch"}

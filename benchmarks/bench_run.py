@@ -70,7 +70,7 @@ def main() -> None:
         for run in runs[: args.repeats]:
             for key, value in run.data.metrics.items():
                 if key.startswith("time/"):
-                    stages.setdefault(key.removeprefix("time/"), []).append(value)
+                    stages.setdefault(key.removeprefix("time/").removesuffix("_s"), []).append(value)
     median_wall = statistics.median(walls)
     interpreter = _python_s("pass", args.repeats)
     imports = _python_s(_IMPORTS, args.repeats) - interpreter

@@ -59,3 +59,19 @@ def test_screening_logs_its_candidates_as_a_dataset(tmp_path, compose_cfg):
     assert '"n": 3' in contexts["screening"].source
     assert not any(k.startswith(("experiment.gap.", "serve.", "dj.", "model.")) for k in run.data.params)
     assert "experiment.screen.n" in run.data.params
+
+
+def test_comparisons_name_the_prompt_versions_each_condition_played():
+    from rlmdj.analysis.compare import compare
+    from rlmdj.analysis.records import RunRecord
+
+    records = []
+    for prompt, version, base in (("baseline", "rlmdj-baseline v1", 6.0), ("v7", "rlmdj-v7 v3", 6.4)):
+        for r in range(3):
+            records.append(RunRecord(
+                run_id=f"{prompt}{r}", condition={"prompt": prompt}, metrics={"proxy/OBJ": base + 0.1 * r},
+                scorer="proxy-v1", replica=r, config_hash=f"{prompt}{r}", palette_hash=f"p{r}",
+                prompt_version=version, job=len(records)))
+    result = compare(records)
+    (note,) = [n for n in result.notes if n.startswith("prompt versions: ")]
+    assert "prompt=baseline: rlmdj-baseline v1" in note and "prompt=v7: rlmdj-v7 v3" in note

@@ -419,6 +419,10 @@ def compare(
     labels = sorted(buckets, key=lambda lab: (_first_job(buckets[lab]), lab))
     base = _resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
     groups = [_group(lab, conds[lab], buckets[lab], metric_keys, unit, notes) for lab in labels]
+    played = {lab: sorted({r.prompt_version for r in buckets[lab] if r.prompt_version}) for lab in labels}
+    if any(played.values()):  # which registered prompt version each condition played
+        notes.append("prompt versions: " + "; ".join(
+            f"{lab}: {', '.join(v) or 'no LLM prompt'}" for lab, v in played.items()))
     if unit == "palette":
         few = [f"{g.label} ({len(g.units)})" for g in groups if len(g.units) < 2]
         if few:

@@ -67,6 +67,7 @@ class RunRecord:
     palette: str | None = None
     palette_hash: str | None = None
     start_time: int = 0
+    prompt_version: str | None = None  # rlmdj.prompt_version, e.g. "rlmdj-baseline v3"
 
 
 def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> str | None:
@@ -102,6 +103,7 @@ def record_from_run(run: Any) -> RunRecord:
         palette=tags.get(PALETTE_TAG) or None,
         palette_hash=tags.get(PALETTE_HASH_TAG) or None,
         start_time=int(run.info.start_time or 0),
+        prompt_version=tags.get("rlmdj.prompt_version") or None,
     )
 
 

@@ -31,6 +31,9 @@ def test_ears_test_sweep_reports_against_reference(store, monkeypatch, capsys) -
     assert [p["bar"] for p in json.loads(moves.read_text())] == [0, 4]
     arts = {a.path for a in client.list_artifacts(parent.info.run_id, "ears_test")}
     assert arts == {"ears_test/ears_test.md", "ears_test/ears_test.csv"}
+    # The standard comparison by design too: every cell against reference, with verdicts.
+    assert "comparison/listen.html" in {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert "greedy vs reference:" in client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
     metrics = client.get_run(parent.info.run_id).data.metrics
     assert metrics["ears_test/greedy/n"] == 2 and "ears_test/greedy_vs_random/delta_OBJ" in metrics
     assert "| greedy - reference | 2 |" in out

@@ -161,7 +161,18 @@ def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
 
 def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
                   out_dir: Path) -> list[EarsContrast]:
-    """``experiment.analysis=ears``: the paired report over the sweep, logged to its parent run."""
+    """``experiment.analysis=ears``: the sweep's standard comparison by design (every cell
+    against ``experiment.compare.baseline``, reference: verdicts, listening room), then the
+    ears report with the two extra contrasts, both logged to the parent run."""
+    import sys
+
+    from rlmdj.experiments.compare_job import compare_analysis
+
+    try:
+        compare_analysis(client, experiment_id, parent, config, out_dir=out_dir / "comparison")
+    except Exception as exc:  # noqa: BLE001 - the ears report below does not depend on it
+        client.set_tag(parent, "rlmdj.analysis_error", repr(exc)[:1000])
+        print(f"rlmdj: ears_test: the standard comparison was skipped: {exc}", file=sys.stderr)
     alpha = float(config.experiment.compare.alpha)
     delta = float(config.experiment.compare.get("delta", 0.3))
     metric, values = cell_values(_finished_runs(client, experiment_id, parent))

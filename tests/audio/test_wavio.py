@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 
@@ -154,3 +155,27 @@ def test_to_stereo() -> None:
     np.testing.assert_array_equal(to_stereo(st), st)
     with pytest.raises(ParameterError, match="stereo"):
         to_stereo(np.zeros((5, 3)))
+
+
+def _chunks(data: bytes) -> dict[bytes, bytes]:
+    import struct
+
+    found, pos = {}, 12
+    while pos + 8 <= len(data):
+        name, size = data[pos : pos + 4], struct.unpack_from("<I", data, pos + 4)[0]
+        found[name] = data[pos + 8 : pos + 8 + size]
+        pos += 8 + size + (size & 1)
+    return found
+
+
+def test_float_wav_bytes_depend_on_the_audio_alone(tmp_path) -> None:
+    """libsndfile stamps float WAVs with a PEAK chunk holding the write time: it is zeroed."""
+    from rlmdj.audio.wavio import wav_bytes
+
+    x = tone()
+    data = wav_bytes(x, sr=SR)
+    chunks = _chunks(data)
+    assert {b"fmt ", b"data", b"PEAK"} <= set(chunks)
+    assert int.from_bytes(chunks[b"PEAK"][4:8], "little") == 0  # after the version word
+    assert write_wav(tmp_path / "s.wav", x, sr=SR).read_bytes() == data
+    np.testing.assert_array_equal(sf.read(io.BytesIO(data), dtype="float32")[0], x)

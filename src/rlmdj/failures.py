@@ -22,7 +22,9 @@ from typing import Any
 from rlmdj.errors import EnvironmentProblem, ParameterError, RlmdjError
 from rlmdj.secrets import scrub_text
 
-__all__ = ["DEBUG_HINT", "debug_requested", "explain", "path_keys", "quiet_library_errors"]
+__all__ = [
+    "DEBUG_HINT", "debug_requested", "exit_on", "explain", "path_keys", "quiet_library_errors",
+]
 
 DEBUG_HINT = "RLMDJ_DEBUG=1 shows the traceback"
 
@@ -161,6 +163,18 @@ def explain(exc: BaseException, cfg: Any = None) -> tuple[str, int] | None:
     message, code = line
     message = " ".join(scrub_text(message).split())
     return message, code
+
+
+def exit_on(exc: BaseException, cfg: Any = None) -> None:
+    """Print ``exc`` as one line and exit when :func:`explain` knows it, else re-raise it.
+
+    For code Hydra calls from its callbacks, which turns exceptions into warnings and goes on.
+    """
+    explained = explain(exc, cfg)
+    if explained is None:
+        raise exc
+    print(f"rlmdj: error: {explained[0]}", file=sys.stderr)
+    sys.exit(explained[1])
 
 
 def _explain(exc: BaseException, cfg: Any) -> tuple[str, int] | None:

@@ -32,6 +32,8 @@ _SECRET_LAST_WORDS = (
     "apikey", "secret", "password", "passwd", "pwd", "token", "credentials", "authorization",
     "auth", "cookie", "bearer", "privatekey",
 )
+_COUNTER_WORDS = ("max", "min", "num", "n", "total", "count", "used", "input", "output", "prompt",
+                  "completion")
 _SECRET_PAIRS = (("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
                  ("session", "key"), ("x", "key"))
 
@@ -67,6 +69,8 @@ def is_secret_key(key: str) -> bool:
     key = str(key).rsplit(".", 1)[-1]
     words = _words(key)
     if not words or words[-1] in ("env", "var", "file", "path"):
+        return False
+    if words[0] in _COUNTER_WORDS:  # max_token, num_tokens, token_count: sizes, not secrets
         return False
     if words[-1] in _SECRET_LAST_WORDS or "".join(words[-2:]) in ("apikey", "privatekey"):
         return True

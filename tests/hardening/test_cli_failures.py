@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import RLMDJ, error_lines, run_rlmdj
+from hardening_helpers import RLMDJ, error_lines, run_rlmdj
 from mlflow.tracking import MlflowClient
 
 pytestmark = pytest.mark.slow

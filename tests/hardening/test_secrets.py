@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import run_rlmdj
+from hardening_helpers import run_rlmdj
 
 from rlmdj.secrets import MASK, is_secret_key, scrub_text, scrub_value
 

@@ -135,6 +135,10 @@ def check_tracking(cfg: DictConfig) -> None:
     if not uri or (scheme and scheme not in _STORE_SCHEMES):
         raise ParameterError(f"tracking.uri={uri!r} is not a store MLflow can use; use "
                              "sqlite:///path/to/mlruns.db, a folder, or http://host:5000")
+    if scheme in ("http", "https"):
+        from rlmdj.tracking.health import check_server
+
+        check_server(uri)  # a server that is down fails in seconds, before the samples load
     if uri.startswith("sqlite:///"):
         check_folder_writable(Path(uri.removeprefix("sqlite:///")).parent, "tracking.uri")
     elif "://" not in uri or uri.startswith("file:"):

@@ -114,12 +114,22 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = _sweep_params(config)
         _check_sequential(config, overrides)  # before any run or job exists
+        from rlmdj.experiments.preflight import preflight
+        from rlmdj.failures import exit_on
+
+        try:  # what the jobs share is checked before the parent run is opened
+            preflight(config)
+        except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
+            exit_on(exc, config)
         if not OmegaConf.select(config, "tracking.enabled", default=True):
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
         keys = swept_keys(overrides)
-        client, experiment_id = _open(config)  # also creates the store before workers race to
+        try:  # also creates the store before workers race to
+            client, experiment_id = _open(config)
+        except Exception as exc:  # noqa: BLE001 - a store that cannot be opened ends the sweep here
+            exit_on(exc, config)
         resume = bool(OmegaConf.select(config, "experiment.resume", default=False))
         definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(_IGNORED_PREFIXES)
                             and o.split("=", 1)[0] != "experiment.resume")

@@ -9,6 +9,8 @@ are uploaded from a scrubbed copy; audio and images are uploaded as they are.
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -69,6 +71,29 @@ class ScrubbingClient(MlflowClient):
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         return super().log_text(run_id, scrub_text(text), artifact_file)
+
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+        root = Path(local_dir)
+        dirty = {p: clean for p in root.rglob("*") if (clean := scrub_file(p)) is not None}
+        if not dirty:
+            return super().log_artifacts(run_id, local_dir, artifact_path)
+        # Upload a copy with the text files scrubbed; other files are linked, not copied.
+        with tempfile.TemporaryDirectory(prefix="rlmdj-scrub-") as tmp:
+            copy = Path(tmp) / "artifacts"
+            for src in root.rglob("*"):
+                dest = copy / src.relative_to(root)
+                if src.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if src in dirty:
+                    dest.write_text(dirty[src], encoding="utf-8")
+                else:
+                    try:
+                        os.link(src, dest)
+                    except OSError:
+                        shutil.copyfile(src, dest)
+            return super().log_artifacts(run_id, str(copy), artifact_path)
 
     def log_artifact(self, run_id: str, local_path: str, artifact_path: str | None = None) -> None:
         path = Path(local_path)

@@ -161,3 +161,16 @@ def test_null_run_sends_nothing(tmp_path):
         run.log_params({"a": 1})
         run.log_text("x", "a.txt")
     assert run.status == "FINISHED"
+
+
+def test_scrubbing_masks_text_but_leaves_inline_media_intact(tmp_path, monkeypatch):
+    """A run card's base64 preview is neither searched (megabytes) nor corrupted by a chance match."""
+    from rlmdj.tracking.scrubbing import scrub_file
+
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-proj-abcdefghijklmnopqrstuvwx")
+    media = "data:audio/ogg;base64," + "QUtJQUFCQ0RFRkdISUpLTE1OT1A" * 2 + "AKIAABCDEFGHIJKLMNOP" + "A" * 200_000
+    card = tmp_path / "run_card.html"
+    card.write_text(f"<p>key sk-proj-abcdefghijklmnopqrstuvwx</p><audio src='{media}'></audio>", encoding="utf-8")
+    clean = scrub_file(card)
+    assert clean is not None and "sk-proj-abcdefghijklmnopqrstuvwx" not in clean
+    assert media in clean

@@ -23,6 +23,7 @@ import csv
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -71,22 +72,59 @@ def _setup(cfg_yaml: str) -> None:
     _WORKER.update(cfg=cfg, index=load_index(cfg), scorer=build_scorer(cfg))
 
 
-def _score_one(i: int) -> tuple[int, str, float, dict[str, float], dict[str, str]]:
+def _render_one(i: int) -> tuple[int, str, Any, dict[str, str]]:
+    """Palette ``i`` played by the reference DJ: (i, name, peak-normalised master, samples)."""
     from rlmdj.audio.palette import random_palette
     from rlmdj.audio.wavio import normalize_peak
     from rlmdj.dj.reference import ReferenceDriver
     from rlmdj.experiments.assemble import make_session
     from rlmdj.seeding import seed_for
 
-    cfg, index, scorer = _WORKER["cfg"], _WORKER["index"], _WORKER["scorer"]
+    cfg, index = _WORKER["cfg"], _WORKER["index"]
     seed = int(cfg.experiment.screen.seed)
     palette = random_palette(index, roles=list(cfg.palette.roles), seed=seed_for(i, f"screen:{seed}"),
                              name=f"screen-s{seed}-{i:04d}")
     session = make_session(cfg, index, palette)
     ReferenceDriver().perform(session)
     master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
+    return i, palette.name, master, dict(palette.samples)
+
+
+def _score_one(i: int) -> tuple[int, str, float, dict[str, float], dict[str, str]]:
+    cfg, scorer = _WORKER["cfg"], _WORKER["scorer"]
+    _, name, master, samples = _render_one(i)
     result = scorer.score(master, sr=int(cfg.render.sample_rate))
-    return i, palette.name, result.obj, dict(result.scores), dict(palette.samples)
+    return i, name, result.obj, dict(result.scores), samples
+
+
+def _score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = None) -> None:
+    """Score rendered palettes ``scorer.max_batch_sets`` per ``POST /score_batch`` (scorer=http
+    or modal): a GPU server scores the windows of many sets per forward pass. A palette the
+    server refuses is reported and left out; the others are ranked."""
+    from rlmdj.experiments.assemble import build_scorer
+
+    scorer = scorer if scorer is not None else build_scorer(cfg)
+    size = max(1, int(cfg.scorer.max_batch_sets))
+    sr = int(cfg.render.sample_rate)
+    pending: list[tuple[int, str, Any, dict[str, str]]] = []
+
+    def flush() -> None:
+        batch = getattr(scorer, "score_batch_outcomes", None)
+        items = [(master, sr) for _, _, master, _ in pending]
+        outcomes = batch(items) if callable(batch) else [scorer.score(m, sr=s) for m, s in items]
+        for (i, name, _, samples), outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                print(f"rlmdj: screening: palette {name} not scored: {outcome}", file=sys.stderr)
+                continue
+            done((i, name, outcome.obj, dict(outcome.scores), samples))
+        pending.clear()
+
+    for render in renders:
+        pending.append(render)
+        if len(pending) >= size:
+            flush()
+    if pending:
+        flush()
 
 
 def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | None = None,
@@ -113,7 +151,15 @@ def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | Non
             best = max(raw, key=lambda r: r[2])
             progress.update(len(raw), note=f"best OBJ {best[2]:.3f} ({best[1]})")
 
-    if workers == 1:
+    if str(cfg.scorer.name) in ("http", "modal"):
+        # Render here or in the pool, score in batches from this process.
+        if workers == 1:
+            _setup(cfg_yaml)
+            _score_in_batches(_WORKER["cfg"], (_render_one(i) for i in range(n)), done, _WORKER["scorer"])
+        else:
+            with ProcessPoolExecutor(workers, initializer=_setup, initargs=(cfg_yaml,)) as pool:
+                _score_in_batches(OmegaConf.create(cfg_yaml), pool.map(_render_one, range(n)), done)
+    elif workers == 1:
         _setup(cfg_yaml)
         for i in range(n):
             done(_score_one(i))

@@ -19,13 +19,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from rlmdj.errors import ParameterError
+from rlmdj.errors import ParameterError, RlmdjError
 from rlmdj.scoring.base import Scorer, ScoreResult, WindowScore
 
 __all__ = ["CACHE_FILENAME", "audio_hash", "ScoreCache", "CachedScorer"]
@@ -151,3 +151,34 @@ class CachedScorer:
         result = self.scorer.score(audio, sr=sr)
         self.cache.put(identity, key, result)
         return result
+
+    def score_batch_outcomes(self, items: Sequence[tuple[np.ndarray, int]]) -> list[Any]:
+        """Cached sets from the cache; the rest in one batch through the wrapped scorer (its
+        ``score_batch_outcomes`` when it has one); each outcome a result or that set's error."""
+        identity = self.identity
+        weights = getattr(self.scorer, "weights", None)
+        keys = [audio_hash(audio, sr=sr) for audio, sr in items]
+        out: list[Any] = []
+        missing: list[int] = []
+        for i, key in enumerate(keys):
+            cached = self.cache.get(identity, key)
+            if cached is not None and weights:
+                cached = dataclasses.replace(cached, weights=dict(weights))
+            out.append(cached)
+            if cached is None:
+                missing.append(i)
+        batch = getattr(self.scorer, "score_batch_outcomes", None)
+        if missing and callable(batch):
+            fresh = batch([items[i] for i in missing])
+        else:
+            fresh = []
+            for i in missing:
+                try:
+                    fresh.append(self.scorer.score(items[i][0], sr=items[i][1]))
+                except RlmdjError as exc:
+                    fresh.append(exc)
+        for i, outcome in zip(missing, fresh, strict=True):
+            if isinstance(outcome, ScoreResult):
+                self.cache.put(identity, keys[i], outcome)
+            out[i] = outcome
+        return out

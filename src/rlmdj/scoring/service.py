@@ -188,7 +188,7 @@ def body_to_result(
 def score_many(scorer: Scorer, items: Sequence[tuple[np.ndarray, int]]) -> list[ScoreResult]:
     """Score several sets with the scorer's batch path when it has one, else one by one."""
     batch = getattr(scorer, "score_batch", None)
-    if callable(batch) and len(items) > 1:
+    if callable(batch) and items:
         return list(batch(items))
     return [scorer.score(audio, sr=sr) for audio, sr in items]
 

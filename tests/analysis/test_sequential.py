@@ -1,5 +1,6 @@
-"""The confidence sequence is the one its docstring states, keeps alpha under repeated looks, and
-stops early on large effects (simulation with the sweeper's own state machine)."""
+"""The confidence sequence is the one its docstring states (checked against scipy), keeps alpha
+under repeated looks, and meets the sweeper's design target with its default rounds: with a true
+difference of 0.6 OBJ and an SD of the differences of 0.2, >= 90% of sequences stop by 6 replicas."""
 
 from __future__ import annotations
 
@@ -9,43 +10,87 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from rlmdj.analysis.sequential import confidence_sequence, cs_multiplier, decide
+from rlmdj.analysis.sequential import (
+    MIXTURE,
+    _log_component,
+    confidence_sequence,
+    cs_multiplier,
+    decide,
+    log_bayes_factor,
+    simulate,
+)
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.sequential import SequentialSettings, SequentialState, plan
 
 
-def _bayes_factor(t: float, n: int, g: float) -> float:
-    """B_n of the t-statistic with a N(0, g) mixture over the standardised effect."""
-    nu, r = n - 1, 1 + n * g
-    return r ** -0.5 * ((1 + t * t / nu) / (1 + t * t / (nu * r))) ** (n / 2)
-
-
-def test_closed_form_bayes_factor_is_the_scale_invariant_mixture() -> None:
-    """B_n = the N(0, g) mixture over the effect, with sigma integrated against 1/sigma (right Haar):
-    the likelihood ratio of the scale-invariant reduction, computed here by quadrature."""
+def test_closed_form_component_is_the_scale_invariant_likelihood_ratio() -> None:
+    """B_n(t; m, s) = the N(+-m, s^2) mixture over the standardised effect with sigma integrated
+    against 1/sigma (right Haar): the likelihood ratio of the scale-invariant reduction, computed
+    here by brute force on a grid (effect x log sigma)."""
     from scipy import integrate
 
     d = np.array([0.05, 0.12, 0.21, 0.08, 0.16])
-    n, g = d.size, 4.0
-
-    def lik(mu: float, s: float) -> float:  # Gaussian likelihood (constant factors cancel)
-        return math.exp(-float(((d - mu) ** 2).sum()) / (2 * s * s)) / s**n
-
-    # sigma over log-space (ds / s = dlog s); the integrands vanish outside these bounds.
-    num = integrate.dblquad(lambda delta, u: lik(delta * math.exp(u), math.exp(u)) * math.exp(-delta * delta / (2 * g)) / math.sqrt(2 * math.pi * g),
-                            math.log(1e-3), math.log(2.0), -12, 12, epsrel=1e-7)[0]
-    den = integrate.quad(lambda u: lik(0.0, math.exp(u)), math.log(1e-3), math.log(2.0), epsrel=1e-9)[0]
+    n, m, s = d.size, 1.5, 0.6
+    u = np.linspace(math.log(1e-3), math.log(100.0), 4001)[:, None]  # log sigma: d sigma / sigma = du
+    delta = np.linspace(-7, 7, 2801)[None, :]
+    sig = np.exp(u)
+    ss = (d * d).sum() - 2 * delta * sig * d.sum() + n * (delta * sig) ** 2  # sum (d - delta sigma)^2
+    prior = 0.5 * (st.norm.pdf(delta, m, s) + st.norm.pdf(delta, -m, s))
+    num = integrate.simpson(integrate.simpson(np.exp(-ss / (2 * sig**2)) * sig**-n * prior, x=delta[0], axis=1),
+                            x=u[:, 0])
+    den = integrate.simpson(np.exp(-(d * d).sum() / (2 * sig[:, 0] ** 2)) * sig[:, 0] ** -n, x=u[:, 0])
     t = d.mean() / (d.std(ddof=1) / math.sqrt(n))
-    assert _bayes_factor(t, n, g) == pytest.approx(num / den, rel=1e-5)
+    assert math.exp(_log_component(t, n, m, s)) == pytest.approx(num / den, rel=1e-6)
 
 
-@pytest.mark.parametrize("n", [4, 5, 8, 20])
-def test_boundary_is_where_the_mixture_bayes_factor_reaches_one_over_alpha(n: int) -> None:
-    c = cs_multiplier(n, alpha=0.05, prior_sd=2.0)
+@pytest.mark.parametrize(("t", "n"), [(0.7, 3), (4.4, 5), (2.5, 9), (3.7, 20), (1.2, 60)])
+def test_mixture_is_the_noncentral_t_likelihood_ratio_averaged_over_the_prior(t: float, n: int) -> None:
+    """The likelihood ratio of the maximal invariant is that of t: noncentral over central t (scipy)."""
+    from scipy import integrate
+
+    nu, root = n - 1, math.sqrt(n)
+
+    def lr(delta: float) -> float:  # symmetric in the effect's sign
+        return 0.5 * (st.nct.pdf(t, nu, delta * root) + st.nct.pdf(-t, nu, delta * root)) / st.t.pdf(t, nu)
+
+    theta0 = 2.0
+    expected = 0.0
+    for m, s, w in MIXTURE:
+        m, s = m * theta0, s * theta0
+        expected += w * (lr(m) if s == 0 else
+                         integrate.quad(lambda x, m=m, s=s: lr(x) * st.norm.pdf(x, m, s), m - 10 * s, m + 10 * s)[0])
+    assert math.exp(log_bayes_factor(t, n)) == pytest.approx(expected, rel=1e-7)
+    assert log_bayes_factor(-t, n) == log_bayes_factor(t, n)
+
+
+@pytest.mark.parametrize("n", [4, 5, 7, 11, 20, 60])
+def test_boundary_is_where_the_mixture_reaches_one_over_alpha(n: int) -> None:
+    c = cs_multiplier(n, alpha=0.05)
     assert math.isfinite(c)
-    assert _bayes_factor(c, n, 4.0) == pytest.approx(1 / 0.05)
+    assert math.exp(log_bayes_factor(c, n)) == pytest.approx(1 / 0.05)
+    # B_n grows with |t|, so {mu0 : B_n(mu0) < 1/alpha} is the interval mean +/- c SD / sqrt(n).
+    grid = np.linspace(0, 3 * c, 400)
+    values = [log_bayes_factor(x, n) for x in grid]
+    assert all(b > a for a, b in zip(values, values[1:], strict=False))
     # Wider than the fixed-n t interval: the price of looking as often as one likes.
     assert c > st.t.ppf(0.975, n - 1)
+
+
+def test_multipliers_are_tight_where_the_default_rounds_decide() -> None:
+    # The first decisive look of the default rounds (3, 5, 7, ...) is at 5 replicas.
+    assert cs_multiplier(5, alpha=0.05) == pytest.approx(4.446, abs=1e-3)
+    assert cs_multiplier(20, alpha=0.05) == pytest.approx(3.744, abs=1e-3)
+    # Lai's N(0, g) normal mixture cannot get below 5.32 at 5 pairs, whatever g: tuning it is not enough.
+    def lai(n: int, g: float) -> float:
+        r = 1 + n * g
+        k = (math.sqrt(r) / 0.05) ** (2 / n)
+        return math.sqrt((n - 1) * r * (k - 1) / (r - k)) if k < r else math.inf
+
+    assert min(lai(5, (x / 100) ** 2) for x in range(100, 500)) > 5.32
+    assert cs_multiplier(5, alpha=0.05) < 4.56 < 5.32  # 4.56: 90% of t(4, ncp 3 sqrt 5) above it
+    assert st.nct.sf(4.56, 4, 3 * math.sqrt(5)) == pytest.approx(0.90, abs=0.002)
+    # The boundary keeps shrinking (the N(0, 1) tail) beyond any budget: half-width / SD -> 0.
+    assert cs_multiplier(1000, alpha=0.05) / math.sqrt(1000) < cs_multiplier(100, alpha=0.05) / math.sqrt(100) / 2
 
 
 def test_confidence_sequence_interval_and_decisions() -> None:
@@ -57,24 +102,32 @@ def test_confidence_sequence_interval_and_decisions() -> None:
     assert decide(-0.1, 0.2, delta=0.3) == "equivalent"
     assert decide(-0.4, 0.2, delta=0.3) == "continue"
     assert math.isinf(confidence_sequence([0.1], alpha=0.05).high)
-    assert math.isinf(cs_multiplier(3, alpha=0.05, prior_sd=2.0))  # too few to exclude anything
+    assert math.isinf(cs_multiplier(3, alpha=0.05))  # too few to exclude anything
+    assert math.isfinite(cs_multiplier(4, alpha=0.05))
     with pytest.raises(ParameterError, match="alpha"):
         cs_multiplier(5, alpha=1.5)
+    with pytest.raises(ParameterError, match="prior_effect"):
+        SequentialSettings(prior_effect=0)
+
+
+def _differences(true_diff: float, sd: float, sims: int, seed: int, width: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated paired OBJ of two conditions: (baseline, other), one sequence of replicas per row."""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(6.5, 0.5, (sims, width))  # palette spread: cancels in pairs
+    return base, base + true_diff + rng.normal(0.0, sd, (sims, width))
 
 
 def _simulate(true_diff: float, sd: float, settings: SequentialSettings, sims: int, seed: int) -> list[SequentialState]:
-    """Run the sweeper's state machine on simulated paired OBJ (two conditions)."""
-    rng = np.random.default_rng(seed)
+    """Run the sweeper's own state machine on simulated paired OBJ (two conditions)."""
+    base, other = _differences(true_diff, sd, sims, seed, settings.max_replicas)
     out = []
-    for _ in range(sims):
-        base = rng.normal(6.5, 0.5, settings.max_replicas)  # palette spread: cancels in pairs
-        other = base + true_diff + rng.normal(0.0, sd, settings.max_replicas)
+    for i in range(sims):
         state = SequentialState(settings, ["dj=reference", "dj=random"])
         done = 0
         for target in settings.schedule():
             for r in range(done, target):
-                state.record("dj=reference", r, float(base[r]))
-                state.record("dj=random", r, float(other[r]))
+                state.record("dj=reference", r, float(base[i, r]))
+                state.record("dj=random", r, float(other[i, r]))
             done = target
             if state.analyse(target):
                 break
@@ -82,25 +135,45 @@ def _simulate(true_diff: float, sd: float, settings: SequentialSettings, sims: i
     return out
 
 
+def _simulate_fast(true_diff: float, sd: float, settings: SequentialSettings, sims: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same rule, vectorised (:func:`simulate`): (decision, replicas used) per sequence."""
+    base, other = _differences(true_diff, sd, sims, seed, settings.max_replicas)
+    return simulate(other - base, settings.schedule(), alpha=settings.alpha, delta=settings.delta,
+                    prior_effect=settings.prior_effect)
+
+
+@pytest.mark.parametrize(("true_diff", "sd", "round_size"), [(0.6, 0.2, 2), (0.3, 0.3, 2), (0.0, 0.3, 1)])
+def test_vectorised_simulation_is_the_sweepers_state_machine(true_diff: float, sd: float, round_size: int) -> None:
+    settings = SequentialSettings(round_size=round_size)
+    states = _simulate(true_diff, sd, settings, 120, seed=11)
+    decision, used = _simulate_fast(true_diff, sd, settings, 120, seed=11)
+    assert [s.decisions["dj=random"] for s in states] == decision.tolist()
+    assert [s.rounds[-1]["replicas"] for s in states] == used.tolist()
+
+
 def test_null_false_different_rate_is_at_most_alpha() -> None:
-    sims, alpha = 600, 0.05
+    # Identical conditions, SD of the differences 0.3; >= 500 sequences per schedule.
+    sims, alpha = 4000, 0.05
     mc = 3 * math.sqrt(alpha * (1 - alpha) / sims)
     for round_size in (2, 1):  # the default rounds, and a look after every single replica
-        states = _simulate(0.0, 0.3, SequentialSettings(round_size=round_size), sims, seed=round_size)
-        false_different = np.mean([s.decisions["dj=random"] == "different" for s in states])
+        decision, _ = _simulate_fast(0.0, 0.3, SequentialSettings(round_size=round_size), sims, seed=round_size)
+        false_different = float(np.mean(decision == "different"))
         assert false_different <= alpha + mc, (round_size, false_different)
 
 
-def test_large_difference_stops_within_six_replicas() -> None:
-    # True difference 0.6 OBJ, SD of the differences 0.2, analysing after every replica.
-    states = _simulate(0.6, 0.2, SequentialSettings(round_size=1), 500, seed=7)
-    stopped = [s.rounds[-1]["replicas"] for s in states if s.decisions["dj=random"] == "different"]
-    assert sum(n <= 6 for n in stopped) / len(states) >= 0.90
-    # With the default rounds (3, 5, 7, ...) nearly every sequence has stopped by 7.
-    states = _simulate(0.6, 0.2, SequentialSettings(), 500, seed=8)
-    assert np.mean([s.rounds[-1]["replicas"] <= 7 and s.stop_reason == "decided" for s in states]) >= 0.95
-    assert "different from the baseline" in states[0].verdicts()[0]
-    assert states[0].verdicts()[0].startswith("random vs reference: +0.")
+def test_large_difference_stops_within_six_replicas_with_default_rounds() -> None:
+    # True difference 0.6 OBJ, SD of the differences 0.2, DEFAULT settings (looks at 3, 5, 7, ...).
+    settings = SequentialSettings()
+    assert settings.schedule()[:3] == [3, 5, 7] and settings.delta == 0.3 and settings.alpha == 0.05
+    decision, used = _simulate_fast(0.6, 0.2, settings, 4000, seed=8)
+    assert float(np.mean((decision == "different") & (used <= 6))) >= 0.90
+    # Looking after every replica is not slower.
+    decision, used = _simulate_fast(0.6, 0.2, SequentialSettings(round_size=1), 4000, seed=7)
+    assert float(np.mean((decision == "different") & (used <= 6))) >= 0.90
+    [state] = _simulate(0.6, 0.2, settings, 1, seed=8)
+    assert "different from the baseline" in state.verdicts()[0]
+    assert state.verdicts()[0].startswith("random vs reference: +0.")
 
 
 def test_equivalence_and_undecided_stops() -> None:

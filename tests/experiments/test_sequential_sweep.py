@@ -41,7 +41,7 @@ def test_sequential_sweep_rounds_record_and_resume(store, monkeypatch, capsys) -
 
     # A larger budget with experiment.resume=true continues in the same parent: the finished
     # replicas are not run again.
-    # With 3 pairs the sequence cannot exclude anything yet (prior_sd 2), so this budget ends undecided.
+    # With 3 pairs the sequence cannot exclude anything yet, so this budget ends undecided.
     assert tags["rlmdj.sequential.stop_reason"] == "max_replicas" and replicas == 3
     more = [*[o for o in sweep if "max_replicas" not in o], "hydra.sweeper.max_replicas=4",
             "experiment.resume=true"]

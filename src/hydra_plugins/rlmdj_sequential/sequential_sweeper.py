@@ -8,7 +8,8 @@ returned OBJ after each round with an anytime-valid confidence sequence, and lau
 or ``max_replicas`` is reached. The logic lives in :mod:`rlmdj.experiments.sequential`.
 
 Keys (``hydra.sweeper.*``): ``min_replicas`` (3), ``max_replicas`` (20), ``round_size`` (2),
-``delta`` (0.3 OBJ), ``alpha`` (0.05), ``prior_sd`` (2.0, the mixture's spread of effects).
+``delta`` (0.3 OBJ), ``alpha`` (0.05), ``prior_effect`` (2.0: the effect, in SDs of the differences,
+the confidence sequence decides fastest, around 5 replicas).
 """
 
 # No ``from __future__ import annotations``: Hydra executes plugin modules without registering
@@ -44,11 +45,12 @@ class SequentialSweeper(Sweeper):
     """Runs rounds of replicas until the primary contrasts are decided (see the module docstring)."""
 
     def __init__(self, min_replicas: int = 3, max_replicas: int = 20, round_size: int = 2,
-                 delta: float = 0.3, alpha: float = 0.05, prior_sd: float = 2.0,
+                 delta: float = 0.3, alpha: float = 0.05, prior_effect: float = 2.0,
                  params: Any = None) -> None:
         super().__init__()
         self.settings = SequentialSettings(min_replicas=min_replicas, max_replicas=max_replicas,
-                                           round_size=round_size, delta=delta, alpha=alpha, prior_sd=prior_sd)
+                                           round_size=round_size, delta=delta, alpha=alpha,
+                                           prior_effect=prior_effect)
         self.params = dict(params or {})
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
@@ -83,7 +85,7 @@ class SequentialSweeper(Sweeper):
         print(f"sequential: {len(conditions)} conditions, baseline {conditions[0].label}; replicas "
               f"{'/'.join(str(n) for n in self.settings.schedule())} at most, stop when decided", flush=True)
         if math.isinf(cs_multiplier(self.settings.max_replicas, alpha=self.settings.alpha / (len(conditions) - 1),
-                                    prior_sd=self.settings.prior_sd)):
+                                    prior_effect=self.settings.prior_effect)):
             print(f"sequential: note: with max_replicas={self.settings.max_replicas} the confidence sequence "
                   "cannot exclude anything yet; every contrast will end undecided (raise hydra.sweeper.max_replicas)",
                   flush=True)

@@ -6,36 +6,52 @@ false-positive rate well above alpha), so the decision uses a **confidence seque
 sequence of intervals CS_n that contains the true mean difference at *every* n simultaneously
 with probability >= 1 - alpha, however the stopping time is chosen.
 
-The method: the scale-invariant normal-mixture t confidence sequence (Lai 1976; analysed by
-Wang & Ramdas 2023; the normal-mixture boundary family is that of Howard et al. 2021). For
-Gaussian differences d_i ~ N(mu, sigma^2) with sigma unknown, the Bayes factor of the t-statistic
-for mean mu0, with a N(0, g) mixture over the standardised effect (mu - mu0) / sigma,
+The method: a scale-invariant t confidence sequence (Lai 1976; Wang & Ramdas 2023). For Gaussian
+differences d_i ~ N(mu, sigma^2) with sigma unknown, the likelihood ratio of the scale-invariant
+reduction of the data (sigma integrated against the right Haar measure d sigma / sigma) for a
+standardised effect theta = (mu - mu0) / sigma against theta = 0 depends on the data only through
+the t-statistic of mu0, and is a nonnegative martingale with mean 1 under mu = mu0 whatever sigma
+is (Pérez-Ortiz et al. 2024). So is any mixture of them over theta fixed in advance. With a
+symmetric N(+-m, s^2) component (r = 1 + n s^2, nu = n - 1) it has the closed form
 
-    B_n(mu0) = (1 + n g)^(-1/2) * [(1 + t^2/nu) / (1 + t^2/(nu (1 + n g)))]^(n/2),  nu = n - 1,
+    B_n(t; m, s) = r^(-1/2) exp(-n m^2 / (2 r)) [(nu + t^2) / (nu + t^2 / r)]^(n/2)
+                   * 1F1(n/2; 1/2; n m^2 t^2 / (2 r (r nu + t^2))),
 
-is a nonnegative martingale under mu = mu0 for every sigma (it is the likelihood ratio of the
-scale-invariant reduction of the data). By Ville's inequality P(exists n: B_n(mu) >= 1/alpha) <=
-alpha, so {mu0 : B_n(mu0) < 1/alpha} is a (1 - alpha) confidence sequence. Solving for t gives
-a closed form: with r = 1 + n g and K = (sqrt(r) / alpha)^(2/n),
+(m = 0: Lai's normal mixture; s = 0: the two-sided sequential t-test of Rushton 1950). By Ville's
+inequality P(exists n: B_n(mu) >= 1/alpha) <= alpha, so {mu0 : B_n(mu0) < 1/alpha} is a
+(1 - alpha) confidence sequence; B_n grows with |t|, so it is
 
-    CS_n = mean(d) +/- c_n * SD(d) / sqrt(n),  c_n = sqrt(nu * r * (K - 1) / (r - K))  (K < r),
+    CS_n = mean(d) +/- c_n * SD(d) / sqrt(n),   B_n(c_n) = 1 / alpha,
 
-and the whole line while K >= r (too few replicas to exclude anything). ``prior_sd`` = sqrt(g)
-is the spread of standardised effects the mixture favours. With 2 the boundary is tightest
-around 5-7 pairs (c_5 = 5.36, c_6 = 4.73), where differences of a few SDs of the differences
-(typical between DJ conditions on shared palettes) are decided; at 20 pairs it is 7% wider than
-the tightest choice for that n (c_20 = 3.63 vs 3.39). With 3 pairs or fewer it is unbounded.
+and the whole line while sup_t B_n < 1/alpha (too few replicas to exclude anything).
+
+The mixing distribution, scaled by ``prior_effect`` (theta_0 = 2 by default), is
+0.75 at +-theta_0 + 0.20 at +-theta_0/2 + 0.05 N(0, (theta_0/2)^2). Why: B_n is linear in the
+mixture, so the tightest any t confidence sequence can be at one n is a two-point mass
+(the rule of Howard et al. 2021: tune the mixture to the sample size where decisions should come);
+at 5 pairs that is theta = +-2 (c_5 = 4.24). The sweeper's first decisive look is at 5 replicas
+(min_replicas 3, rounds of 2), and the effects worth stopping early for there are of a few SDs of
+the differences (delta = 0.3 to 0.6 OBJ against SDs of 0.15-0.3), so most mass goes to +-2
+(c_5 = 4.45; Lai's N(0, g) mixture cannot go below 5.32 at any g, which stops only 80% of
+sequences with a 3-SD effect by 6 replicas). +-1 keeps the boundary at most 3% wider than the N(0, 4)
+mixture's from 9 to 20 pairs; the N(0, 1) tail makes it shrink to 0 beyond any budget. Multipliers
+(alpha 0.05): c_4 = 6.24, c_5 = 4.45, c_7 = 3.95, c_11 = 3.94, c_20 = 3.74; with 3 pairs or fewer
+it is unbounded.
 
 References:
 - T. L. Lai (1976). On confidence sequences. Annals of Statistics 4(2), 265-280.
+- S. Rushton (1950). On a sequential t-test. Biometrika 37, 326-333.
 - S. R. Howard, A. Ramdas, J. McAuliffe, J. Sekhon (2021). Time-uniform, nonparametric,
   nonasymptotic confidence sequences. Annals of Statistics 49(2), 1055-1080.
 - H. Wang, A. Ramdas (2023). Anytime-valid t-tests and confidence sequences for Gaussian means
   with unknown variance. arXiv:2310.03722 (Sequential Analysis, 2025).
+- M. F. Pérez-Ortiz, T. Lardy, R. de Heide, P. D. Grünwald (2024). E-statistics, group invariance
+  and anytime-valid testing. Annals of Statistics 52(4), 1410-1432.
 
 Stopping rule (:func:`decide`): with m contrasts against the baseline, each uses alpha / m.
 "different" when the (running intersection of the) CS excludes 0; "equivalent" when it lies
 inside [-delta, +delta]; otherwise continue, and "undecided" once ``max_replicas`` is reached.
+:func:`simulate` runs that rule on many simulated sequences at once.
 """
 
 from __future__ import annotations
@@ -43,15 +59,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 
 import numpy as np
+from scipy import optimize, special
 
 from rlmdj.errors import ParameterError
 
-__all__ = ["Interval", "cs_multiplier", "confidence_sequence", "decide", "DIFFERENT", "EQUIVALENT",
-           "CONTINUE", "UNDECIDED"]
+__all__ = ["Interval", "MIXTURE", "log_bayes_factor", "cs_multiplier", "confidence_sequence", "decide",
+           "simulate", "DIFFERENT", "EQUIVALENT", "CONTINUE", "UNDECIDED"]
 
 DIFFERENT, EQUIVALENT, CONTINUE, UNDECIDED = "different", "equivalent", "continue", "undecided"
+
+# (centre, spread, weight) of each symmetric N(+-centre, spread^2) component, in units of prior_effect.
+MIXTURE: tuple[tuple[float, float, float], ...] = ((1.0, 0.0, 0.75), (0.5, 0.0, 0.20), (0.0, 0.5, 0.05))
 
 
 @dataclass(frozen=True)
@@ -68,22 +89,54 @@ class Interval:
         return asdict(self)
 
 
-def cs_multiplier(n: int, *, alpha: float, prior_sd: float = 2.0) -> float:
+def _log_hyp1f1_half(a: float, z: float) -> float:
+    """log 1F1(a; 1/2; z) for a > 0, z >= 0: a series of positive terms, summed in log space."""
+    if z <= 0:
+        return 0.0
+    peak = z / 2 + math.sqrt(z * z / 4 + a * z)  # the largest term's index
+    k = np.arange(int(peak + 12 * math.sqrt(peak + 1) + 40))
+    terms = (special.gammaln(a + k) - special.gammaln(a) + k * math.log(z)
+             - special.gammaln(k + 0.5) + special.gammaln(0.5) - special.gammaln(k + 1))
+    return float(special.logsumexp(terms))
+
+
+def _log_component(t: float, n: int, m: float, s: float) -> float:
+    """log B_n(t; m, s) of the module docstring (t = inf: its supremum)."""
+    nu, r = n - 1, 1 + n * s * s
+    if math.isinf(t):
+        core, z = (n / 2) * math.log(r), n * m * m / (2 * r)
+    else:
+        core = (n / 2) * (math.log(nu + t * t) - math.log(nu + t * t / r))
+        z = n * m * m * t * t / (2 * r * (r * nu + t * t))
+    return -0.5 * math.log(r) - n * m * m / (2 * r) + core + _log_hyp1f1_half(n / 2, z)
+
+
+def log_bayes_factor(t: float, n: int, *, prior_effect: float = 2.0) -> float:
+    """log B_n: the mixture likelihood ratio of the t-statistic ``t`` after ``n`` >= 2 pairs."""
+    return float(special.logsumexp([math.log(w) + _log_component(abs(t), n, m * prior_effect, s * prior_effect)
+                                    for m, s, w in MIXTURE]))
+
+
+@lru_cache(maxsize=4096)
+def cs_multiplier(n: int, *, alpha: float, prior_effect: float = 2.0) -> float:
     """c_n: the CS half-width in units of SD / sqrt(n) after ``n`` pairs (inf when unbounded)."""
     if not 0 < alpha < 1:
         raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {alpha!r}")
-    if not prior_sd > 0:
-        raise ParameterError(f"hydra.sweeper.prior_sd must be > 0, got {prior_sd!r}")
+    if not prior_effect > 0:
+        raise ParameterError(f"hydra.sweeper.prior_effect must be > 0, got {prior_effect!r}")
     if n < 2:
         return math.inf
-    r = 1.0 + n * prior_sd**2
-    k = (math.sqrt(r) / alpha) ** (2.0 / n)
-    if k >= r:
+    level = math.log(1 / alpha)
+    if log_bayes_factor(math.inf, n, prior_effect=prior_effect) <= level:
         return math.inf
-    return math.sqrt((n - 1) * r * (k - 1) / (r - k))
+    hi = 8.0
+    while log_bayes_factor(hi, n, prior_effect=prior_effect) < level:
+        hi *= 4
+    return float(optimize.brentq(lambda t: log_bayes_factor(t, n, prior_effect=prior_effect) - level,
+                                 0.0, hi, xtol=1e-12))
 
 
-def confidence_sequence(d: Sequence[float], *, alpha: float, prior_sd: float = 2.0) -> Interval:
+def confidence_sequence(d: Sequence[float], *, alpha: float, prior_effect: float = 2.0) -> Interval:
     """The CS for the mean of the differences ``d`` (all pairs so far, in order)."""
     x = np.asarray([float(v) for v in d], dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -94,7 +147,7 @@ def confidence_sequence(d: Sequence[float], *, alpha: float, prior_sd: float = 2
     if n < 2:
         return Interval(n, mean, math.nan, -math.inf, math.inf)
     sd = float(x.std(ddof=1))
-    c = cs_multiplier(n, alpha=alpha, prior_sd=prior_sd)
+    c = cs_multiplier(n, alpha=alpha, prior_effect=prior_effect)
     half = c * sd / math.sqrt(n) if math.isfinite(c) else math.inf
     if sd == 0 and math.isfinite(c):
         half = 0.0
@@ -108,3 +161,33 @@ def decide(low: float, high: float, *, delta: float) -> str:
     if -delta <= low and high <= delta:
         return EQUIVALENT
     return CONTINUE
+
+
+def simulate(d: np.ndarray, looks: Sequence[int], *, alpha: float, delta: float,
+             prior_effect: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """The stopping rule on many sequences at once: ``d`` holds one sequence of differences per row
+    (at least ``looks[-1]`` columns); looks are the replicas analysed (the sweeper's schedule).
+
+    Returns (decision, replicas used) per row: decisions are :data:`DIFFERENT`, :data:`EQUIVALENT`
+    or :data:`UNDECIDED` (still continuing at the last look), like one contrast of the sweeper.
+    """
+    d = np.asarray(d, dtype=np.float64)
+    rows = d.shape[0]
+    low, high = np.full(rows, -np.inf), np.full(rows, np.inf)
+    decision = np.full(rows, CONTINUE, dtype=object)
+    used = np.zeros(rows, dtype=int)
+    csum, csq = np.cumsum(d, axis=1), np.cumsum(d * d, axis=1)
+    for n in looks:
+        mean = csum[:, n - 1] / n
+        sd = np.sqrt(np.maximum(csq[:, n - 1] - n * mean * mean, 0.0) / (n - 1))
+        c = cs_multiplier(n, alpha=alpha, prior_effect=prior_effect)
+        half = c * sd / math.sqrt(n) if math.isfinite(c) else np.full(rows, np.inf)
+        low, high = np.maximum(low, mean - half), np.minimum(high, mean + half)
+        open_ = decision == CONTINUE
+        different = open_ & ((low > 0) | (high < 0))
+        equivalent = open_ & ~different & (low >= -delta) & (high <= delta)
+        decision[different], decision[equivalent] = DIFFERENT, EQUIVALENT
+        used[different | equivalent] = n
+    last = decision == CONTINUE
+    decision[last], used[last] = UNDECIDED, looks[-1]
+    return decision.astype(str), used

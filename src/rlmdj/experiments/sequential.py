@@ -56,7 +56,7 @@ class SequentialSettings:
     round_size: int = 2
     delta: float = 0.3
     alpha: float = 0.05
-    prior_sd: float = 2.0
+    prior_effect: float = 2.0
 
     def __post_init__(self) -> None:
         if self.min_replicas < 2:
@@ -70,6 +70,8 @@ class SequentialSettings:
             raise ParameterError(f"hydra.sweeper.delta must be > 0 (OBJ), got {self.delta}")
         if not 0 < self.alpha < 1:
             raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {self.alpha}")
+        if not self.prior_effect > 0:
+            raise ParameterError(f"hydra.sweeper.prior_effect must be > 0 (effect / SD), got {self.prior_effect}")
 
     def schedule(self) -> list[int]:
         """Replicas per condition after each round: min, min+round, ..., max."""
@@ -151,7 +153,7 @@ class SequentialState:
         for cond in self.contrasts:
             mine = self.values.get(cond, {})
             shared = sorted(r for r in mine if r in base and math.isfinite(mine[r]) and math.isfinite(base[r]))
-            cs = confidence_sequence([mine[r] - base[r] for r in shared], alpha=alpha, prior_sd=s.prior_sd)
+            cs = confidence_sequence([mine[r] - base[r] for r in shared], alpha=alpha, prior_effect=s.prior_effect)
             lo, hi = self.intervals.get(cond, (-math.inf, math.inf))
             lo, hi = max(lo, cs.low), min(hi, cs.high)  # the running intersection is a CS too
             self.intervals[cond] = (lo, hi)
@@ -190,7 +192,8 @@ class SequentialState:
 
     def to_json(self) -> str:
         return json.dumps({
-            "method": "scale-invariant normal-mixture t confidence sequence (Lai 1976; Wang & Ramdas 2023)",
+            "method": "scale-invariant mixture t confidence sequence (Lai 1976; Wang & Ramdas 2023): "
+                      "0.75 at ±prior_effect, 0.20 at ±prior_effect/2, 0.05 N(0, (prior_effect/2)²)",
             "settings": self.settings.__dict__, "baseline": self.baseline, "conditions": self.conditions,
             "rounds": self.rounds, "decisions": self.decisions, "stop_reason": self.stop_reason,
             "verdicts": self.verdicts(),

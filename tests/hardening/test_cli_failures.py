@@ -210,3 +210,15 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, pac
     assert len(configs) == 2
     assert {c.parent.parent for c in configs}.__len__() == 2
     assert sorted("replica: 1" in c.read_text() for c in configs) == [False, True]
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["render.normalize_dbfs=3"], "render.normalize_dbfs"),
+    (["tracking.uri=http://127.0.0.1:9"], "no MLflow server answers"),
+])
+def test_sweep_with_a_bad_shared_value_opens_no_parent_run(tmp_path, pack_cache_dir, args, expected):
+    proc = run_rlmdj(tmp_path, "-m", "replica=0,1", "bars=2", "progress=false", *args)
+    line = one_error_line(proc)
+    assert expected in line
+    assert "UserWarning" not in proc.stderr
+    assert runs_in(tmp_path / "mlruns.db") == []

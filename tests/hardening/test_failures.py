@@ -75,3 +75,22 @@ def test_bugs_are_not_explained():
 ])
 def test_debug_is_asked_for_by_env_or_hydra_verbose(argv, env, expected):
     assert debug_requested(argv, env) is expected
+
+
+def test_refused_calls_after_the_end_are_counted_not_traced(make_session):
+    from rlmdj.dj.accounting import driver_metrics
+    from rlmdj.dj.tools import SetComplete, ToolLayer
+
+    session = make_session(4)
+    tools = ToolLayer(session)
+    tools.call("add", "kick", 0.9, "four_on_floor")
+    tools.call("play", 4)
+    assert session.finished
+    for _ in range(500):
+        with pytest.raises(SetComplete):
+            tools.call("fader", "kick", 0.5)
+    refused = [t for t in tools.trace if "set complete" in str(t["result"].get("error", ""))]
+    assert len(refused) == 1 and len(tools.trace) == 3
+    metrics = driver_metrics(lms={}, tools=tools, guardrails=None, sandbox_restarts=0,
+                             wall_s=1.0, audio_s=1.0)
+    assert metrics["dj/tool_calls_after_end"] == 500

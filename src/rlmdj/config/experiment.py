@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rlmdj.config.dj import ReplayConfig
 from rlmdj.config.scorer import ServeConfig
 
-__all__ = ["CompareConfig", "ScreenConfig", "GapConfig", "ExperimentConfig"]
+__all__ = ["CompareConfig", "ScreenConfig", "GapConfig", "RescoreConfig", "ExperimentConfig"]
 
 
 @dataclass
@@ -75,6 +75,18 @@ class GapConfig:
 
 
 @dataclass
+class RescoreConfig:
+    """``rlmdj experiment=rescore``: score a finished sweep's sets again with ``scorer``.
+
+    ``parent``: the sweep's parent run id (a unique prefix is enough). Runs that already hold
+    ``<scorer>/OBJ`` are skipped unless ``overwrite``.
+    """
+
+    parent: str | None = None
+    overwrite: bool = False
+
+
+@dataclass
 class ExperimentConfig:
     """What the job does, and what a finished sweep reports.
 
@@ -92,3 +104,4 @@ class ExperimentConfig:
     gap: GapConfig = field(default_factory=GapConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
+    rescore: RescoreConfig = field(default_factory=RescoreConfig)

@@ -37,6 +37,7 @@ JOBS: Registry[Job] = Registry(
         "compare": "rlmdj.experiments.compare_job:compare_job",
         "screen_palettes": "rlmdj.experiments.screen:screen_job",
         "samples": "rlmdj.experiments.samples_job:samples_job",
+        "rescore": "rlmdj.experiments.rescore:rescore_job",
         "ears_cell": "rlmdj.experiments.ears_test:ears_cell_job",
     },
 )

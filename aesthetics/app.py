@@ -77,7 +77,10 @@ app = modal.App(APP_NAME)
 )
 @modal.concurrent(max_inputs=8)
 class Scorer:
-    """One loaded model per container; requests queue on it (the server scores one at a time)."""
+    """One loaded model per container; requests queue on it (the server scores one at a time).
+
+    ``POST /score_batch`` pools the windows of a batch's sets, BATCH_WINDOWS per forward pass.
+    """
 
     @modal.enter()
     def load(self) -> None:
@@ -96,4 +99,6 @@ class Scorer:
     def web(self):
         from rlmdj.scoring.server import create_app
 
-        return create_app(self.service, max_concurrency=1, max_queue=32)
+        # Behind Modal's proxy every client shares one address, so the per-address upload cap is
+        # the container's input limit; bodies still time out after read_timeout_s (408).
+        return create_app(self.service, max_concurrency=1, max_queue=32, max_uploads_per_client=8)

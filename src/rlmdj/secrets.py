@@ -24,7 +24,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MASK", "is_secret_key", "scrub_text", "scrub_value", "secret_env_values"]
+__all__ = ["MASK", "is_secret_key", "scrub_document", "scrub_text", "scrub_value", "secret_env_values"]
 
 MASK = "***"
 
@@ -129,3 +129,19 @@ def scrub_value(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         return scrub_text(value)
     return value
+
+
+# Inline media (a run card's audio preview and timeline): base64 holds no text a person wrote,
+# is slow to search (megabytes), and masking a chance match would corrupt the media.
+_DATA_URI = re.compile(r"data:[\w.+/-]+;base64,[A-Za-z0-9+/=]+")
+
+
+def scrub_document(text: str) -> str:
+    """:func:`scrub_text` for documents that may inline media: ``data:...;base64,...`` runs are
+    kept as they are, everything around them is scrubbed."""
+    parts, last = [], 0
+    for m in _DATA_URI.finditer(text):
+        parts += [scrub_text(text[last:m.start()]), m.group(0)]
+        last = m.end()
+    parts.append(scrub_text(text[last:]))
+    return "".join(parts)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:  # mlflow is imported when a run is opened, not when rlmdj starts
     from mlflow.entities import Metric, Param, RunTag
 
-from rlmdj.secrets import scrub_text
+from rlmdj.secrets import scrub_document
 from rlmdj.tracking.health import process_tags
 
 __all__ = ["NullRun", "TrackedRun"]
@@ -153,7 +153,7 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to ``artifact_file`` (a relative path inside the run's artifacts);
         secrets are masked (also when tracking is off and the file stays in the output folder)."""
-        self.artifact_path(artifact_file).write_text(scrub_text(text), encoding="utf-8")
+        self.artifact_path(artifact_file).write_text(scrub_document(text), encoding="utf-8")
 
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)

@@ -10,7 +10,6 @@ are uploaded from a scrubbed copy; audio and images are uploaded as they are.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 from mlflow.entities import Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from rlmdj.secrets import scrub_text
+from rlmdj.secrets import scrub_document, scrub_text
 
 __all__ = ["ScrubbingClient", "TEXT_SUFFIXES", "scrub_file"]
 
@@ -41,22 +40,8 @@ def scrub_file(path: Path) -> str | None:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError):
         return None
-    clean = _scrub_outside_data_uris(text)
+    clean = scrub_document(text)  # inline base64 media is left alone
     return clean if clean != text else None
-
-
-# Inline media (the run card's audio preview and timeline): base64 holds no text a person wrote,
-# is slow to search (megabytes), and masking a chance match would corrupt the media.
-_DATA_URI = re.compile(r"data:[\w.+/-]+;base64,[A-Za-z0-9+/=]+")
-
-
-def _scrub_outside_data_uris(text: str) -> str:
-    parts, last = [], 0
-    for m in _DATA_URI.finditer(text):
-        parts += [scrub_text(text[last:m.start()]), m.group(0)]
-        last = m.end()
-    parts.append(scrub_text(text[last:]))
-    return "".join(parts)
 
 
 class ScrubbingClient(MlflowClient):

@@ -19,6 +19,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 REPO = Path(__file__).resolve().parents[2]
+# Ray binds to 127.0.0.1 (not the first network interface) in every process the tests start;
+# a loopback-only test cluster needs no auth token (Ray >= 2.5x turns token auth on by default).
+RAY_LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled"}
 
 
 def free_port() -> int:
@@ -29,7 +32,7 @@ def free_port() -> int:
 
 def cli(args: list[str], cwd: Path, process_group) -> subprocess.Popen:
     """``rlmdj <args>`` as a subprocess in its own process group (ended at teardown)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), **RAY_LOOPBACK}
     return process_group([sys.executable, "-m", "rlmdj.cli", *args], cwd=cwd, env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 

@@ -77,3 +77,13 @@ def test_plain_dict_cache_goes_where_the_config_default_says(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     scorer = build_scorer({"name": "http", "url": "http://127.0.0.1:9", "cache": True})
     assert scorer.cache.path == tmp_path / "scores" / "scores.sqlite"
+
+
+def test_batch_and_wait_settings_reach_the_client_and_bad_ones_name_the_key():
+    scorer = build_scorer(node(name="http", url="http://127.0.0.1:9", max_batch_sets=5, max_wait_s=42.0,
+                               timeout_s=7.0))
+    assert (scorer.max_batch_sets, scorer.max_wait_s, scorer.timeout_s) == (5, 42.0, 7.0)
+    with pytest.raises(ParameterError, match="scorer.max_batch_sets"):
+        build_scorer(node(name="http", url="http://127.0.0.1:9", max_batch_sets=0))
+    with pytest.raises(ParameterError, match="scorer.max_wait_s"):
+        build_scorer(node(name="http", url="http://127.0.0.1:9", max_wait_s=0))

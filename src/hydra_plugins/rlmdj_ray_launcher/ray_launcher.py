@@ -22,6 +22,8 @@ import contextlib
 import fnmatch
 import logging
 import os
+import signal
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ __all__ = ["RayLauncherConf", "RayLauncher"]
 
 log = logging.getLogger(__name__)
 
+_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 _DEFAULT_FORWARD = ["RLMDJ_*", "MLFLOW_*", "HF_*", "LITELLM_*", "DENO_DIR", "*_API_KEY", "*_API_BASE"]
 
 
@@ -126,6 +129,11 @@ class RayLauncher(Launcher):
 
     def _init_ray(self) -> bool:
         """Start or join Ray; True when this call started it (and so must shut it down)."""
+        local = self.address in (None, "", "local")
+        if local and "ray" not in sys.modules:
+            # A private Ray is for this machine only: Ray then binds its services to 127.0.0.1
+            # instead of the first network interface (its documented switch for one-node Ray).
+            os.environ.setdefault(_LOOPBACK_ENV, "0")
         try:
             import ray
         except ImportError as exc:
@@ -139,12 +147,17 @@ class RayLauncher(Launcher):
         if env_vars:
             runtime_env["env_vars"] = env_vars
         kwargs: dict[str, Any] = {"runtime_env": runtime_env or None, "log_to_driver": True}
-        if self.address in (None, "", "local"):
-            kwargs.update(address="local", num_cpus=self.num_cpus, include_dashboard=False,
-                          _node_ip_address="127.0.0.1")
+        if local:
+            kwargs.update(address="local", num_cpus=self.num_cpus, include_dashboard=False)
         else:
             kwargs["address"] = self.address
+        previous = signal.getsignal(signal.SIGTERM)
         ray.init(**kwargs)
+        # ray.init replaces the SIGTERM handler with one that exits at once; keep the sweep's,
+        # which turns SIGTERM into KeyboardInterrupt so the tasks are cancelled gracefully.
+        if previous is not None:
+            with contextlib.suppress(ValueError):  # not the main thread
+                signal.signal(signal.SIGTERM, previous)
         return True
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
@@ -169,7 +182,7 @@ class RayLauncher(Launcher):
                                         self.task_function, state, os.getcwd()))
             try:
                 return list(ray.get(refs))
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, SystemExit):
                 self._cancel(refs)
                 raise
         finally:

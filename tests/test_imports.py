@@ -1,16 +1,20 @@
-"""Imports flow one way: no module of rlmdj imports itself back through others, and every module
-imports on its own.
+"""Imports flow one way: no module of rlmdj imports itself back through others, each layer
+imports only the layers below it, and every module imports on its own.
 
 The static check reads every ``import`` (lazy ones inside functions included, since a lazy
-import that closes a circle is still a circle) and reports each cycle by name. The dynamic check
-imports every module first, in a fresh interpreter each time the rlmdj modules are cleared, so a
-module that only works when something else was imported before it fails here.
+import that closes a circle is still a circle) and reports each cycle by name. The layer checks
+read the same imports plus lazy registry entries (``"rlmdj.x.y:function"`` strings), since a lazy
+import upward is still a dependency upward: ``audio <- dj <- scoring / tracking <- experiments``
+(analysis beside tracking). The dynamic check imports every module first, in a fresh interpreter
+each time the rlmdj modules are cleared, so a module that only works when something else was
+imported before it fails here.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +98,32 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
 
+_ENTRY = re.compile(r"(rlmdj(?:\.\w+)+):\w+")
+
+
+def _registry_entries(path: Path) -> set[str]:
+    """rlmdj modules named by lazy ``"module:function"`` strings (registry entries)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _ENTRY.fullmatch(node.value)
+            if match and match.group(1) in MODULES:
+                found.add(match.group(1))
+    return found
+
+
+LAYER_GRAPH = {name: GRAPH[name] | (_registry_entries(path) - {name}) for name, path in MODULES.items()}
+
+
+def _reaching(prefix: str, forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Modules under ``prefix`` that import (or lazily name) a module under ``forbidden``."""
+    bad = {
+        name: sorted(d for d in deps if d.startswith(forbidden))
+        for name, deps in LAYER_GRAPH.items()
+        if name == prefix or name.startswith(prefix + ".")
+    }
+    return {k: v for k, v in bad.items() if v}
+
 
 def test_the_cycle_finder_finds_cycles() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -116,6 +146,34 @@ def test_audio_imports_nothing_above_it() -> None:
         if name.startswith("rlmdj.audio")
     }
     assert not {k: v for k, v in bad.items() if v}
+    assert not _reaching("rlmdj.audio", ("rlmdj.dj", "rlmdj.scoring", "rlmdj.tracking",
+                                         "rlmdj.analysis", "rlmdj.experiments", "rlmdj.cli"))
+
+
+def test_dj_imports_nothing_above_it() -> None:
+    """The DJ layer knows no scorer, tracker, analysis or job, even lazily: what it needs from
+    them (the ears scorer) is injected by the experiments layer that assembles a run."""
+    bad = _reaching("rlmdj.dj", ("rlmdj.scoring", "rlmdj.tracking", "rlmdj.analysis",
+                                 "rlmdj.experiments", "rlmdj.cli"))
+    assert not bad, f"rlmdj.dj reaches up (inject it from rlmdj.experiments instead): {bad}"
+
+
+def test_scoring_tracking_and_analysis_import_no_jobs() -> None:
+    """Jobs sit on top: the scorers, the tracking and the analyses never import them."""
+    bad = {}
+    for layer in ("rlmdj.scoring", "rlmdj.tracking", "rlmdj.analysis"):
+        bad.update(_reaching(layer, ("rlmdj.experiments", "rlmdj.cli")))
+    assert not bad, bad
+
+
+def test_the_layer_scan_sees_lazy_imports_and_registry_entries(tmp_path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f():\n    from rlmdj.scoring.factory import build_scorer\n"
+        "ENTRIES = {'x': 'rlmdj.experiments.run:run_job', 'doc': 'see rlmdj.tracking.run'}\n"
+    )
+    assert _imports("rlmdj.dj.m", module) == {"rlmdj.scoring.factory"}
+    assert _registry_entries(module) == {"rlmdj.experiments.run"}
 
 
 _ISOLATED = r"""

@@ -13,6 +13,7 @@ from rlmdj.dj.drivers import build_driver
 from rlmdj.dj.greedy import GreedyDriver
 from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.random_driver import RandomDriver
+from rlmdj.experiments.assemble import make_driver
 
 
 def _obj(session, scorer) -> float:
@@ -55,21 +56,41 @@ def test_greedy_beats_random_on_fixed_seeds(sample_index, make_session, proxy) -
 
 def test_dj_greedy_is_built_from_config(compose_cfg) -> None:
     cfg = compose_cfg("dj=greedy", "dj.candidates=3", "replica=2")
-    driver = build_driver(cfg)
+    driver = make_driver(cfg)
     assert isinstance(driver, GreedyDriver)
     assert driver.candidates == 3 and driver.phrase_bars == 8 and driver.scorer.name == "proxy"
-    other = build_driver(compose_cfg("dj=greedy", "replica=3"))
+    other = make_driver(compose_cfg("dj=greedy", "replica=3"))
     assert other.seed != driver.seed
+    # The dj layer builds no scorer: a greedy DJ built without one says what is missing.
+    with pytest.raises(TypeError, match="dj=greedy needs ears"):
+        build_driver(cfg)
+
+
+def test_the_injected_ear_scorer_is_the_one_that_hears(compose_cfg, proxy) -> None:
+    calls: list[int] = []
+
+    def source():
+        calls.append(1)
+        return proxy
+
+    assert build_driver(compose_cfg("dj=greedy"), ear_scorer=source).scorer is proxy
+    assert calls == [1]
+    build_driver(compose_cfg("dj=random"), ear_scorer=source)  # a deaf DJ builds no scorer
+    assert calls == [1]
 
 
 def test_ears_scorer_follows_the_run_and_bad_names_name_the_key(compose_cfg) -> None:
-    from rlmdj.dj.ears_setup import ears_scorer
     from rlmdj.errors import ParameterError
+    from rlmdj.experiments.assemble import ears_scorer
 
     cfg = compose_cfg("dj=greedy", "scorer.weights.CE=1.0", "scorer.weights.PQ=0.0")
     assert ears_scorer(cfg).weights["CE"] == 1.0  # the run's OBJ weights
     with pytest.raises(ParameterError, match="ears.scorer=nope"):
         ears_scorer(compose_cfg("dj=greedy", "ears.scorer=nope"))
+    with pytest.raises(ParameterError, match="ears.scorer=nope"):
+        make_driver(compose_cfg("dj=greedy", "ears.scorer=nope"))
+    # Deaf drivers never build the ears scorer, so a bad name only matters where it is used.
+    assert make_driver(compose_cfg("dj=reference", "ears.scorer=nope")).name == "reference"
 
 
 def test_listening_prompt_needs_ears(compose_cfg) -> None:
@@ -78,5 +99,8 @@ def test_listening_prompt_needs_ears(compose_cfg) -> None:
 
     with pytest.raises(ParameterError, match="ears=on"):
         rlm_driver_from_config(compose_cfg("dj=rlm", "model=ollama", "prompt=listening"))
-    driver = rlm_driver_from_config(compose_cfg("dj=rlm", "model=ollama", "prompt=listening", "ears=on"))
+    driver = make_driver(compose_cfg("dj=rlm", "model=ollama", "prompt=listening", "ears=on"))
     assert driver.ears is not None and driver.ears.settings.max_auditions == 8
+    assert driver.ears.scorer.name == "proxy"
+    with pytest.raises(TypeError, match="ears=on needs ears"):
+        rlm_driver_from_config(compose_cfg("dj=rlm", "model=ollama", "prompt=listening", "ears=on"))

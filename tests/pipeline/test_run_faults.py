@@ -33,7 +33,7 @@ class ExplodingDriver:
 @pytest.mark.parametrize(("exc", "status"), [(RuntimeError("driver crashed"), "FAILED"),
                                             (KeyboardInterrupt(), "KILLED")])
 def test_failed_run_keeps_partial_audio_and_transcript(tmp_path, monkeypatch, compose_cfg, exc, status):
-    monkeypatch.setitem(drivers.DRIVERS, "exploding", lambda cfg: ExplodingDriver(exc))
+    monkeypatch.setitem(drivers.DRIVERS, "exploding", lambda cfg, **_: ExplodingDriver(exc))
     cfg = compose_cfg("dj.driver=exploding", "bars=8")
     with pytest.raises(type(exc)):
         run_set(cfg)

@@ -1,23 +1,34 @@
 """The DJ drivers ``dj.driver`` can name, as a :class:`~rlmdj.registry.Registry` of builders.
 
-A builder takes the composed config and returns a :class:`~rlmdj.dj.driver.Driver`. Built-ins
-are lazy ``"module:function"`` entries, so the offline drivers never import DSPy. To add a
-driver: write the class and its ``from_config(cfg)`` in ``rlmdj/dj/<name>.py``, add one line to
-``DRIVERS``, and a ``conf/dj/<name>.yaml`` with ``name`` and ``driver`` set to it.
+A builder takes the composed config and, keyword-only, ``ear_scorer``: an
+:data:`~rlmdj.dj.ears.EarScorerSource` the run's assembly injects
+(:func:`rlmdj.experiments.assemble.make_driver`), since this layer builds no scorers. A driver
+that hears (``dj=greedy``, ``dj=rlm ears=on``) calls it; the others ignore it. Built-ins are lazy
+``"module:function"`` entries, so the offline drivers never import DSPy. To add a driver: write
+the class and its ``from_config(cfg, *, ear_scorer=None)`` in ``rlmdj/dj/<name>.py``, add one
+line to ``DRIVERS``, and a ``conf/dj/<name>.yaml`` with ``name`` and ``driver`` set to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from omegaconf import DictConfig
 
 from rlmdj.dj.driver import Driver
 from rlmdj.registry import Registry
 
+if TYPE_CHECKING:
+    from rlmdj.dj.ears import EarScorerSource
+
 __all__ = ["DRIVERS", "DriverBuilder", "build_driver"]
 
-DriverBuilder = Callable[[DictConfig], Driver]
+
+class DriverBuilder(Protocol):
+    """``builder(cfg, *, ear_scorer)``: the driver ``cfg`` describes, hearing through ``ear_scorer``."""
+
+    def __call__(self, cfg: DictConfig, *, ear_scorer: EarScorerSource | None = None) -> Driver: ...
+
 
 DRIVERS: Registry[DriverBuilder] = Registry(
     "dj driver",
@@ -32,6 +43,10 @@ DRIVERS: Registry[DriverBuilder] = Registry(
 )
 
 
-def build_driver(cfg: DictConfig) -> Driver:
-    """The driver for ``cfg.dj.driver``; an unknown name lists the available ones."""
-    return DRIVERS.get(str(cfg.dj.driver))(cfg)
+def build_driver(cfg: DictConfig, *, ear_scorer: EarScorerSource | None = None) -> Driver:
+    """The driver for ``cfg.dj.driver``; an unknown name lists the available ones.
+
+    ``ear_scorer`` builds the ears scorer for a driver that hears; without it such a driver
+    cannot be built (the run passes :func:`rlmdj.experiments.assemble.ears_scorer`).
+    """
+    return DRIVERS.get(str(cfg.dj.driver))(cfg, ear_scorer=ear_scorer)

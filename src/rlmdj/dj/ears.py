@@ -21,8 +21,10 @@ loop bars) over the stretch. A stretch shorter than one scorer window (10 s for 
 proxy) is zero-padded by the scorer's own windowing and the result says so.
 
 Results are plain dicts that :func:`compact` turns into JSON of at most ``max_chars``
-characters. A driver reaches the scorer only through the :class:`EarScorer` protocol, so this
-module does not import the scoring package.
+characters. The ``dj`` layer never builds a scorer: a driver receives an
+:data:`EarScorerSource` (a callable returning an :class:`EarScorer`) from the layer that
+assembles the run (:func:`rlmdj.experiments.assemble.ears_scorer`), and calls it only when it
+hears, so no ``dj`` module imports the scoring package.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "BANDS",
     "EAR_MOVES",
     "EarScorer",
+    "EarScorerSource",
     "Ears",
     "EarsSettings",
     "Heard",
@@ -55,6 +58,7 @@ __all__ = [
     "compact",
     "hear",
     "most_clashing",
+    "need_ear_scorer",
     "parse_moves",
     "render_ahead",
     "role_band_energy",
@@ -84,6 +88,19 @@ class EarScorer(Protocol):
     def score(self, audio: np.ndarray, *, sr: int) -> Any:
         """A result with ``scores`` (axis -> value) and ``obj``."""
         ...
+
+
+EarScorerSource = Callable[[], EarScorer]
+"""Builds the ears scorer on demand. Injected into driver builders by the run's assembly, and
+called only by a driver that hears, so a deaf set never builds (or fails on) a second scorer."""
+
+
+def need_ear_scorer(source: EarScorerSource | None, who: str) -> EarScorer:
+    """The ears scorer from ``source``; a driver built without one cannot hear."""
+    if source is None:
+        raise TypeError(f"{who} needs ears, but no ear_scorer was passed to its builder; build "
+                        "drivers with rlmdj.experiments.assemble.make_driver(cfg)")
+    return source()
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,19 @@
-"""Build the DJ's ears from the composed config: the ears scorer and the budgets.
+"""Read the DJ's ears from the composed config: whether they are on, and the budgets.
 
-This is the one place the ``dj`` package reaches the scoring package, lazily, when a driver is
-built from config (a composition root); :mod:`rlmdj.dj.ears` itself only sees the scorer
-protocol. ``ears.scorer`` names a scorer kind for the ears; ``null`` means the run's own.
-Either way the run's scorer settings and OBJ weights apply, so ears and the final score agree.
+The ears scorer is not built here: the ``dj`` layer knows no scoring package. The run's
+assembly (:func:`rlmdj.experiments.assemble.ears_scorer`, from ``ears.scorer`` over the run's
+``scorer`` settings) hands it to the driver builder as an
+:data:`~rlmdj.dj.ears.EarScorerSource`, which :func:`ears_from_config` calls only for
+``ears=on``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.dj.ears import Ears, EarScorer, EarsSettings
-from rlmdj.errors import ParameterError
+from rlmdj.dj.ears import Ears, EarScorerSource, EarsSettings, need_ear_scorer
 
-__all__ = ["ears_enabled", "ears_from_config", "ears_scorer", "ears_settings"]
+__all__ = ["ears_enabled", "ears_from_config", "ears_settings"]
 
 
 def ears_enabled(cfg: DictConfig) -> bool:
@@ -38,23 +36,8 @@ def ears_settings(cfg: DictConfig) -> EarsSettings:
     )
 
 
-def ears_scorer(cfg: DictConfig) -> EarScorer:
-    """The ears scorer: ``ears.scorer`` (a kind) over the run's ``scorer`` settings, else the run's."""
-    from rlmdj.scoring.factory import build_scorer
-
-    node: dict[str, Any] = OmegaConf.to_container(cfg.scorer, resolve=True)  # type: ignore[assignment]
-    kind = OmegaConf.select(cfg, "ears.scorer", default=None)
-    if not kind:
-        return build_scorer(node)
-    node["name"] = str(kind)
-    try:
-        return build_scorer(node)
-    except ParameterError as exc:
-        raise ParameterError(f"ears.scorer={kind}: {exc}") from None
-
-
-def ears_from_config(cfg: DictConfig) -> Ears | None:
-    """:class:`Ears` for ``ears=on``, else ``None``."""
+def ears_from_config(cfg: DictConfig, ear_scorer: EarScorerSource | None) -> Ears | None:
+    """:class:`Ears` for ``ears=on`` (``ear_scorer`` is called then), else ``None``."""
     if not ears_enabled(cfg):
         return None
-    return Ears(scorer=ears_scorer(cfg), settings=ears_settings(cfg))
+    return Ears(scorer=need_ear_scorer(ear_scorer, "ears=on"), settings=ears_settings(cfg))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rlmdj.dj.driver import DriverReport
-from rlmdj.dj.ears import EarScorer, Move, score_stretch
+from rlmdj.dj.ears import EarScorer, EarScorerSource, Move, need_ear_scorer, score_stretch
 from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.random_driver import apply_move, draw_args, draw_move
 from rlmdj.dj.session import Session
@@ -132,15 +132,16 @@ class GreedyDriver:
         )
 
 
-def from_config(cfg: Any) -> GreedyDriver:
-    """``dj=greedy``: seeded by ``replica``; ears scorer from ``ears.scorer`` (default: the run's)."""
-    from rlmdj.dj.ears_setup import ears_scorer, ears_settings
+def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> GreedyDriver:
+    """``dj=greedy``: seeded by ``replica``; hears through ``ear_scorer``, which the run builds
+    from ``ears.scorer`` (default: the run's own scorer)."""
+    from rlmdj.dj.ears_setup import ears_settings
     from rlmdj.dj.guardrails import guardrails_from_config
     from rlmdj.seeding import seed_for
 
     return GreedyDriver(
         seed=seed_for(int(cfg.replica), "greedy_driver"),
-        scorer=ears_scorer(cfg),
+        scorer=need_ear_scorer(ear_scorer, "dj=greedy"),
         guardrails=guardrails_from_config(cfg.guardrails),
         phrase_bars=int(cfg.dj.phrase_bars),
         candidates=int(cfg.dj.candidates),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,9 @@ from rlmdj.dj.session import Session
 from rlmdj.dj.tool_registry import SKIP, Draw, Tool
 from rlmdj.dj.tools import TOOLS, ToolLayer
 from rlmdj.errors import ParameterError
+
+if TYPE_CHECKING:
+    from rlmdj.dj.ears import EarScorerSource
 
 __all__ = ["GAIN_RANGES", "MOVE_OPS", "RandomDriver", "apply_move", "draw_args", "draw_move", "from_config"]
 
@@ -160,9 +163,9 @@ class RandomDriver:
         )
 
 
-def from_config(cfg: Any) -> RandomDriver:
+def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> RandomDriver:
     """``dj=random``: seeded by ``replica``, with the guardrails the ``guardrails`` group sets
-    (the same ones the LLM's tool layer applies)."""
+    (the same ones the LLM's tool layer applies). It does not hear: ``ear_scorer`` is unused."""
     from rlmdj.dj.guardrails import guardrails_from_config
     from rlmdj.seeding import seed_for
 

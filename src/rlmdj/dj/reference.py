@@ -9,10 +9,13 @@ same audio bytes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rlmdj.dj.driver import DriverReport
 from rlmdj.dj.session import Session
+
+if TYPE_CHECKING:
+    from rlmdj.dj.ears import EarScorerSource
 
 __all__ = ["REFERENCE_GAINS", "REFERENCE_BLOCKS", "ReferenceDriver", "block_lengths", "from_config"]
 
@@ -82,6 +85,6 @@ class ReferenceDriver:
         return DriverReport(metrics={"dj/operations": float(self._ops)})
 
 
-def from_config(cfg: Any) -> ReferenceDriver:
-    """``dj=reference``: the arrangement needs no settings."""
+def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> ReferenceDriver:
+    """``dj=reference``: the arrangement needs no settings (and no ears)."""
     return ReferenceDriver()

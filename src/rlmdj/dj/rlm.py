@@ -22,7 +22,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dspy
 
@@ -42,6 +42,9 @@ from rlmdj.dj.sandbox import interpreter_factory
 from rlmdj.dj.session import Session
 from rlmdj.dj.tools import ToolLayer
 from rlmdj.dj.transcript import Transcript
+
+if TYPE_CHECKING:
+    from rlmdj.dj.ears import EarScorerSource
 
 __all__ = ["RLMDriver", "RLMSettings", "palette_text", "rlm_driver_from_config", "set_plan_text"]
 
@@ -370,11 +373,12 @@ def _prompt_text(cfg: Any) -> tuple[str, str]:
     raise ParameterError(f"prompt file {path!r} not found (looked in: {', '.join(map(str, candidates))})")
 
 
-def rlm_driver_from_config(cfg: Any) -> RLMDriver:
+def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> RLMDriver:
     """The RLM driver for a composed config (``dj=rlm model=... prompt=...``).
 
     With ``dj.replay_transcript`` set, every LM is a :class:`ReplayLM` over that transcript and
-    the recorded prompt text is used, so no model is called and no key is needed.
+    the recorded prompt text is used, so no model is called and no key is needed. With
+    ``ears=on`` the DJ hears through ``ear_scorer`` (injected by the run's assembly).
     """
     from rlmdj.dj.ears_setup import ears_from_config
     from rlmdj.dj.lm import LMSettings, build_lm
@@ -395,13 +399,13 @@ def rlm_driver_from_config(cfg: Any) -> RLMDriver:
             lm=ReplayLM(source, "main", model), critic_lm=ReplayLM(source, "critic", model),
             sub_lm=ReplayLM(source, "sub", model), guardrails=guardrails, settings=settings,
             replay=source, meta={"replay_of": str(recorded.meta.get("run_id") or replay_path)},
-            ears=ears_from_config(cfg),
+            ears=ears_from_config(cfg, ear_scorer),
         )
         return driver
     if not m.model:
         raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
     name, text = _prompt_text(cfg)
-    ears = ears_from_config(cfg)
+    ears = ears_from_config(cfg, ear_scorer)
     if ears is None and ("listen(" in text or "audition(" in text):
         raise ParameterError(f"prompt={name} tells the DJ to use listen() and audition(), which only "
                              "exist with ears=on; add ears=on or choose another prompt")

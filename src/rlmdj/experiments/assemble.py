@@ -1,19 +1,25 @@
-"""Build the pieces of a run from the composed config: sample index, palette, session, scorer.
+"""Build the pieces of a run from the composed config: sample index, palette, session, scorer,
+and the driver with its ears scorer.
 
 Shared by the single-run job and the experiments (screening, gap test) so every path reads the
-config the same way.
+config the same way. This is where the ears scorer is built and handed to the ``dj`` layer
+(:func:`make_driver`), which knows no scorers of its own.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.palette import Palette, find_palette, random_palette, validate_palette
 from rlmdj.audio.samples import SampleIndex, build_index
+from rlmdj.dj.driver import Driver
+from rlmdj.dj.drivers import build_driver
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir
@@ -22,7 +28,9 @@ from rlmdj.seeding import seed_for
 
 __all__ = [
     "build_scorer",
+    "ears_scorer",
     "load_index",
+    "make_driver",
     "make_grid",
     "make_session",
     "palette_search_dirs",
@@ -103,3 +111,27 @@ def build_scorer(cfg: DictConfig) -> Scorer:
     from rlmdj.scoring.factory import build_scorer as factory
 
     return factory(cfg.scorer)
+
+
+def ears_scorer(cfg: DictConfig) -> Scorer:
+    """The ears scorer: ``ears.scorer`` (a kind) over the run's ``scorer`` settings, else the run's.
+
+    Either way the run's scorer settings and OBJ weights apply, so ears and the final score
+    agree. A bad kind names ``ears.scorer``.
+    """
+    from rlmdj.scoring.factory import build_scorer as factory
+
+    node: dict[str, Any] = OmegaConf.to_container(cfg.scorer, resolve=True)  # type: ignore[assignment]
+    kind = OmegaConf.select(cfg, "ears.scorer", default=None)
+    if not kind:
+        return factory(node)
+    node["name"] = str(kind)
+    try:
+        return factory(node)
+    except ParameterError as exc:
+        raise ParameterError(f"ears.scorer={kind}: {exc}") from None
+
+
+def make_driver(cfg: DictConfig) -> Driver:
+    """The driver ``dj.driver`` names, given :func:`ears_scorer` to build if it hears."""
+    return build_driver(cfg, ear_scorer=functools.partial(ears_scorer, cfg))

@@ -23,8 +23,13 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.dj.driver import DriverReport
-from rlmdj.dj.drivers import build_driver
-from rlmdj.experiments.assemble import build_scorer, load_index, make_session, resolve_palette
+from rlmdj.experiments.assemble import (
+    build_scorer,
+    load_index,
+    make_driver,
+    make_session,
+    resolve_palette,
+)
 from rlmdj.experiments.interrupts import deferred_interrupts
 from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.progress import bar_progress, stage_line
@@ -120,7 +125,7 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
     from rlmdj.scoring.signal import signal_metrics
 
     sr = int(cfg.render.sample_rate)
-    driver = build_driver(cfg)  # first: a missing API key fails before anything is loaded
+    driver = make_driver(cfg)  # first: a missing API key fails before anything is loaded
     with timer.stage("samples"):
         index = load_index(cfg, progress=bool(cfg.progress) and not quiet)
         palette = resolve_palette(cfg, index)

@@ -223,7 +223,7 @@ class HttpScorer:
                 delay = max(delay * (0.75 + 0.5 * random.random()), wait_at_least)
                 if time.monotonic() + delay >= end:
                     break
-                log.warning("scorer %s not answering (%s), retry %d/%d in %.0f s",
+                log.warning("scorer %s not answering (%s), retry %d/%d in %.1f s",
                             self.url, last, attempt, self.retries, delay)
                 self._sleep(delay)
                 wait_at_least = 0.0

@@ -128,6 +128,13 @@ def _os_message(exc: OSError, cfg: Any) -> str:
     paths = [p for p in (exc.filename2, exc.filename) if isinstance(p, str)]
     path, key = next(((p, _key_for(p, cfg)) for p in paths if _key_for(p, cfg)),
                      (paths[0] if paths else None, None))
+    if key is None and path is not None:
+        # Hydra writes its output folder (and .hydra/) before any rlmdj code runs.
+        parts = Path(path).parts
+        if "multirun" in parts:
+            key = "hydra.sweep.dir"
+        elif ".hydra" in parts or "outputs" in parts:
+            key = "hydra.run.dir"
     what = exc.strerror or str(exc) or type(exc).__name__
     where = f"{key}: " if key else ""
     target = f" ({path})" if path else ""

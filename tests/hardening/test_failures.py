@@ -94,3 +94,12 @@ def test_refused_calls_after_the_end_are_counted_not_traced(make_session):
     metrics = driver_metrics(lms={}, tools=tools, guardrails=None, sandbox_restarts=0,
                              wall_s=1.0, audio_s=1.0)
     assert metrics["dj/tool_calls_after_end"] == 500
+
+
+@pytest.mark.parametrize(("path", "key"), [
+    ("outputs/2026-01-01/10-00-00-123/.hydra/config.yaml", "hydra.run.dir"),
+    ("multirun/2026-01-01/10-00-00-123/multirun.yaml", "hydra.sweep.dir"),
+])
+def test_hydra_output_folders_are_named_too(path, key):
+    message, code = explain(OSError(errno.EROFS, "Read-only file system", path))
+    assert message.startswith(f"{key}: Read-only file system") and code == 1

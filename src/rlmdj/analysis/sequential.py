@@ -62,7 +62,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
-from scipy import optimize, special
 
 from rlmdj.errors import ParameterError
 
@@ -93,6 +92,8 @@ def _log_hyp1f1_half(a: float, z: float) -> float:
     """log 1F1(a; 1/2; z) for a > 0, z >= 0: a series of positive terms, summed in log space."""
     if z <= 0:
         return 0.0
+    from scipy import special  # deferred: the sweeper plugin imports this module at every start
+
     peak = z / 2 + math.sqrt(z * z / 4 + a * z)  # the largest term's index
     k = np.arange(int(peak + 12 * math.sqrt(peak + 1) + 40))
     terms = (special.gammaln(a + k) - special.gammaln(a) + k * math.log(z)
@@ -113,6 +114,8 @@ def _log_component(t: float, n: int, m: float, s: float) -> float:
 
 def log_bayes_factor(t: float, n: int, *, prior_effect: float = 2.0) -> float:
     """log B_n: the mixture likelihood ratio of the t-statistic ``t`` after ``n`` >= 2 pairs."""
+    from scipy import special
+
     return float(special.logsumexp([math.log(w) + _log_component(abs(t), n, m * prior_effect, s * prior_effect)
                                     for m, s, w in MIXTURE]))
 
@@ -132,6 +135,8 @@ def cs_multiplier(n: int, *, alpha: float, prior_effect: float = 2.0) -> float:
     hi = 8.0
     while log_bayes_factor(hi, n, prior_effect=prior_effect) < level:
         hi *= 4
+    from scipy import optimize
+
     return float(optimize.brentq(lambda t: log_bayes_factor(t, n, prior_effect=prior_effect) - level,
                                  0.0, hi, xtol=1e-12))
 

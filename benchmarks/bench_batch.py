@@ -8,12 +8,14 @@ sets per minute for both, their ratio, and whether every set's scores were ident
 machine the same command prints the GPU figure (``--device auto`` picks CUDA).
 
     python benchmarks/bench_batch.py                      # 8 sets of 60 s, batch 8, fp32
+    python benchmarks/bench_batch.py --rounds 3           # medians, modes alternated (busy machines)
     python benchmarks/bench_batch.py --precision bf16 --batch-size 32    # on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 import warnings
@@ -42,6 +44,7 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--checkpoint", default=None, help="a real checkpoint instead of random weights")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat both modes, alternating; medians")
     args = parser.parse_args()
 
     import torch
@@ -65,18 +68,23 @@ def main() -> None:
                 HttpScorer(server.url, retries=0, timeout_s=3600, max_wait_s=7200,
                            max_batch_sets=args.sets) as client:
             client.score(*sets[0][:1], sr=sets[0][1])  # warm-up: first forward pass, allocator
-            t0 = time.perf_counter()
-            single = [client.score(audio, sr=sr) for audio, sr in sets]
-            t_single = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            batched = client.score_batch(sets)
-            t_batch = time.perf_counter() - t0
+            singles, batches = [], []
+            for r in range(args.rounds):
+                for mode in (("single", "batch") if r % 2 == 0 else ("batch", "single")):
+                    t0 = time.perf_counter()
+                    if mode == "single":
+                        single = [client.score(audio, sr=sr) for audio, sr in sets]
+                        singles.append(time.perf_counter() - t0)
+                    else:
+                        batched = client.score_batch(sets)
+                        batches.append(time.perf_counter() - t0)
+            t_single, t_batch = statistics.median(singles), statistics.median(batches)
     same = all(a.scores == b.scores and [w.scores for w in a.windows] == [w.scores for w in b.windows]
                for a, b in zip(single, batched, strict=True))
     worst = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(single, batched, strict=True) for k in a.scores)
     per_min = 60.0 * args.sets
-    print(f"one by one : {t_single:7.1f} s  -> {per_min / t_single:6.2f} sets/min")
-    print(f"batched    : {t_batch:7.1f} s  -> {per_min / t_batch:6.2f} sets/min")
+    print(f"one by one : {t_single:7.1f} s  -> {per_min / t_single:6.2f} sets/min  (median of {len(singles)})")
+    print(f"batched    : {t_batch:7.1f} s  -> {per_min / t_batch:6.2f} sets/min  (median of {len(batches)})")
     print(f"batched / one by one: {t_single / t_batch:.2f}x; scores identical: {same} (max diff {worst:.2e})")
 
 

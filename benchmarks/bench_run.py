@@ -1,12 +1,13 @@
-"""Time the default `rlmdj` run end to end and stage by stage.
+"""Time the default `rlmdj` run end to end and stage by stage, wall and CPU.
 
-Runs the console script a few times in a scratch directory (the first run may generate the
-sample pack; it is reported separately), then prints the median wall time of the later runs
-and where the time goes: interpreter start and imports (timed in fresh interpreters), each
-stage inside the job (the `time/...` metrics each run logs), and the rest (Hydra, opening the
-store, logging between stages).
+Runs the console script in a scratch directory (the first run may generate the sample pack and
+create the store; it is reported separately), then prints the medians of the later, warm runs:
+wall time and CPU time (user+sys of the process and its children). CPU time is what the run
+costs whatever else the machine is doing; on a busy machine wall time includes waiting for a
+core. Then where the time goes: interpreter start and the heavy imports (timed in fresh
+interpreters), each stage inside the job (the `time/...` metrics each run logs), and the rest.
 
-    python benchmarks/bench_run.py [--repeats 3] [--tracking-cost] [extra overrides...]
+    python benchmarks/bench_run.py [--repeats 5] [--tracking-cost] [extra overrides...]
 
 ``--tracking-cost`` also times the same run with ``tracking.enabled=false``, alternating the two
 so machine load affects both alike, and prints what MLflow logging adds.
@@ -15,6 +16,8 @@ so machine load affects both alike, and prints what MLflow logging adds.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,45 +27,64 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-# What a default run imports before its job starts, timed apart from the run.
-_IMPORTS = "import rlmdj.cli, rlmdj.experiments.run"
+# What a default run imports before its job starts, then the heavy libraries it imports later,
+# each timed in a fresh interpreter (shared dependencies are counted in each line).
+_IMPORTS = {
+    "imports": "import rlmdj.cli, rlmdj.experiments.run",
+    "  mlflow": "import mlflow.store.tracking.sqlalchemy_store",
+    "  scipy.signal": "import scipy.signal",
+    "  matplotlib": "import matplotlib.figure, matplotlib.backends.backend_agg",
+}
 
 
-def _python_s(code: str, repeats: int) -> float:
-    """Median wall time of ``python -c code`` in a fresh interpreter."""
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def _timed(cmd: list[str], **kwargs: object) -> tuple[float, float]:
+    """Wall and CPU (user+sys, children included) seconds of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kwargs)  # type: ignore[call-overload]
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _python_s(code: str, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``python -c code`` in a fresh interpreter."""
+    runs = [_timed([sys.executable, "-c", code]) for _ in range(repeats)]
+    return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+        return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+    except OSError:
+        return "load average unknown"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--tracking-cost", action="store_true",
                         help="also time tracking.enabled=false runs and print the difference")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rlmdj = str(Path(sys.executable).parent / "rlmdj")
+    print(f"{os.cpu_count()} CPUs, {_load()}")
     with tempfile.TemporaryDirectory() as tmp:
-        walls, untracked = [], []
+        walls, cpus, untracked, untracked_cpu = [], [], [], []
         for i in range(args.repeats + 1):
-            t0 = time.perf_counter()
-            subprocess.run([rlmdj, "progress=false", *args.overrides], cwd=tmp, check=True,
-                           capture_output=True)
-            wall = time.perf_counter() - t0
+            wall, cpu = _timed([rlmdj, "progress=false", *args.overrides], cwd=tmp)
             label = "first run (may generate the pack)" if i == 0 else f"run {i}"
-            print(f"{label}: {wall:.2f} s")
+            print(f"{label}: {wall:.2f} s wall, {cpu:.2f} s CPU")
             if i:
                 walls.append(wall)
+                cpus.append(cpu)
             if i and args.tracking_cost:
-                t0 = time.perf_counter()
-                subprocess.run([rlmdj, "progress=false", "tracking.enabled=false", *args.overrides],
-                               cwd=tmp, check=True, capture_output=True)
-                untracked.append(time.perf_counter() - t0)
-                print(f"run {i} with tracking.enabled=false: {untracked[-1]:.2f} s")
+                wall, cpu = _timed([rlmdj, "progress=false", "tracking.enabled=false",
+                                    *args.overrides], cwd=tmp)
+                untracked.append(wall)
+                untracked_cpu.append(cpu)
+                print(f"run {i} with tracking.enabled=false: {wall:.2f} s wall, {cpu:.2f} s CPU")
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlruns.db")
         exp = client.get_experiment_by_name("rlmdj")
         runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time DESC"])
@@ -71,23 +93,31 @@ def main() -> None:
             for key, value in run.data.metrics.items():
                 if key.startswith("time/"):
                     stages.setdefault(key.removeprefix("time/").removesuffix("_s"), []).append(value)
-    median_wall = statistics.median(walls)
-    interpreter = _python_s("pass", args.repeats)
-    imports = _python_s(_IMPORTS, args.repeats) - interpreter
-    print(f"\nmedian wall time of `rlmdj` (after the first run): {median_wall:.2f} s")
-    print(f"  {'interpreter':<12} {interpreter:6.2f} s  (python -c pass)")
-    print(f"  {'imports':<12} {imports:6.2f} s  ({_IMPORTS})")
+    median_wall, median_cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"\nwarm `rlmdj` run, median of {len(walls)}: {median_wall:.2f} s wall, "
+          f"{median_cpu:.2f} s CPU (user+sys)  [{_load()}]")
+    interpreter, interpreter_cpu = _python_s("pass", args.repeats)
+    print(f"  {'interpreter':<14} {interpreter:6.2f} s  (python -c pass)")
+    imports = 0.0
+    for label, code in _IMPORTS.items():
+        wall, cpu = _python_s(code, args.repeats)
+        wall, cpu = wall - interpreter, cpu - interpreter_cpu
+        if not label.startswith(" "):
+            imports = wall
+        print(f"  {label:<14} {wall:6.2f} s  ({cpu:.2f} s CPU; {code})")
     inside = 0.0
     for stage, values in stages.items():
         m = statistics.median(values)
         inside += m
-        print(f"  {stage:<12} {m:6.2f} s")
+        print(f"  {stage:<14} {m:6.2f} s")
     rest = median_wall - interpreter - imports - inside
-    print(f"  {'other':<12} {rest:6.2f} s  (Hydra, opening the store, logging between stages)")
+    print(f"  {'other':<14} {rest:6.2f} s  (Hydra, opening the store and importing MLflow, "
+          "logging between stages)")
     if untracked:
-        off = statistics.median(untracked)
-        print(f"\nmedian with tracking.enabled=false: {off:.2f} s; MLflow adds {median_wall - off:.2f} s "
-              f"({(median_wall - off) / median_wall:.0%} of the tracked run)")
+        off, off_cpu = statistics.median(untracked), statistics.median(untracked_cpu)
+        print(f"\nmedian with tracking.enabled=false: {off:.2f} s wall, {off_cpu:.2f} s CPU; MLflow "
+              f"adds {median_wall - off:.2f} s wall ({(median_wall - off) / median_wall:.0%} of the "
+              f"tracked run), {median_cpu - off_cpu:.2f} s CPU")
 
 
 if __name__ == "__main__":

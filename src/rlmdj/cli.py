@@ -8,6 +8,8 @@ group choice (from the compose API too) and a typo lists the valid names.
 
 from __future__ import annotations
 
+import atexit
+import gc
 import os
 import sys
 from typing import Any
@@ -33,6 +35,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     from rlmdj.experiments.registry import get_job
 
     _STATE["cfg"] = cfg  # lets a failure name the config key behind a failing path
+    _settle_heap()
     try:
         preflight(cfg)  # everything checkable, before a run is opened or anything is spent
         return get_job(str(cfg.experiment.name))(cfg)
@@ -41,6 +44,19 @@ def _hydra_main(cfg: DictConfig) -> float | None:
             raise
         _report(exc)  # here, not in main(): Hydra would first print the job's overrides
         raise
+
+
+def _settle_heap() -> None:
+    """Turn the collector back on for the job, with what start-up created frozen.
+
+    Start-up (Hydra's plugin scan imports SciPy) runs with the collector off: its objects live
+    until exit, and collecting while they accumulate walks all of them and frees nothing.
+    Frozen (``gc.freeze``), later collections skip them; reference counting still frees them.
+    Once per process: a second job in the same process (a sweep) changes nothing.
+    """
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _check_keys(argv: list[str]) -> None:
@@ -72,6 +88,20 @@ def main() -> None:
     """Console script ``rlmdj``."""
     if _CONF_DIR is None:
         sys.exit("rlmdj: error: config directory not found (is the package installed correctly?)")
+    if not _STATE.get("heap"):
+        _STATE["heap"] = True
+        # Interpreter exit collects the whole heap several times while it tears modules down
+        # (about 1 s after a run that imported MLflow); frozen objects are skipped.
+        atexit.register(gc.freeze)
+        gc.disable()  # until the job starts: see _settle_heap
+    try:
+        _main()
+    finally:
+        gc.enable()  # a job that never started (a bad override) leaves it on too
+
+
+def _main() -> None:
+    """Resolvers, schema and palettes registered, then Hydra; failures reported as one line."""
     # LiteLLM otherwise spends seconds trying to download its price table at import; the copy it
     # ships is used for cost accounting (set the variable to False to fetch the latest).
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")

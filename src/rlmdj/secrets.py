@@ -42,7 +42,10 @@ _SECRET_PAIRS = (("api", "key"), ("access", "key"), ("private", "key"), ("secret
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # userinfo in a URL: scheme://user:password@host -> scheme://user:***@host
     # (also as Hydra escapes it in override_dirname: http\://user\:pass@host)
-    (re.compile(r"(?P<keep>[A-Za-z][A-Za-z0-9+.-]*\\?://[^\s/:@'\"\\]*\\?:)[^\s/@'\"]+(?=@)"),
+    # (the scheme is matched from the start of its run of scheme characters only, so a long
+    # token costs one pass rather than one per character)
+    (re.compile(r"(?<![A-Za-z0-9+.-])(?P<keep>[0-9+.-]*[A-Za-z][A-Za-z0-9+.-]*\\?://"
+                r"[^\s/:@'\"\\]*\\?:)[^\s/@'\"]+(?=@)"),
      r"\g<keep>" + MASK),
     (re.compile(r"(?P<keep>\b(?:Bearer|Basic|Token)\s+)[A-Za-z0-9._~+/=-]{6,}", re.I), r"\g<keep>" + MASK),
     (re.compile(r"\bsk-(?:ant-|proj-|or-)?[A-Za-z0-9_-]{6,}"), "sk-" + MASK),
@@ -52,9 +55,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), MASK),
 )
 # key=value / key: value / "key": "value" with a secret-looking key (override strings, headers,
-# query strings, YAML and JSON text).
+# query strings, YAML and JSON text). A key runs to the end of its run of key characters (the
+# separator is none of them), so matching starts only where such a run starts (``pre``: the
+# characters a key cannot start with): linear in the text, where trying every position of a
+# long token was quadratic (seconds for a 10 kB token).
 _PAIR = re.compile(
-    r"(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)(?P<sep>\"?\s*[=:]\s*\"?'?)(?P<value>[^\s,'\"&}\]]+)"
+    r"(?<![A-Za-z0-9_.\-])(?P<pre>[0-9.\-]*)(?P<key>[A-Za-z_][A-Za-z0-9_.\-]*)"
+    r"(?P<sep>\"?\s*[=:]\s*\"?'?)(?P<value>[^\s,'\"&}\]]+)"
 )
 _MIN_ENV_SECRET = 8
 
@@ -112,7 +119,7 @@ def scrub_text(text: str) -> str:
     def pair(match: re.Match[str]) -> str:
         if not is_secret_key(match["key"]) or match["value"] in (MASK, "null", "None", ""):
             return match[0]
-        return f"{match['key']}{match['sep']}{MASK}"
+        return f"{match['pre']}{match['key']}{match['sep']}{MASK}"
 
     return _PAIR.sub(pair, text)
 

@@ -139,44 +139,51 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
     session = None
     timeline: Path | None = None
     performed: float | None = None
-    # Once the set is played, Ctrl-C/SIGTERM wait until its audio is written (the run still
-    # ends KILLED): a long set's write stage takes seconds and must not lose the whole set.
-    with contextlib.ExitStack() as hold:
-        try:
-            with bar_progress(int(cfg.bars), enabled=bool(cfg.progress), quiet=quiet,
-                              label=f"{cfg.dj.driver} DJ") as on_bars:
-                session = make_session(cfg, index, palette, on_bars=on_bars)
-                with timer.stage("perform"):
-                    performed = time.time()
-                    driver.perform(session)
-            hold.enter_context(deferred_interrupts())
-        except BaseException:
-            # Keep what the failed set produced: it is often the thing to debug.
-            if session is not None and session.bars_played > 0:
-                with deferred_interrupts("writing the partial audio"):
-                    _write_audio(cfg, run, session.audio(), stem="partial")
-            raise
-        finally:
-            report = _safe_report(driver)
-            _log_driver_report(run, report)
-            if session is not None:
-                timeline = _log_arrangement(cfg, run, session,
-                                            layers_series="dj/layers" not in report.step_metrics)
-            _log_trace(cfg, run, driver, prompt, performed)
+    writes: _AudioWrites | None = None
+    try:
+        # Once the set is played, Ctrl-C/SIGTERM wait until its audio is written (the run still
+        # ends KILLED): a long set's write stage takes seconds and must not lose the whole set.
+        with contextlib.ExitStack() as hold:
+            try:
+                with bar_progress(int(cfg.bars), enabled=bool(cfg.progress), quiet=quiet,
+                                  label=f"{cfg.dj.driver} DJ") as on_bars:
+                    session = make_session(cfg, index, palette, on_bars=on_bars)
+                    with timer.stage("perform"):
+                        performed = time.time()
+                        driver.perform(session)
+                hold.enter_context(deferred_interrupts())
+            except BaseException:
+                # Keep what the failed set produced: it is often the thing to debug.
+                if session is not None and session.bars_played > 0:
+                    with deferred_interrupts("writing the partial audio"):
+                        _write_audio(cfg, run, session.audio(), stem="partial")
+                raise
+            finally:
+                report = _safe_report(driver)
+                _log_driver_report(run, report)
+                if session is not None:
+                    timeline = _log_arrangement(cfg, run, session,
+                                                layers_series="dj/layers" not in report.step_metrics)
+                _log_trace(cfg, run, driver, prompt, performed)
 
-        stage_line(f"writing audio ({cfg.render.artifact_format})", quiet=quiet)
+            stage_line(f"writing audio ({cfg.render.artifact_format})", quiet=quiet)
+            with timer.stage("write"):
+                master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
+                writes = _AudioWrites(cfg, run, master)
+        stage_line(f"scoring with the {cfg.scorer.name} scorer", quiet=quiet)
+        with timer.stage("score"):
+            scorer = build_scorer(cfg)
+            with _windows_progress(scorer, cfg, quiet=quiet):
+                score = scorer.score(master, sr=sr)
+        run.set_tags({"rlmdj.scorer": score.scorer, "rlmdj.scorer_identity": score.identity})
+        with timer.stage("signal"):
+            signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
         with timer.stage("write"):
-            master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
-            outcome.audio_artifact, outcome.wav_path = _write_audio(cfg, run, master, stem="set")
-            preview = _write_preview(cfg, run, master)
-    stage_line(f"scoring with the {cfg.scorer.name} scorer", quiet=quiet)
-    with timer.stage("score"):
-        scorer = build_scorer(cfg)
-        with _windows_progress(scorer, cfg, quiet=quiet):
-            score = scorer.score(master, sr=sr)
-    run.set_tags({"rlmdj.scorer": score.scorer, "rlmdj.scorer_identity": score.identity})
-    with timer.stage("signal"):
-        signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}
+            (outcome.audio_artifact, outcome.wav_path), preview = writes.result()
+    except BaseException:
+        if writes is not None:
+            writes.wait()  # the set's audio is whole on disk before the run ends
+        raise
     metrics = {**score.metrics(), **signal}
     cache = getattr(scorer, "cache", None)
     if cache is not None:
@@ -192,6 +199,33 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
         scorer=score.scorer, metrics=outcome.metrics, palette=palette.name, dj=str(cfg.dj.driver),
         bars=int(cfg.bars), audio_file=outcome.audio_artifact, prompt=prompt_version,
     ))
+
+
+class _AudioWrites:
+    """The set's audio artifact and its listening preview, encoded in two threads while the
+    main thread scores the set (libsndfile's encoders release the GIL).
+
+    :meth:`result` returns ``((artifact, wav_path), preview)`` or raises what a write raised;
+    :meth:`wait` only waits. Either way signals are held until the files are complete.
+    """
+
+    def __init__(self, cfg: DictConfig, run: TrackedRun, master: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rlmdj-write")
+        self._audio = self._pool.submit(_write_audio, cfg, run, master, stem="set")
+        self._preview = self._pool.submit(_write_preview, cfg, run, master)
+        self._pool.shutdown(wait=False)
+
+    def result(self) -> tuple[tuple[str, Path | None], tuple[bytes, str] | None]:
+        self.wait()
+        return self._audio.result(), self._preview.result()
+
+    def wait(self) -> None:
+        from concurrent.futures import wait
+
+        with deferred_interrupts():
+            wait([self._audio, self._preview])
 
 
 @contextmanager

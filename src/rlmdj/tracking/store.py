@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 
 from rlmdj.errors import EnvironmentProblem, RlmdjError
 from rlmdj.tracking.health import check_server, close_stale_runs
+from rlmdj.tracking.heap import collector_paused
 
 if TYPE_CHECKING:  # mlflow is imported when a store is opened, not when rlmdj starts
     from mlflow.tracking import MlflowClient
@@ -63,20 +64,22 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     Creates the experiment (with ``artifact_location`` for local stores) on first use; two
     processes racing to create it both end up with the same experiment.
     """
-    import mlflow
-
-    from rlmdj.tracking.scrubbing import ScrubbingClient
-
     uri = str(tracking.uri)
     if uri.startswith(("http://", "https://")):
         check_server(uri)  # seconds, not MLflow's minutes of retries, when the server is down
     # First use of a local store logs its table set-up at INFO; that is not news to a user.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     try:
-        mlflow.set_tracking_uri(uri)
-        with _store_lock(uri):
-            client = ScrubbingClient(tracking_uri=uri)  # no secret reaches the store
-            experiment_id = _experiment_id(client, tracking, uri)
+        # MLflow and the store's own libraries (SQLAlchemy, alembic) are imported here.
+        with collector_paused("mlflow"):
+            import mlflow
+
+            from rlmdj.tracking.scrubbing import ScrubbingClient
+
+            mlflow.set_tracking_uri(uri)
+            with _store_lock(uri):
+                client = ScrubbingClient(tracking_uri=uri)  # no secret reaches the store
+                experiment_id = _experiment_id(client, tracking, uri)
     except RlmdjError:
         raise
     except Exception as exc:  # noqa: BLE001 - any failure to open a store is the environment's

@@ -38,15 +38,22 @@ def plot_timeline(
     title: str = "",
     seconds_per_bar: float | None = None,
 ) -> Path:
-    """Write the roles x bars timeline PNG to ``path``; annotates patterns where they change."""
-    import matplotlib
+    """Write the roles x bars timeline PNG to ``path``; annotates patterns where they change.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Draws on a bare ``Figure`` with the Agg canvas: no pyplot (its figure manager and backend
+    switching), nothing global changed, safe in threads.
+    """
+    from rlmdj.tracking.heap import collector_paused
+
+    with collector_paused("matplotlib"):
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
 
     names, matrix = arrangement_matrix(history, roles)
     n_bars = max(matrix.shape[1], 1)
-    fig, ax = plt.subplots(figsize=(min(18, 4 + n_bars * 0.18), 1.2 + 0.45 * max(len(names), 1)))
+    fig = Figure(figsize=(min(18, 4 + n_bars * 0.18), 1.2 + 0.45 * max(len(names), 1)))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     image = ax.imshow(matrix if matrix.size else np.zeros((1, 1)), aspect="auto", cmap="magma",
                       vmin=0.0, vmax=1.0, interpolation="nearest",
                       extent=(0.5, n_bars + 0.5, len(names) - 0.5, -0.5))
@@ -68,5 +75,4 @@ def plot_timeline(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -102,18 +103,37 @@ def sweep_resume_check(launcher: list[str], uri: str, workdir: Path, process_gro
     assert new[0].data.tags["rlmdj.config_hash"] == killed.data.tags["rlmdj.config_hash"]
 
 
+def _job_running(client: MlflowClient, uri: str) -> bool:
+    """Whether a sweep job's run is RUNNING. A SQLite store is read with plain sqlite3: an MLflow
+    client opening it would race the sweep's own schema set-up."""
+    if uri.startswith("sqlite:///"):
+        query = ("select count(*) from runs join tags on runs.run_uuid = tags.run_uuid "
+                 "where runs.status = 'RUNNING' and tags.key = 'rlmdj.sweep_job'")
+        try:
+            with sqlite3.connect(uri[len("sqlite:///"):], timeout=5) as con:
+                return bool(con.execute(query).fetchone()[0])
+        except sqlite3.Error:
+            return False
+    exp = client.get_experiment_by_name("rlmdj")
+    return exp is not None and bool(client.search_runs(
+        [exp.experiment_id], filter_string="tags.`rlmdj.sweep_job` != '' and attributes.status = 'RUNNING'"))
+
+
 def sigterm_check(launcher: list[str], uri: str, workdir: Path, process_group,
                   extra: list[str] | None = None) -> str:
     """SIGTERM to the launching process mid-sweep: nothing RUNNING, and it stays that way."""
     proc = cli(["-m", *launcher, f"hydra.sweep.dir={workdir}/multirun/t", "bars=256", "dj=reference",
                 "replica=range(3)", "experiment.analysis=none", "progress=false", f"tracking.uri={uri}",
                 *(extra or [])], workdir, process_group)
-    client = MlflowClient(tracking_uri=uri)
     deadline = time.time() + 300
+    sweep_file = workdir / "multirun" / "t" / ".rlmdj_sweep.json"
+    client = None
     while time.time() < deadline:
-        exp = client.get_experiment_by_name("rlmdj")
-        if exp is not None and client.search_runs(
-                [exp.experiment_id], filter_string="tags.`rlmdj.sweep_job` != '' and attributes.status = 'RUNNING'"):
+        # The sweep writes this file once its store is set up. Touching the store before that
+        # (an MlflowClient opens it when created) would race the sweep's schema migration.
+        if client is None and sweep_file.is_file():
+            client = MlflowClient(tracking_uri=uri)
+        if client is not None and _job_running(client, uri):
             break
         assert proc.poll() is None, proc.stdout.read()[-4000:]
         time.sleep(0.5)

@@ -342,13 +342,12 @@ def test_serve_job_fails_fast_when_the_port_is_taken(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = OmegaConf.create({
-            "scorer": {"name": "no-such-scorer"},
-            "experiment": {"serve": {
-                "host": "127.0.0.1", "port": port, "token_env": None, "max_upload_mb": 1,
-                "max_duration_s": 10, "max_channels": 2, "max_concurrency": 1, "max_queue": 1,
-                "log_level": "warning"}},
-        })
+        from rlmdj.config.scorer import ServeConfig
+
+        serve_cfg = OmegaConf.merge(OmegaConf.structured(ServeConfig), {
+            "host": "127.0.0.1", "port": port, "max_upload_mb": 1, "max_duration_s": 10,
+            "max_channels": 2, "max_concurrency": 1, "max_queue": 1, "log_level": "warning"})
+        cfg = OmegaConf.create({"scorer": {"name": "no-such-scorer"}, "experiment": {"serve": serve_cfg}})
         with pytest.raises(ParameterError, match=f"cannot listen on 127.0.0.1:{port}"):
             serve(cfg)
 

@@ -100,7 +100,9 @@ class TrackedRun:
         self._previous_sigterm: Any = None
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
-        self._metrics: list[Metric] = []
+        # (key, value, timestamp ms, step): MLflow's Metric is built when sent, so a run with
+        # tracking off (NullRun) never imports MLflow.
+        self._metrics: list[tuple[str, float, int, int]] = []
         self._staging = Path(tempfile.mkdtemp(prefix="rlmdj-artifacts-"))
         self._staged = False
 
@@ -121,20 +123,16 @@ class TrackedRun:
         self.set_tags({"mlflow.note.content": text})
 
     def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
-        self._metrics += [Metric(str(k), float(v), now, int(step)) for k, v in metrics.items()]
+        self._metrics += [(str(k), float(v), now, int(step)) for k, v in metrics.items()]
 
     def log_series(self, key: str, values: Iterable[float], steps: Iterable[int] | None = None) -> None:
         """``values[i]`` as metric ``key`` at step ``steps[i]`` (default ``i``): per-bar or
         per-window curves."""
-        from mlflow.entities import Metric
-
         now = int(time.time() * 1000)
         values = list(values)
         steps = list(range(len(values))) if steps is None else [int(s) for s in steps]
-        self._metrics += [Metric(key, float(v), now, s) for v, s in zip(values, steps, strict=True)]
+        self._metrics += [(key, float(v), now, s) for v, s in zip(values, steps, strict=True)]
 
     def artifact_path(self, artifact_file: str) -> Path:
         """A local path to write ``artifact_file`` to; it is uploaded with the run's artifacts."""
@@ -161,11 +159,12 @@ class TrackedRun:
     # --------------------------------------------------------------- sending
     def flush(self, *, artifacts: bool = True) -> None:
         """Send what is queued: params, tags and metrics batched, then the staged artifacts."""
-        from mlflow.entities import Param, RunTag
+        from mlflow.entities import Metric, Param, RunTag
 
         params = [Param(k, v) for k, v in self._params.items()]
         tags = [RunTag(k, v) for k, v in self._tags.items()]
-        metrics, self._params, self._tags, self._metrics = self._metrics, {}, {}, []
+        metrics = [Metric(*m) for m in self._metrics]
+        self._params, self._tags, self._metrics = {}, {}, []
         for bp, bt, bm in _batches(params, tags, metrics):
             _retrying(lambda bp=bp, bt=bt, bm=bm: self.client.log_batch(
                 self.run_id, metrics=bm, params=bp, tags=bt))

@@ -23,7 +23,7 @@ def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | N
     console.print(table)
     if outcome.timings_s:
         spent = ", ".join(f"{k} {v:.2f}s" for k, v in outcome.timings_s.items())
-        console.print(f"time: {spent}")
+        console.print(f"time: {spent}", soft_wrap=True)
     if outcome.wav_path is not None:
         console.print(f"audio: {outcome.wav_path}", soft_wrap=True)
     if outcome.run_id:

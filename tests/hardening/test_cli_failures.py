@@ -127,6 +127,23 @@ def test_unreachable_tracking_server_fails_within_15_s(tmp_path, pack_cache_dir)
     assert elapsed < 15, f"took {elapsed:.1f} s"
 
 
+def test_dead_scoring_endpoint_is_found_before_the_set_is_played(tmp_path, pack_cache_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_rlmdj(tmp_path, "bars=8", "scorer=http", f"scorer.url=http://127.0.0.1:{port}",
+                     "scorer.max_wait_s=3", *store_args(tmp_path), timeout=120)
+    line = one_error_line(proc)
+    assert f"127.0.0.1:{port}/health" in line and "scorer.max_wait_s" in line
+    runs = runs_in(tmp_path / "mlruns.db")
+    assert [r.info.status for r in runs] == ["FAILED"]
+    # Nothing was played: no set, no partial audio, no bars logged.
+    artifacts = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db").list_artifacts(
+        runs[0].info.run_id, "audio")
+    assert artifacts == []
+    assert "dj/layers" not in runs[0].data.metrics
+
+
 def test_read_only_artifact_folder_is_found_before_the_run(tmp_path, pack_cache_dir):
     with tmpfs(tmp_path / "ro", "1m", read_only=True) as ro:
         proc = run_rlmdj(tmp_path, "bars=4", f"tracking.uri=sqlite:///{tmp_path}/mlruns.db",

@@ -126,6 +126,11 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
 
     sr = int(cfg.render.sample_rate)
     driver = make_driver(cfg)  # first: a missing API key fails before anything is loaded
+    with timer.stage("score"):
+        # The scorer states its identity before the set is played: a dead scoring endpoint
+        # (GET /health) or a missing checkpoint costs no set, and no LLM tokens.
+        scorer = build_scorer(cfg)
+        _ = scorer.identity
     with timer.stage("samples"):
         index = load_index(cfg, progress=bool(cfg.progress) and not quiet)
         palette = resolve_palette(cfg, index)
@@ -171,10 +176,8 @@ def _perform_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, ti
                 master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
                 writes = _AudioWrites(cfg, run, master)
         stage_line(f"scoring with the {cfg.scorer.name} scorer", quiet=quiet)
-        with timer.stage("score"):
-            scorer = build_scorer(cfg)
-            with _windows_progress(scorer, cfg, quiet=quiet):
-                score = scorer.score(master, sr=sr)
+        with timer.stage("score"), _windows_progress(scorer, cfg, quiet=quiet):
+            score = scorer.score(master, sr=sr)
         run.set_tags({"rlmdj.scorer": score.scorer, "rlmdj.scorer_identity": score.identity})
         with timer.stage("signal"):
             signal = {f"signal/{k}": v for k, v in signal_metrics(master, sr=sr).items()}

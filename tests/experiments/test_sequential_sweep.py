@@ -37,7 +37,10 @@ def test_sequential_sweep_rounds_record_and_resume(store, monkeypatch, capsys) -
                                                        str(store["dir"]))).read_text())
     assert record["baseline"] == "dj=reference" and len(record["rounds"]) == rounds
     assert "sequential: round 1, 2 replicas per condition" in out
-    assert out.rstrip().splitlines()[-1].startswith("- random vs reference:")
+    # The stopping verdict ends the sweep's report; the parent's URL and the UI command follow.
+    tail = out.rstrip().splitlines()[-3:]
+    assert tail[0].startswith("- random vs reference:")
+    assert tail[1].startswith("run URL: ") and tail[2].startswith("MLflow UI: ")
 
     # A larger budget with experiment.resume=true continues in the same parent: the finished
     # replicas are not run again.

@@ -201,6 +201,9 @@ class SweepCallback(Callback):
         self._restore()
         _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
         _print_verdicts(client, parent, result)
+        from rlmdj.experiments.summary import print_ui_lines
+
+        print_ui_lines(config, state["experiment_id"], parent)  # last: the parent's URL, the UI command
 
     def _abort(self) -> None:
         """atexit: a sweep that did not reach its end leaves nothing RUNNING."""
@@ -235,8 +238,6 @@ class SweepCallback(Callback):
 def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictConfig,
                      analysis_dir: Path) -> None:
     """Say where the sweep's results are: the parent run, its jobs' end states, the report."""
-    from rlmdj.experiments.summary import print_ui_lines
-
     try:
         runs = client.search_runs([experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent}'",
                                   max_results=10_000)
@@ -254,12 +255,11 @@ def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictC
     reports = sorted(analysis_dir.glob("*.md")) if analysis_dir.is_dir() else []
     for report in reports:
         print(f"sweep report: {report} (also in the parent run's artifacts)")
-    print_ui_lines(config, experiment_id, parent)  # the parent's URL and the UI command, unwrapped
 
 
 def _print_verdicts(client: Any, parent: str, result: Any) -> None:
-    """The one-sentence verdicts, last thing the sweep prints (a sequential sweep's stopping
-    verdict last of all: it is the one that accounts for the looks after each round)."""
+    """The one-sentence verdicts, the sweep's last words before its URL and UI lines (a sequential
+    sweep's stopping verdict last of all: it accounts for the looks after each round)."""
     from rlmdj.analysis.compare import Comparison
 
     if isinstance(result, Comparison):

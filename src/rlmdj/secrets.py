@@ -84,7 +84,14 @@ def is_secret_key(key: str) -> bool:
     return tuple(words[-2:]) in _SECRET_PAIRS
 
 
+# The shell's working-directory variables: ``PWD`` ends in a secret-looking word, but masking its
+# value would erase the launch folder from every recorded path.
+_NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
+
+
 def _looks_secret_env(name: str) -> bool:
+    if name.upper() in _NOT_SECRET_ENV:
+        return False
     words = _words(name)
     return bool(words) and (words[-1] in ("key", "token", "secret", "password", "passwd", "pat")
                             or is_secret_key(name))

@@ -47,6 +47,15 @@ def test_values_of_secret_environment_variables_are_masked(monkeypatch):
     assert scrub_text("sent opaque-value-without-a-known-shape") == f"sent {MASK}"
 
 
+def test_the_working_directory_variable_is_not_a_secret(monkeypatch, tmp_path):
+    """``PWD`` ends in a secret-looking word; masking it erased the launch folder from records."""
+    folder = str(tmp_path / "launch-folder")
+    monkeypatch.setenv("PWD", folder)
+    monkeypatch.setenv("MY_PWD", "opaque-value-without-a-known-shape")
+    assert scrub_text(f"root_dir: {folder}") == f"root_dir: {folder}"
+    assert scrub_text("sent opaque-value-without-a-known-shape") == f"sent {MASK}"
+
+
 def test_scrub_value_masks_secret_keys_whole():
     data = {"model": {"extra": {"api_key": "x", "extra_headers": {"Authorization": "Bearer y"}},
                       "max_tokens": 10, "api_key_env": "OPENAI_API_KEY"}}

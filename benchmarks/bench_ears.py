@@ -27,12 +27,12 @@ from collections.abc import Callable  # noqa: E402
 from rlmdj.audio.grid import Grid  # noqa: E402
 from rlmdj.audio.palette import random_palette  # noqa: E402
 from rlmdj.audio.samples import build_index  # noqa: E402
+from rlmdj.dj.drivers.greedy import GreedyDriver  # noqa: E402
 from rlmdj.dj.ears import Ears, EarsSettings  # noqa: E402
-from rlmdj.dj.ears_tools import tool_names  # noqa: E402
-from rlmdj.dj.greedy import GreedyDriver  # noqa: E402
-from rlmdj.dj.guardrails import Guardrails  # noqa: E402
+from rlmdj.dj.ears.tools import tool_names  # noqa: E402
 from rlmdj.dj.session import Session  # noqa: E402
-from rlmdj.dj.tools import ToolLayer  # noqa: E402
+from rlmdj.dj.tools.guardrails import Guardrails  # noqa: E402
+from rlmdj.dj.tools.mixer import ToolLayer  # noqa: E402
 from rlmdj.scoring.proxy import ProxyScorer  # noqa: E402
 
 BPM = 128.0

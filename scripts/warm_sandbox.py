@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deno-dir", default=os.environ.get("RLMDJ_DENO_DIR"),
                         help="Deno cache folder (default: $RLMDJ_DENO_DIR, $DENO_DIR or Deno's own)")
     args = parser.parse_args(argv)
-    from rlmdj.dj.sandbox import deno_dir, warm
+    from rlmdj.dj.rlm.sandbox import deno_dir, warm
 
     seconds = warm(args.deno_dir)
     print(f"sandbox ready in {seconds:.1f} s (Deno cache: {deno_dir(args.deno_dir)})")

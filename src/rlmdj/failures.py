@@ -195,7 +195,7 @@ def _explain(exc: BaseException, cfg: Any) -> tuple[str, int] | None:
     if config_line is not None:
         return config_line, 2
     if "dspy" in sys.modules:
-        from rlmdj.dj.lm import lm_failure_message
+        from rlmdj.dj.rlm.lm import lm_failure_message
 
         message = lm_failure_message(exc)
         if message is not None:

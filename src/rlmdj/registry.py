@@ -20,8 +20,8 @@ registry                    where                                            cho
 ==========================  ===============================================  =====================
 ``JOBS``                    :mod:`rlmdj.experiments.registry`                ``experiment.name``
 ``ANALYSES``                :mod:`rlmdj.experiments.registry`                ``experiment.analysis``
-``DRIVERS``                 :mod:`rlmdj.dj.drivers`                          ``dj.driver``
-``TOOLS``                   :mod:`rlmdj.dj.tools`                            the model's code
+``DRIVERS``                 :mod:`rlmdj.dj.drivers.registry`                          ``dj.driver``
+``TOOLS``                   :mod:`rlmdj.dj.tools.mixer`                            the model's code
 ``SCORERS``                 :mod:`rlmdj.scoring.factory`                     ``scorer.name``
 ==========================  ===============================================  =====================
 

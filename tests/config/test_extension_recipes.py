@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rlmdj.dj.driver import DriverReport
-from rlmdj.dj.drivers import DRIVERS, build_driver
+from rlmdj.dj.drivers.base import DriverReport
+from rlmdj.dj.drivers.registry import DRIVERS, build_driver
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import ANALYSES, JOBS, get_job
 from rlmdj.scoring.base import ScoreResult

@@ -70,7 +70,7 @@ def test_monkeypatch_setitem_works(monkeypatch):
 
 def test_builtin_tables_resolve():
     """Every built-in lazy entry points at a real object (a renamed function fails here)."""
-    from rlmdj.dj.drivers import DRIVERS
+    from rlmdj.dj.drivers.registry import DRIVERS
     from rlmdj.experiments.registry import ANALYSES, JOBS
     from rlmdj.scoring.factory import SCORERS
 

@@ -9,9 +9,9 @@ import pytest
 
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig, SandboxConfig
 from rlmdj.config.scorer import ScorerConfig
-from rlmdj.dj.critique import CritiqueSettings
-from rlmdj.dj.guardrails import critique_from_config, guardrails_from_config
-from rlmdj.dj.rlm import RLMSettings
+from rlmdj.dj.rlm.driver import RLMSettings
+from rlmdj.dj.tools.feedback import CritiqueSettings
+from rlmdj.dj.tools.guardrails import critique_from_config, guardrails_from_config
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.factory import scorer_config
 

@@ -1,4 +1,4 @@
-"""The DSPy contract: every assumption rlmdj/dj/dspy_compat.py makes, checked against the installed
+"""The DSPy contract: every assumption rlmdj/dj/rlm/dspy_compat.py makes, checked against the installed
 DSPy. A failure here names the assumption that broke; fix dspy_compat.py (and the pin), nothing else.
 """
 
@@ -12,7 +12,7 @@ import dspy
 import pytest
 from packaging.requirements import Requirement
 
-from rlmdj.dj import dspy_compat as compat
+from rlmdj.dj.rlm import dspy_compat as compat
 
 
 def _dependencies() -> list[str]:
@@ -34,7 +34,7 @@ def test_installed_dspy_is_in_the_pinned_and_tested_range():
     installed = version("dspy")
     assert pins[0].specifier.contains(installed), (
         f"DSPy {installed} is outside the tested range {pins[0].specifier}: run this file against it, "
-        "adapt rlmdj/dj/dspy_compat.py, then move the pin")
+        "adapt rlmdj/dj/rlm/dspy_compat.py, then move the pin")
 
 
 def test_runner_js_is_where_dspy_keeps_it_and_imports_only_what_the_import_map_serves():
@@ -46,7 +46,7 @@ def test_runner_js_is_where_dspy_keeps_it_and_imports_only_what_the_import_map_s
     remote = sorted(set(re.findall(r'from\s+"(https?://[^"]+)"', source)))
     assert remote == compat.import_map_urls(), (
         f"runner.js imports {remote} from the network, the import map serves {compat.import_map_urls()}: "
-        "update rlmdj/dj/_deno/import_map.json (and the shipped module) to the runner's imports")
+        "update rlmdj/dj/rlm/_deno/import_map.json (and the shipped module) to the runner's imports")
     for url, target in __import__("json").loads(compat.IMPORT_MAP.read_text())["imports"].items():
         assert (compat.IMPORT_MAP.parent / target).is_file(), f"import map target for {url} is missing"
 
@@ -116,8 +116,8 @@ def test_history_entries_carry_usage_and_cost():
 def test_recording_lm_runs_dspy_callbacks_and_keeps_history():
     from dspy.utils import DummyLM
 
-    from rlmdj.dj.lm import RecordingLM
-    from rlmdj.dj.transcript import Transcript
+    from rlmdj.dj.rlm.lm import RecordingLM
+    from rlmdj.dj.rlm.transcript import Transcript
 
     seen: list[str] = []
 

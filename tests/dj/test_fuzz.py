@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rlmdj.dj.energy import phase_spans
-from rlmdj.dj.tools import TOOL_NAMES, SetComplete, ToolLayer
+from rlmdj.dj.tools.mixer import TOOL_NAMES, SetComplete, ToolLayer
 
 ROLES = ["kick", "hihat", "bassline", "perc", "texture", "clap", "synth", "", "KICK", "../kick.wav"]
 values = st.one_of(

@@ -14,8 +14,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import MissingConfigException
 from mlflow.tracking import MlflowClient
 
-from rlmdj.dj.guardrails import guardrails_from_config
-from rlmdj.dj.rlm import rlm_driver_from_config
+from rlmdj.dj.rlm.driver import rlm_driver_from_config
+from rlmdj.dj.tools.guardrails import guardrails_from_config
 from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir
 

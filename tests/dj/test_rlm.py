@@ -9,9 +9,9 @@ import pytest
 from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
-from rlmdj.dj.replay import ReplayDivergence, ReplayLM, ReplaySource
-from rlmdj.dj.rlm import RLMDriver, RLMSettings
-from rlmdj.dj.transcript import Transcript
+from rlmdj.dj.rlm.driver import RLMDriver, RLMSettings
+from rlmdj.dj.rlm.replay import ReplayDivergence, ReplayLM, ReplaySource
+from rlmdj.dj.rlm.transcript import Transcript
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

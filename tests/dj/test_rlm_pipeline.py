@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scripted import ScriptedLM
 
-from rlmdj.dj import lm as lm_module
+from rlmdj.dj.rlm import lm as lm_module
 from rlmdj.experiments.replay import replay_job
 from rlmdj.experiments.run import run_set
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rlmdj.dj.random_driver import draw_move
-from rlmdj.dj.tool_registry import Gain, Role, Tool
-from rlmdj.dj.tools import TOOL_NAMES, TOOLS, ToolLayer
+from rlmdj.dj.drivers.random import draw_move
+from rlmdj.dj.tools.mixer import TOOL_NAMES, TOOLS, ToolLayer
+from rlmdj.dj.tools.registry import Gain, Role, Tool
 
 
 def nudge(t: ToolLayer, role: Role, gain: Gain) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def test_prompts_call_only_registered_tools():
     import re
     from pathlib import Path
 
-    import rlmdj.dj.ears_tools  # noqa: F401 - registers listen/audition, which prompts may name
+    import rlmdj.dj.ears.tools  # noqa: F401 - registers listen/audition, which prompts may name
     from rlmdj.resources import bundled_dir
 
     builtins = {"print", "len", "range", "str", "int", "float", "SUBMIT", "llm_query"}
@@ -116,9 +116,9 @@ def test_random_baseline_moves_are_unchanged_by_the_registry(sample_index, palet
 
     from rlmdj.audio.grid import Grid
     from rlmdj.config.dj import GuardrailsConfig
-    from rlmdj.dj.guardrails import Guardrails
-    from rlmdj.dj.random_driver import RandomDriver
+    from rlmdj.dj.drivers.random import RandomDriver
     from rlmdj.dj.session import Session
+    from rlmdj.dj.tools.guardrails import Guardrails
 
     session = Session(index=sample_index, palette=palette, grid=Grid(128.0), max_bars=64)
     driver = RandomDriver(seed=7, guardrails=Guardrails(GuardrailsConfig()))

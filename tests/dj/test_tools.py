@@ -7,11 +7,11 @@ import json
 import pytest
 
 from rlmdj.config.dj import GuardrailsConfig
-from rlmdj.dj.critique import CritiqueSettings, boundaries_crossed, critique
+from rlmdj.dj.drivers.reference import ReferenceDriver
 from rlmdj.dj.energy import bar_energy, phase_spans, target_energy
-from rlmdj.dj.guardrails import Guardrails
-from rlmdj.dj.reference import ReferenceDriver
-from rlmdj.dj.tools import SetComplete, ToolLayer
+from rlmdj.dj.tools.feedback import CritiqueSettings, boundaries_crossed, critique
+from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.mixer import SetComplete, ToolLayer
 
 
 def tools(session, **kw):

@@ -10,9 +10,9 @@ from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
 from rlmdj.dj.ears import Ears, EarsSettings
-from rlmdj.dj.replay import ReplayLM, ReplaySource
-from rlmdj.dj.rlm import RLMDriver, RLMSettings
-from rlmdj.dj.transcript import Transcript
+from rlmdj.dj.rlm.driver import RLMDriver, RLMSettings
+from rlmdj.dj.rlm.replay import ReplayLM, ReplaySource
+from rlmdj.dj.rlm.transcript import Transcript
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

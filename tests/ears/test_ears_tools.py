@@ -8,9 +8,9 @@ import json
 import pytest
 
 from rlmdj.dj.ears import Ears, EarsSettings
-from rlmdj.dj.ears_tools import EAR_TOOLS, tool_names
-from rlmdj.dj.guardrails import Guardrails
-from rlmdj.dj.tools import TOOL_NAMES, SetComplete, ToolLayer
+from rlmdj.dj.ears.tools import EAR_TOOLS, tool_names
+from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.mixer import TOOL_NAMES, SetComplete, ToolLayer
 
 
 def layer(session, proxy, *, ears=True, hard_stop=True, **budget) -> ToolLayer:

@@ -9,10 +9,10 @@ import pytest
 
 from rlmdj.audio.palette import random_palette
 from rlmdj.audio.wavio import normalize_peak
-from rlmdj.dj.drivers import build_driver
-from rlmdj.dj.greedy import GreedyDriver
-from rlmdj.dj.guardrails import Guardrails
-from rlmdj.dj.random_driver import RandomDriver
+from rlmdj.dj.drivers.greedy import GreedyDriver
+from rlmdj.dj.drivers.random import RandomDriver
+from rlmdj.dj.drivers.registry import build_driver
+from rlmdj.dj.tools.guardrails import Guardrails
 from rlmdj.experiments.assemble import make_driver
 
 
@@ -94,7 +94,7 @@ def test_ears_scorer_follows_the_run_and_bad_names_name_the_key(compose_cfg) -> 
 
 
 def test_listening_prompt_needs_ears(compose_cfg) -> None:
-    from rlmdj.dj.rlm import rlm_driver_from_config
+    from rlmdj.dj.rlm.driver import rlm_driver_from_config
     from rlmdj.errors import ParameterError
 
     with pytest.raises(ParameterError, match="ears=on"):

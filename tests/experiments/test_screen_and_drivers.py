@@ -53,7 +53,7 @@ def test_screening_adds_curated_files_and_keeps_existing(tmp_path) -> None:
 
 
 def test_random_driver_is_seeded_by_replica(tmp_path) -> None:
-    from rlmdj.dj.drivers import build_driver
+    from rlmdj.dj.drivers.registry import build_driver
     from rlmdj.experiments.assemble import load_index, make_session, resolve_palette
 
     def moves(replica: int) -> list:

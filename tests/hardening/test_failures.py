@@ -78,8 +78,8 @@ def test_debug_is_asked_for_by_env_or_hydra_verbose(argv, env, expected):
 
 
 def test_refused_calls_after_the_end_are_counted_not_traced(make_session):
-    from rlmdj.dj.accounting import driver_metrics
-    from rlmdj.dj.tools import SetComplete, ToolLayer
+    from rlmdj.dj.rlm.accounting import driver_metrics
+    from rlmdj.dj.tools.mixer import SetComplete, ToolLayer
 
     session = make_session(4)
     tools = ToolLayer(session)

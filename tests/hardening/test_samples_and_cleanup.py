@@ -83,7 +83,7 @@ def test_replay_leaves_no_temp_folder(tmp_path, monkeypatch, compose_cfg):
 
     from scripted import ScriptedLM
 
-    from rlmdj.dj import lm as lm_module
+    from rlmdj.dj.rlm import lm as lm_module
     from rlmdj.experiments.replay import replay_job
     from rlmdj.experiments.run import run_set
 

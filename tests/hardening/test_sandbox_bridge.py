@@ -11,8 +11,8 @@ import pytest
 from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
-from rlmdj.dj.reask import ModelReplyError
-from rlmdj.dj.rlm import RLMDriver, RLMSettings
+from rlmdj.dj.rlm.driver import RLMDriver, RLMSettings
+from rlmdj.dj.rlm.reask import ModelReplyError
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 
-from rlmdj.dj import drivers
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers import registry as drivers
+from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.experiments.run import run_set
 from rlmdj.scoring.proxy import ProxyScorer
 
@@ -53,7 +53,7 @@ def test_proxy_orders_the_real_reference_above_silence_and_drone(sample_index):
     from rlmdj.audio.grid import Grid
     from rlmdj.audio.palette import random_palette
     from rlmdj.audio.wavio import normalize_peak
-    from rlmdj.dj.reference import ReferenceDriver
+    from rlmdj.dj.drivers.reference import ReferenceDriver
     from rlmdj.dj.session import Session
 
     grid = Grid()

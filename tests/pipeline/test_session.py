@@ -9,7 +9,7 @@ import pytest
 
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.palette import random_palette
-from rlmdj.dj.reference import REFERENCE_BLOCKS, ReferenceDriver, block_lengths
+from rlmdj.dj.drivers.reference import REFERENCE_BLOCKS, ReferenceDriver, block_lengths
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
 

@@ -87,7 +87,7 @@ def test_iterations_hold_their_lm_call_code_tools_and_critic(experiment):
 def test_scripted_rlm_run_and_its_replay_are_traced(tmp_path, monkeypatch, compose_cfg):
     from scripted import ScriptedLM
 
-    from rlmdj.dj import lm as lm_module
+    from rlmdj.dj.rlm import lm as lm_module
     from rlmdj.experiments.replay import replay_job
     from rlmdj.experiments.run import run_set
 

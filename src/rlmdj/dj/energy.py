@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rlmdj.dj.reference import REFERENCE_BLOCKS, REFERENCE_GAINS, block_lengths
+from rlmdj.dj.drivers.reference import REFERENCE_BLOCKS, REFERENCE_GAINS, block_lengths
 
 __all__ = [
     "PHASES",

@@ -18,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.palette import Palette, find_palette, random_palette, validate_palette
 from rlmdj.audio.samples import SampleIndex, build_index
-from rlmdj.dj.driver import Driver
-from rlmdj.dj.drivers import build_driver
+from rlmdj.dj.drivers.base import Driver
+from rlmdj.dj.drivers.registry import build_driver
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir

@@ -188,7 +188,7 @@ def check_scorer(cfg: DictConfig) -> None:
 
 def check_driver(cfg: DictConfig) -> None:
     """The DJ driver, and for ``dj=rlm``: model settings, key variables, prompt file, sandbox."""
-    from rlmdj.dj.drivers import DRIVERS
+    from rlmdj.dj.drivers.registry import DRIVERS
 
     driver = _choice(cfg, "dj.driver", tuple(DRIVERS.names()))
     if driver != "rlm":

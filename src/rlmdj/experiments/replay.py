@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from rlmdj.dj.transcript import Transcript
+from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import job
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.experiments.assemble import (
     build_scorer,
     load_index,

@@ -76,7 +76,7 @@ def _render_one(i: int) -> tuple[int, str, Any, dict[str, str]]:
     """Palette ``i`` played by the reference DJ: (i, name, peak-normalised master, samples)."""
     from rlmdj.audio.palette import random_palette
     from rlmdj.audio.wavio import normalize_peak
-    from rlmdj.dj.reference import ReferenceDriver
+    from rlmdj.dj.drivers.reference import ReferenceDriver
     from rlmdj.experiments.assemble import make_session
     from rlmdj.seeding import seed_for
 

@@ -15,7 +15,7 @@ depends on which thread the sandbox called a tool from:
     └── sandbox restart  (UNKNOWN; the reason)
 
 Sub-LM calls (``llm_query`` from the sandbox) sit inside the code that made them. Transcripts
-hold no credentials (see :mod:`rlmdj.dj.transcript`); tool arguments and results are mixer
+hold no credentials (see :mod:`rlmdj.dj.rlm.transcript`); tool arguments and results are mixer
 values. :func:`log_set_trace` returns the trace id.
 """
 

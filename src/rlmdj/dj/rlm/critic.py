@@ -15,7 +15,7 @@ from typing import Any
 import dspy
 
 from rlmdj.config.dj import GuardrailsConfig
-from rlmdj.dj.replay import ReplayDivergence
+from rlmdj.dj.rlm.replay import ReplayDivergence
 
 __all__ = ["Critic", "CriticSignature"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import dspy
 
-from rlmdj.dj.dspy_compat import AdapterParseError
+from rlmdj.dj.rlm.dspy_compat import AdapterParseError
 from rlmdj.errors import EnvironmentProblem
 
 __all__ = ["ModelReplyError", "ReaskingAdapter"]

@@ -89,8 +89,8 @@ def deno_dir(configured: str | None = None) -> str:
 
 def deno_command(cache_dir: str | None = None) -> list[str]:
     """The command line that starts DSPy's Pyodide runner offline (built by
-    :func:`rlmdj.dj.dspy_compat.runner_command`, with Deno's cache folder created)."""
-    from rlmdj.dj.dspy_compat import runner_command
+    :func:`rlmdj.dj.rlm.dspy_compat.runner_command`, with Deno's cache folder created)."""
+    from rlmdj.dj.rlm.dspy_compat import runner_command
 
     cache = deno_dir(cache_dir)
     Path(cache).mkdir(parents=True, exist_ok=True)
@@ -100,12 +100,12 @@ def deno_command(cache_dir: str | None = None) -> list[str]:
 def _make_inner(settings: SandboxConfig, tools: dict[str, Callable[..., Any]],
                 output_fields: list[dict] | None) -> Any:
     if settings.kind == "local":
-        from rlmdj.dj.dspy_compat import LocalInterpreter
+        from rlmdj.dj.rlm.dspy_compat import LocalInterpreter
 
         return LocalInterpreter(tools=dict(tools), output_fields=output_fields)
     if settings.kind != "deno":
         raise ParameterError(f"unknown sandbox {settings.kind!r}; use sandbox.kind=deno or local")
-    from rlmdj.dj.dspy_compat import PythonInterpreter
+    from rlmdj.dj.rlm.dspy_compat import PythonInterpreter
 
     return PythonInterpreter(
         deno_command=deno_command(settings.deno_dir), tools=dict(tools), output_fields=output_fields
@@ -153,7 +153,7 @@ class ResilientInterpreter:
         self._ensure()
 
     def execute(self, code: str, variables: dict[str, Any] | None = None) -> Any:
-        from rlmdj.dj.dspy_compat import CodeExecutionError, CodeInterpreterError
+        from rlmdj.dj.rlm.dspy_compat import CodeExecutionError, CodeInterpreterError
 
         setup = self._is_setup()
         try:
@@ -204,7 +204,7 @@ class ResilientInterpreter:
 
     def _ensure(self) -> Any:
         if self._closed:
-            from rlmdj.dj.dspy_compat import CodeInterpreterError
+            from rlmdj.dj.rlm.dspy_compat import CodeInterpreterError
 
             raise CodeInterpreterError("the sandbox was shut down")
         if self._pool is None:
@@ -244,7 +244,7 @@ class ResilientInterpreter:
         raise concurrent.futures.TimeoutError()
 
     def _restart(self, exc: BaseException) -> str:
-        from rlmdj.dj.dspy_compat import CodeInterpreterError
+        from rlmdj.dj.rlm.dspy_compat import CodeInterpreterError
 
         hung = isinstance(exc, concurrent.futures.TimeoutError)
         reason = (f"execution exceeded {self.settings.timeout_s:g} s" if hung
@@ -290,7 +290,7 @@ class ResilientInterpreter:
             _quiet_shutdown(inner)
 
     def _finish(self, result: Any) -> Any:
-        from rlmdj.dj.dspy_compat import CodeExecutionError
+        from rlmdj.dj.rlm.dspy_compat import CodeExecutionError
 
         if self._after_execute is not None:
             result = self._after_execute(result)
@@ -340,7 +340,7 @@ def interpreter_factory(
 
     factory.made = made  # type: ignore[attr-defined]
     if settings.kind == "deno":
-        from rlmdj.dj.dspy_compat import PythonInterpreter
+        from rlmdj.dj.rlm.dspy_compat import PythonInterpreter
 
         factory.execution_instructions = PythonInterpreter.execution_instructions  # type: ignore[attr-defined]
     return factory

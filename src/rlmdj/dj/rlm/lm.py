@@ -5,7 +5,7 @@
   passed to DSPy only, never to params, tags or artifacts. ``rollout_id`` comes from the
   replica and the response cache is off by default, so replicas are never served from cache.
 - :class:`RecordingLM` wraps any DSPy LM: it appends every request and response (with usage,
-  cost and wall time) to a :class:`~rlmdj.dj.transcript.Transcript`, retries transient
+  cost and wall time) to a :class:`~rlmdj.dj.rlm.transcript.Transcript`, retries transient
   failures (rate limits, timeouts, server and transport errors) with exponential backoff, and
   counts calls — including any after the set ended, which the hard stop keeps at zero.
 """
@@ -25,8 +25,8 @@ from typing import Any
 import dspy
 
 from rlmdj.config.dj import ModelConfig
-from rlmdj.dj.dspy_compat import history_usage, with_callbacks
-from rlmdj.dj.transcript import Transcript
+from rlmdj.dj.rlm.dspy_compat import history_usage, with_callbacks
+from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.errors import ParameterError
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The random baseline DJ: seeded random valid moves through the session and guardrails.
 
 Its moves are the registered DJ tools that carry a ``random_weight``
-(:mod:`rlmdj.dj.tool_registry`): it picks one by weight among those with a valid target role,
+(:mod:`rlmdj.dj.tools.registry`): it picks one by weight among those with a valid target role,
 draws the other arguments from the tools' annotated argument types, and runs the tool function
 itself, with the same tool-layer guardrails as the RLM (gain caps, loop type, density ceiling),
 so its score is the floor an LLM DJ must beat on the same palette and length. A new tool with a
@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.dj.session import Session
-from rlmdj.dj.tool_registry import SKIP, Draw, Tool
-from rlmdj.dj.tools import TOOLS, ToolLayer
+from rlmdj.dj.tools.mixer import TOOLS, ToolLayer
+from rlmdj.dj.tools.registry import SKIP, Draw, Tool
 from rlmdj.errors import ParameterError
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ MOVE_OPS: tuple[str, ...] = tuple(spec.name for spec in _moves())
 def _no_guardrails() -> Any:
     """Every switch off: moves drawn without guardrails are played as drawn."""
     from rlmdj.config.dj import GuardrailsConfig
-    from rlmdj.dj.guardrails import Guardrails
+    from rlmdj.dj.tools.guardrails import Guardrails
 
     return Guardrails(GuardrailsConfig(gain_cap=False, density=False, loop_type=False))
 
@@ -166,7 +166,7 @@ class RandomDriver:
 def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> RandomDriver:
     """``dj=random``: seeded by ``replica``, with the guardrails the ``guardrails`` group sets
     (the same ones the LLM's tool layer applies). It does not hear: ``ear_scorer`` is unused."""
-    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.dj.tools.guardrails import guardrails_from_config
     from rlmdj.seeding import seed_for
 
     return RandomDriver(seed=seed_for(int(cfg.replica), "random_driver"),

@@ -25,7 +25,7 @@ class CritiqueSettings:
 
     The configurable ones default to the ``guardrails`` schema (:class:`GuardrailsConfig`),
     their single definition; build them from a config with
-    :func:`rlmdj.dj.guardrails.critique_from_config`.
+    :func:`rlmdj.dj.tools.guardrails.critique_from_config`.
     """
 
     every: int = GuardrailsConfig.critique_every

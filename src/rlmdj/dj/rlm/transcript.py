@@ -1,6 +1,6 @@
 """The LM transcript: every request and response of a run, in order, with usage.
 
-A transcript is what makes an RLM run reproducible without the model: :mod:`rlmdj.dj.replay`
+A transcript is what makes an RLM run reproducible without the model: :mod:`rlmdj.dj.rlm.replay`
 serves its recorded responses back in order. It also carries what a replay needs to rebuild
 the set (prompt text, palette, set parameters). Secrets never enter it: request options that
 look like credentials are dropped, and :func:`scrub` removes any environment value of a

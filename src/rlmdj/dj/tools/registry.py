@@ -27,7 +27,7 @@ From that one definition come:
   without the status envelope the mixer tools carry (``listen``, ``audition``).
 
 Tools live in :data:`TOOLS`, a :class:`~rlmdj.registry.Registry`; the built-ins are
-registered by :mod:`rlmdj.dj.tools`, in the order the model's tool list shows them.
+registered by :mod:`rlmdj.dj.tools.mixer`, in the order the model's tool list shows them.
 """
 
 from __future__ import annotations

@@ -13,11 +13,11 @@ that DSPy does not promise, and why:
   ``LocalInterpreter``, ``FinalOutput``, ``CodeExecutionError``, ``CodeInterpreterError``, and
   the interpreter's ``deno_process`` attribute (killed to stop a hung sandbox).
 - **An LM's history entry** carries ``usage`` and ``cost`` (:func:`history_usage`).
-- **The adapter call**: :class:`~rlmdj.dj.reask.ReaskingAdapter` overrides
+- **The adapter call**: :class:`~rlmdj.dj.rlm.reask.ReaskingAdapter` overrides
   ``ChatAdapter.__call__``/``acall`` (``lm, lm_kwargs, signature, demos, inputs``) and catches
   ``AdapterParseError``.
 - **Callbacks** on an LM wrapper: :func:`with_callbacks` is DSPy's own decorator of
-  ``BaseLM.__call__``, so callbacks run for calls through :class:`~rlmdj.dj.lm.RecordingLM`.
+  ``BaseLM.__call__``, so callbacks run for calls through :class:`~rlmdj.dj.rlm.lm.RecordingLM`.
 
 ``tests/dj/test_dspy_contract.py`` checks each of these against the installed DSPy and fails
 with a message naming the assumption that broke: upgrade DSPy by changing the pin, running that

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.dj.session import Session
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from typing import Any
 
 import dspy
 
-from rlmdj.dj.transcript import Transcript, messages_sha256
+from rlmdj.dj.rlm.transcript import Transcript, messages_sha256
 from rlmdj.errors import RlmdjError
 
 __all__ = ["ReplayDivergence", "ReplayLM", "ReplaySource"]

@@ -1,8 +1,8 @@
 """The mixer tools the RLM calls from its sandbox, each returning one JSON string.
 
-Each tool is one function below, registered with :func:`~rlmdj.dj.tool_registry.tool`: its
+Each tool is one function below, registered with :func:`~rlmdj.dj.tools.registry.tool`: its
 signature and docstring give its argument validation, the description the model reads and its
-hint (see :mod:`rlmdj.dj.tool_registry`). :class:`ToolLayer` wraps a
+hint (see :mod:`rlmdj.dj.tools.registry`). :class:`ToolLayer` wraps a
 :class:`~rlmdj.dj.session.Session` and runs them: it validates every argument (strings or
 numbers), applies the guardrails to the mixer, renders through the session, adds trajectory
 critique and critic feedback when due, and records a trace of every call. A bad argument returns
@@ -24,11 +24,11 @@ from typing import Any
 
 from rlmdj.audio.patterns import pattern_names, pattern_steps
 from rlmdj.config.dj import GuardrailsConfig
-from rlmdj.dj.critique import CritiqueSettings, boundaries_crossed, critique
 from rlmdj.dj.energy import bar_energy, phase_at, phase_spans, target_energy
-from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.session import DEFAULT_PATTERNS, Session
-from rlmdj.dj.tool_registry import (
+from rlmdj.dj.tools.feedback import CritiqueSettings, boundaries_crossed, critique
+from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.registry import (
     TOOLS,
     Bars,
     Gain,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from omegaconf import DictConfig
 
-from rlmdj.dj.driver import Driver
+from rlmdj.dj.drivers.base import Driver
 from rlmdj.registry import Registry
 
 if TYPE_CHECKING:
@@ -35,10 +35,10 @@ DRIVERS: Registry[DriverBuilder] = Registry(
     key="dj.driver",
     example="dj=reference",
     entries={
-        "reference": "rlmdj.dj.reference:from_config",
-        "random": "rlmdj.dj.random_driver:from_config",
-        "rlm": "rlmdj.dj.rlm:rlm_driver_from_config",
-        "greedy": "rlmdj.dj.greedy:from_config",
+        "reference": "rlmdj.dj.drivers.reference:from_config",
+        "random": "rlmdj.dj.drivers.random:from_config",
+        "rlm": "rlmdj.dj.rlm.driver:rlm_driver_from_config",
+        "greedy": "rlmdj.dj.drivers.greedy:from_config",
     },
 )
 

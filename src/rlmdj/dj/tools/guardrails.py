@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rlmdj.config.dj import GuardrailsConfig
-from rlmdj.dj.critique import CritiqueSettings
 from rlmdj.dj.energy import PHASES, Phase, phase_at
 from rlmdj.dj.session import Session
+from rlmdj.dj.tools.feedback import CritiqueSettings
 from rlmdj.errors import ParameterError
 
 __all__ = [

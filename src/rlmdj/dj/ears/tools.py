@@ -1,4 +1,4 @@
-"""The ``listen`` and ``audition`` DJ tools (registered in :data:`~rlmdj.dj.tools.TOOLS`).
+"""The ``listen`` and ``audition`` DJ tools (registered in :data:`~rlmdj.dj.tools.mixer.TOOLS`).
 
 They reach the set's :class:`~rlmdj.dj.ears.Ears` through the tool layer's services
 (``services={"ears": ears}``) and are offered to the model only when ears are on: a driver lists
@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from rlmdj.dj.ears import Ears, Move, compact
-from rlmdj.dj.guardrails import Guardrails
 from rlmdj.dj.session import Session
-from rlmdj.dj.tool_registry import Bars, Text
-from rlmdj.dj.tools import TOOLS, ToolLayer, tool
+from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.mixer import TOOLS, ToolLayer, tool
+from rlmdj.dj.tools.registry import Bars, Text
 from rlmdj.errors import ParameterError
 
 __all__ = ["EAR_TOOLS", "audition", "listen", "tool_names"]

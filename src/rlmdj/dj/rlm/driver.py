@@ -1,7 +1,7 @@
 """The RLM DJ: a ``dspy.RLM`` plays the set by writing code that calls the mixer tools.
 
 The model sees the palette and the set plan (phases in bars of *this* set) as inputs, the
-prompt file as instructions, and :mod:`rlmdj.dj.tools` as functions. The driver adds what
+prompt file as instructions, and :mod:`rlmdj.dj.tools.mixer` as functions. The driver adds what
 the earlier prototype lacked:
 
 - a hard stop: once the last bar is rendered, the sandbox execution is turned into the final
@@ -28,20 +28,20 @@ import dspy
 
 from rlmdj.audio.patterns import pattern_names
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig
-from rlmdj.dj.accounting import driver_metrics
-from rlmdj.dj.critic import Critic
-from rlmdj.dj.critique import CritiqueSettings
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers.base import DriverReport
+from rlmdj.dj.drivers.reference import block_lengths
 from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
-from rlmdj.dj.guardrails import Guardrails, critique_from_config, guardrails_config
-from rlmdj.dj.lm import RecordingLM
-from rlmdj.dj.reask import ReaskingAdapter
-from rlmdj.dj.reference import block_lengths
-from rlmdj.dj.replay import ReplaySource
-from rlmdj.dj.sandbox import interpreter_factory
+from rlmdj.dj.rlm.accounting import driver_metrics
+from rlmdj.dj.rlm.critic import Critic
+from rlmdj.dj.rlm.lm import RecordingLM
+from rlmdj.dj.rlm.reask import ReaskingAdapter
+from rlmdj.dj.rlm.replay import ReplaySource
+from rlmdj.dj.rlm.sandbox import interpreter_factory
+from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.dj.session import Session
-from rlmdj.dj.tools import ToolLayer
-from rlmdj.dj.transcript import Transcript
+from rlmdj.dj.tools.feedback import CritiqueSettings
+from rlmdj.dj.tools.guardrails import Guardrails, critique_from_config, guardrails_config
+from rlmdj.dj.tools.mixer import ToolLayer
 
 if TYPE_CHECKING:
     from rlmdj.dj.ears import EarScorerSource
@@ -206,7 +206,7 @@ class RLMDriver:
         if s.critic and self._raw["critic"] is not None:
             self.critic_lm = self._record(self._raw["critic"], "critic", ended)
             self.critic = Critic(self.critic_lm, max_chars=s.critic_max_chars)
-        from rlmdj.dj.ears_tools import tool_names
+        from rlmdj.dj.ears.tools import tool_names
 
         self.tools = ToolLayer(session, self.guardrails, critique=s.critique, critic=self.critic,
                                critic_every=s.critic_every, hard_stop=s.hard_stop,
@@ -276,7 +276,7 @@ class RLMDriver:
 
     def _gate(self, result: Any) -> Any:
         """Turn the end of the set into the RLM's final answer; refuse an early SUBMIT."""
-        from rlmdj.dj.dspy_compat import FinalOutput
+        from rlmdj.dj.rlm.dspy_compat import FinalOutput
 
         session = self.session
         if session is not None and session.finished and self.settings.hard_stop:
@@ -380,9 +380,9 @@ def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = Non
     the recorded prompt text is used, so no model is called and no key is needed. With
     ``ears=on`` the DJ hears through ``ear_scorer`` (injected by the run's assembly).
     """
-    from rlmdj.dj.ears_setup import ears_from_config
-    from rlmdj.dj.lm import LMSettings, build_lm
-    from rlmdj.dj.replay import ReplayLM
+    from rlmdj.dj.ears.settings import ears_from_config
+    from rlmdj.dj.rlm.lm import LMSettings, build_lm
+    from rlmdj.dj.rlm.replay import ReplayLM
     from rlmdj.errors import ParameterError
 
     settings = RLMSettings.from_config(cfg)

@@ -1,7 +1,7 @@
 """The greedy DJ: a hearing baseline without an LLM.
 
 Every phrase (``dj.phrase_bars`` bars) it draws ``dj.candidates`` moves from the random DJ's
-move generator (:func:`rlmdj.dj.random_driver.draw_move`), auditions each of them and "hold"
+move generator (:func:`rlmdj.dj.drivers.random.draw_move`), auditions each of them and "hold"
 (no move) over the coming phrase with the ears scorer, and commits the best; ties go to the
 earlier candidate, so holding wins a tie. Auditions run on forks of the session
 (:meth:`~rlmdj.dj.session.Session.fork`) with their own guardrails, so only the committed move
@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from rlmdj.dj.driver import DriverReport
+from rlmdj.dj.drivers.base import DriverReport
+from rlmdj.dj.drivers.random import apply_move, draw_args, draw_move
 from rlmdj.dj.ears import EarScorer, EarScorerSource, Move, need_ear_scorer, score_stretch
-from rlmdj.dj.guardrails import Guardrails
-from rlmdj.dj.random_driver import apply_move, draw_args, draw_move
 from rlmdj.dj.session import Session
+from rlmdj.dj.tools.guardrails import Guardrails
 from rlmdj.errors import ParameterError
 
 __all__ = ["GreedyDriver", "from_config"]
@@ -135,8 +135,8 @@ class GreedyDriver:
 def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> GreedyDriver:
     """``dj=greedy``: seeded by ``replica``; hears through ``ear_scorer``, which the run builds
     from ``ears.scorer`` (default: the run's own scorer)."""
-    from rlmdj.dj.ears_setup import ears_settings
-    from rlmdj.dj.guardrails import guardrails_from_config
+    from rlmdj.dj.ears.settings import ears_settings
+    from rlmdj.dj.tools.guardrails import guardrails_from_config
     from rlmdj.seeding import seed_for
 
     return GreedyDriver(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rlmdj.audio.grid import Grid
-from rlmdj.audio.loops import loop_length_samples, prepare_loop
+from rlmdj.audio.loops import fold_bars, loop_length_samples, prepare_loop
 from rlmdj.audio.patterns import pattern_steps
 from rlmdj.audio.render import ChannelState, Renderer, render_blocks
 from rlmdj.errors import ParameterError
@@ -264,3 +264,20 @@ def test_channel_state_refuses_bad_values(kwargs: dict) -> None:
     base = {"role": "kick", "sample_id": "k", "kind": "oneshot", "gain": 0.8, "steps": (0,)}
     with pytest.raises(ParameterError):
         ChannelState(**(base | kwargs))
+
+
+@pytest.mark.parametrize(("bpm", "bars", "played", "repeats"),
+                         [(128.0, 2, 2, 1), (60.0, 2, 1, 1), (20.0, 2, 1, 2), (20.0, 1, 1, 4),
+                          (256.0, 2, 2, 1), (300.0, 2, 4, 1), (400.0, 1, 2, 1)])
+def test_folded_loop_plays_in_half_or_double_time(bpm, bars, played, repeats) -> None:
+    """A 128 BPM loop in a set an octave or more away keeps its pitch within an octave."""
+    grid = Grid(bpm=bpm)
+    raw = marker_loop(GRID, bars)  # a loop of `bars` bars at 128 BPM
+    assert fold_bars(bars, raw.shape[0] / GRID.sr, grid) == (played, repeats)
+    lp = prepare_loop(raw, sr=GRID.sr, bars=bars, grid=grid, fold=True)
+    assert lp.shape == (loop_length_samples(played, grid), 2)
+    ratio = lp.shape[0] / (raw.shape[0] * repeats)
+    assert 0.5 <= ratio <= 2.0
+    if not 64 <= bpm <= 256:
+        with pytest.raises(ParameterError, match=r"0\.5\.\.2\.0"):
+            prepare_loop(raw, sr=GRID.sr, bars=bars, grid=grid)  # without fold: still refused

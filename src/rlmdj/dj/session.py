@@ -349,11 +349,13 @@ class Session:
         return word
 
     def _load(self, sample_id: str) -> np.ndarray:
-        """Audio for the renderer; loops are time-matched to the set tempo once and kept."""
+        """Audio for the renderer; loops are time-matched to the set tempo once and kept (in
+        half or double time when the set's tempo is more than an octave from theirs)."""
         if sample_id not in self._prepared:
             info = self.index.get(sample_id)
             audio = self.index.load(sample_id, sr=self.grid.sr)
             if info.kind == "loop":
-                audio = prepare_loop(audio, sr=self.grid.sr, bars=info.bars or 0, grid=self.grid)
+                audio = prepare_loop(audio, sr=self.grid.sr, bars=info.bars or 0, grid=self.grid,
+                                     fold=True)
             self._prepared[sample_id] = audio
         return self._prepared[sample_id]

@@ -123,6 +123,29 @@ def test_bass_notes_start_on_the_grid() -> None:
     assert np.count_nonzero(level > 0.3 * level.max()) >= 4 * meta["bars"]
 
 
+# The default pack (seed 0, 16 variants) is what every set and screen plays by default: its
+# bytes may change only on purpose, with PACK_VERSION bumped so cached packs are rebuilt.
+# CONTENT is the digest over ``id:sha256`` lines in id order (what runs log as the pack
+# dataset's digest); META covers the kind, character, bars and tempo of each sample.
+_DEFAULT_PACK_CONTENT = "3d66425ae23fb671f502db3a816a19b8317136578c2ad988aef9a59af46afbf7"
+_DEFAULT_PACK_META = "98db65758f8bc51579aad3bacaff0f7758fd689cfe59d6fe88dd783dce607f10"
+
+
+def test_default_pack_bytes_are_pinned(pack_cache_dir: Path, sample_index: SampleIndex) -> None:
+    pack = sorted(ensure_pack(seed=0, variants_per_role=16, cache_dir=pack_cache_dir),
+                  key=lambda s: s.id)
+    content = hashlib.sha256("".join(f"{s.id}:{s.sha256}\n" for s in pack).encode())
+    meta = hashlib.sha256(
+        "".join(f"{s.id}:{s.kind}:{s.character}:{s.bars}:{s.bpm}\n" for s in pack).encode()
+    )
+    assert len(pack) == 16 * len(PACK_ROLES)
+    assert content.hexdigest() == _DEFAULT_PACK_CONTENT
+    assert meta.hexdigest() == _DEFAULT_PACK_META
+    # the index's hashes are the files' hashes, so pinning the index pins the audio
+    for s in pack[:: len(PACK_ROLES)]:
+        assert hashlib.sha256(Path(s.path).read_bytes()).hexdigest() == s.sha256
+
+
 def test_same_seed_same_bytes_other_seed_other_bytes(
     tmp_path: Path, sample_index: SampleIndex
 ) -> None:

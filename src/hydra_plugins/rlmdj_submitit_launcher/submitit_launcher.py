@@ -16,17 +16,13 @@ one machine, which is how CI tests it.
 
 import contextlib
 import logging
-import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, List, Optional  # noqa: UP035 - OmegaConf reads annotations at run time
+from typing import Any, Optional  # noqa: UP035 - OmegaConf reads annotations at run time
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, filter_overrides
-from omegaconf import OmegaConf
+from hydra.core.utils import JobReturn
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +30,6 @@ __all__ = ["RlmdjSlurmLauncher", "RlmdjLocalLauncher", "cancel_jobs"]
 
 try:  # the launchers exist only with the slurm extra: pip install -e '.[slurm]'
     from hydra_plugins.hydra_submitit_launcher.config import (
-        BaseQueueConf,
         LocalQueueConf,
         SlurmQueueConf,
     )
@@ -65,44 +60,55 @@ def cancel_jobs(jobs: Sequence[Any], grace_s: float) -> None:
                 process.kill()
 
 
+@contextlib.contextmanager
+def _submitted_jobs() -> Iterator[list[Any]]:
+    """The jobs ``AutoExecutor.map_array`` submits inside the block.
+
+    The plugin's ``launch`` keeps its jobs in a local variable; recording them at submission is
+    what lets an interrupted sweep cancel them without a copy of that method.
+    """
+    import submitit
+
+    jobs: list[Any] = []
+    executor_class = submitit.AutoExecutor
+    own = "map_array" in vars(executor_class)
+    original = executor_class.map_array
+
+    def recording(executor: Any, fn: Any, *iterable: Any) -> Any:
+        submitted = original(executor, fn, *iterable)
+        jobs.extend(submitted)
+        return submitted
+
+    executor_class.map_array = recording  # type: ignore[method-assign]
+    try:
+        yield jobs
+    finally:
+        if own:
+            executor_class.map_array = original  # type: ignore[method-assign]
+        else:
+            del executor_class.map_array
+
+
 if BaseSubmititLauncher is not None:
 
     class _CancellingMixin:
-        """``launch`` as the plugin's, plus cancellation of the sweep's jobs when interrupted."""
+        """The plugin's own ``launch``, plus cancellation of the sweep's jobs when interrupted."""
 
-        _EXECUTOR: str
         params: dict[str, Any]
 
         def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-            import submitit
-
-            assert self.config is not None  # type: ignore[attr-defined]
-            params = dict(self.params)
-            grace_s = float(params.pop("cancel_grace_s", 30.0))
-            init_params: dict[str, Any] = {"folder": params.pop("submitit_folder")}
-            if "max_num_timeout" in params:
-                init_params[f"{self._EXECUTOR}_max_num_timeout"] = params.pop("max_num_timeout")
-            executor = submitit.AutoExecutor(cluster=self._EXECUTOR, **init_params)
-            base = set(OmegaConf.structured(BaseQueueConf).keys())
-            executor.update_parameters(**{k if k in base else f"{self._EXECUTOR}_{k}": v for k, v in params.items()})
-            sweep_dir = Path(str(self.config.hydra.sweep.dir))  # type: ignore[attr-defined]
-            sweep_dir.mkdir(parents=True, exist_ok=True)
-            if "mode" in self.config.hydra.sweep:  # type: ignore[attr-defined]
-                os.chmod(sweep_dir, mode=int(str(self.config.hydra.sweep.mode), 8))  # type: ignore[attr-defined]
-            log.info("Submitit '%s' sweep output dir : %s", self._EXECUTOR, sweep_dir)
-            job_params: List[Any] = []  # noqa: UP006
-            for i, overrides in enumerate(job_overrides):
-                idx = initial_job_idx + i
-                log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
-                job_params.append((list(overrides), "hydra.sweep.dir", idx, f"job_id_for_{idx}",
-                                   Singleton.get_state()))
-            jobs = executor.map_array(self, *zip(*job_params, strict=True))
+            # cancel_grace_s is rlmdj's, not an executor parameter: hide it from the plugin.
+            grace_s = float(self.params.pop("cancel_grace_s"))
             try:
-                return [job.results()[0] for job in jobs]
-            except KeyboardInterrupt:
-                log.warning("interrupted: cancelling %d submitit job(s)", len(jobs))
-                cancel_jobs(jobs, grace_s)
-                raise
+                with _submitted_jobs() as jobs:
+                    try:
+                        return super().launch(job_overrides, initial_job_idx)  # type: ignore[misc]
+                    except KeyboardInterrupt:
+                        log.warning("interrupted: cancelling %d submitit job(s)", len(jobs))
+                        cancel_jobs(jobs, grace_s)
+                        raise
+            finally:
+                self.params["cancel_grace_s"] = grace_s
 
     class RlmdjSlurmLauncher(_CancellingMixin, SlurmLauncher):  # type: ignore[misc,valid-type]
         """SLURM job arrays through submitit; an interrupted sweep scancels its jobs."""

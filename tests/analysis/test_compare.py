@@ -172,11 +172,12 @@ def test_primary_metric_and_test_are_configurable_and_checked() -> None:
 
 
 def test_refuses_to_pool_scorers() -> None:
-    recs = _issue_sweep() + [rec("x", 0, 1.0, scorer="audiobox-x", prefix="audiobox")]
-    with pytest.raises(ParameterError, match="scorer"):
-        compare(recs)
+    # A run scored only by another scorer is excluded by name, never pooled.
+    c = compare(_issue_sweep() + [rec("x", 0, 1.0, scorer="audiobox-x", prefix="audiobox")])
+    assert [g.label for g in c.groups] == ["dj=reference", "dj=random"]
+    assert any(n.startswith("1 run(s) excluded: not scored by proxy") and "x-0-0" in n for n in c.notes)
     recs = _issue_sweep() + [rec("x", 0, 1.0, scorer="proxy-v2")]
-    with pytest.raises(ParameterError, match="different scorers"):
+    with pytest.raises(ParameterError, match="different proxy scorers"):
         compare(recs)
 
 

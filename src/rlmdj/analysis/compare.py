@@ -20,13 +20,18 @@
 5. **Primary metric.** ``<scorer>/<primary>`` (OBJ) is Holm-corrected across conditions; the
    other axes form one exploratory family, Holm-corrected across conditions x axes.
 
-A comparison refuses to pool runs scored by different scorers: metric keys carry the scorer
-prefix (``proxy/OBJ``, ``audiobox/OBJ``) and runs record the exact scorer identity.
+**One scorer.** Metric keys carry the scorer's prefix (``proxy/OBJ``, ``audiobox/OBJ``) and a
+run can hold several (a rescored sweep keeps its in-run ``proxy/*`` beside ``audiobox/*``). A
+comparison is on one prefix: ``scorer``, else the primary metric's (``audiobox/OBJ``), else the
+prefix most runs hold (ties: the one most were played with). Runs without it are excluded and
+named; runs whose identity for it differs (``proxy-v1`` vs ``proxy-v2``) are never pooled.
 """
 
 from __future__ import annotations
 
 import math
+import shlex
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +49,7 @@ from rlmdj.analysis.records import (
     record_from_run,
 )
 from rlmdj.analysis.stats import Paired, Summary, TwoSample, describe, holm, paired, two_sample
+from rlmdj.config.experiment import COMPARE_UNITS, CompareConfig, check_compare
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -61,8 +67,10 @@ __all__ = [
     "Contrast",
     "GroupSummary",
     "RunRecord",
+    "choose_scorer",
     "compare",
     "condition_label",
+    "filter_override",
     "load_runs",
     "record_from_run",
 ]
@@ -70,8 +78,7 @@ __all__ = [
 AXES_ORDER: tuple[str, ...] = ("OBJ", "CE", "CU", "PC", "PQ")
 BOOKKEEPING_PREFIXES: tuple[str, ...] = ("experiment.", "paths.", "tracking.", "hydra.", "serve.")
 BOOKKEEPING_KEYS: frozenset[str] = frozenset({"progress", "replica", "seed"})
-UNITS: tuple[str, ...] = ("replica", "palette")
-_TESTS = {"t": "t", "rank": "rank", "welch": "t", "mannwhitney": "rank"}
+UNITS: tuple[str, ...] = COMPARE_UNITS
 _PALETTE_KEYS = ("palette", "palette.name", "palette.path", "palette.source")
 
 
@@ -207,15 +214,48 @@ class Comparison:
         return self.primary.split("/", 1)[-1]
 
 
+def filter_override(tag: str, value: str) -> str:
+    """``experiment.compare.filter=...`` selecting runs whose ``tag`` is ``value``, quoted so a
+    shell passes it whole and Hydra's override parser reads it as one string (the backticks
+    MLflow needs around dotted keys would otherwise run as a shell command)."""
+    where = 'tags.`{}` = "{}"'.format(tag, value.replace('"', '\\"'))
+    return shlex.quote('experiment.compare.filter="{}"'.format(where.replace('"', '\\"')))
+
+
+def choose_scorer(records: Sequence[RunRecord], *, primary: str = "OBJ",
+                  scorer: str | None = None) -> tuple[str, list[str]]:
+    """(metric prefix to compare on, notes): ``scorer``, else ``primary``'s prefix, else the one
+    most runs hold (ties: the one most runs were played with, then by name).
+
+    Several prefixes are normal (a rescore adds ``audiobox/*`` beside ``proxy/*``); the note
+    says which was chosen and how to pick another.
+    """
+    named = primary.split("/", 1)[0] if "/" in primary else None
+    if scorer and named and scorer != named:
+        raise ParameterError(f"experiment.compare.scorer={scorer} but experiment.compare.primary={primary} "
+                             f"names the {named} scorer; set one of them")
+    held = Counter(p for r in records for p in r.prefixes)
+    listing = ", ".join(f"{p} ({n} run{'s' if n != 1 else ''})" for p, n in sorted(held.items())) or "none"
+    wanted = scorer or named
+    if wanted:
+        if wanted not in held:
+            key = (f"experiment.compare.scorer={scorer}" if scorer
+                   else f"experiment.compare.primary={primary}")
+            raise ParameterError(f"{key}: no run was scored by {wanted!r}; scorers in these runs: {listing}")
+        return wanted, []
+    if not held:
+        raise ParameterError("no run holds a <scorer>/OBJ metric; check the experiment, parent or filter")
+    played = Counter(p for r in records for p, ident in r.scorers.items()
+                     if p not in r.rescored and ident == r.scorer)
+    chosen = min(held, key=lambda p: (-held[p], -played[p], p))
+    if len(held) == 1:
+        return chosen, []
+    others = " or ".join(f"experiment.compare.scorer={p}" for p in sorted(held) if p != chosen)
+    return chosen, [f"runs hold several scorers' metrics: {listing}; compared on {chosen} (choose with {others})"]
+
+
 def _metrics_for(records: Sequence[RunRecord], metrics: Sequence[str] | None,
-                 primary: str) -> tuple[list[str], str]:
-    prefixes = sorted({k.split("/", 1)[0] for r in records for k in r.metrics if k.endswith("/OBJ")})
-    if len(prefixes) != 1:
-        raise ParameterError(
-            f"runs were scored by different scorers ({', '.join(prefixes) or 'none'}); compare them "
-            "separately, e.g. experiment.compare.filter=\"params.`scorer.name` = 'proxy'\""
-        )
-    prefix = prefixes[0]
+                 primary: str, prefix: str) -> tuple[list[str], str]:
     full = primary if "/" in primary else f"{prefix}/{primary}"
     wanted = [m if "/" in m else f"{prefix}/{m}" for m in metrics] if metrics else \
         [f"{prefix}/{a}" for a in AXES_ORDER]
@@ -226,6 +266,53 @@ def _metrics_for(records: Sequence[RunRecord], metrics: Sequence[str] | None,
             f"choose one of {', '.join(a for a in AXES_ORDER)}"
         )
     return [full, *[m for m in wanted if m != full]], full
+
+
+def _one_scorer(records: Sequence[RunRecord], prefix: str) -> tuple[list[RunRecord], str | None, list[str]]:
+    """(runs scored by ``prefix``, its identity, notes): runs without it are excluded by name;
+    identities that differ are refused, with a filter for each that works as typed."""
+    kept = [r for r in records if prefix in r.prefixes]
+    notes = []
+    excluded = [r for r in records if prefix not in r.prefixes]
+    if excluded:
+        notes.append(f"{len(excluded)} run(s) excluded: not scored by {prefix} (they hold "
+                     f"{', '.join(sorted({p for r in excluded for p in r.prefixes}))} only): "
+                     f"{', '.join(r.run_id for r in excluded)}")
+    identities: dict[str, RunRecord] = {}
+    for r in kept:
+        ident = r.identity(prefix)
+        if ident:
+            identities.setdefault(ident, r)
+    if len(identities) > 1:
+        ways = "; ".join(f"{ident}: {filter_override(r.identity_tag(prefix), ident)}"
+                         for ident, r in sorted(identities.items()))
+        raise ParameterError(
+            f"refusing to pool runs scored by different {prefix} scorers ({', '.join(sorted(identities))}); "
+            f"compare each separately, e.g. with {ways}"
+        )
+    return kept, next(iter(identities), None), notes
+
+
+def _not_finite(records: Sequence[RunRecord], metric: str) -> list[str]:
+    """One note naming the runs left out of ``metric`` because their value is NaN (or missing)."""
+    axis = metric.split("/", 1)[-1]
+    nan = [r for r in records if metric in r.metrics and not math.isfinite(r.metrics[metric])]
+    missing = [r for r in records if metric not in r.metrics]
+    notes = []
+    if nan:
+        notes.append(f"{len(nan)} run(s) left out of {metric}: {axis} is NaN (their pairs in other conditions "
+                     f"are left out with them): {', '.join(_who(r) for r in nan)}")
+    if missing:
+        notes.append(f"{len(missing)} run(s) left out of {metric}: they have no {metric}: "
+                     f"{', '.join(_who(r) for r in missing)}")
+    return notes
+
+
+def _who(r: RunRecord) -> str:
+    shown = ",".join(f"{k}={v}" for k, v in sorted(r.condition.items()))
+    replica = "" if r.replica is None else f"replica {r.replica}"
+    where = "; ".join(x for x in (shown, replica) if x)
+    return f"{r.run_id} ({where})" if where else r.run_id
 
 
 def _value(r: RunRecord, key: str) -> str | None:
@@ -325,8 +412,10 @@ def _contrast(g: GroupSummary, base: GroupSummary, metric: str, *, primary: bool
     shared = [u for u in g.unit_keys if u in a and u in b]
     if len(shared) >= 2:
         res = paired([a[u] for u in shared], [b[u] for u in shared], delta=delta, power=power, alpha=alpha)
-        aside = [f"{g.name_of(u)} ({g.label} only)" for u in a if u not in b]
-        aside += [f"{base.name_of(u)} ({base.label} only)" for u in b if u not in a]
+        # Only units the other condition never played; a partner whose value is NaN is named
+        # in the notes instead (it has a partner, just no number).
+        aside = [f"{g.name_of(u)} ({g.label} only)" for u in a if u not in base.unit_keys]
+        aside += [f"{base.name_of(u)} ({base.label} only)" for u in b if u not in g.unit_keys]
         return Contrast(
             label=g.label, metric=metric, primary=primary, design="paired", n_a=res.n, n_b=res.n,
             diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high, p_t=res.p, p_rank=res.wilcoxon_p,
@@ -356,36 +445,31 @@ def compare(
     *,
     group_by: Sequence[str] | None = None,
     metrics: Sequence[str] | None = None,
-    primary: str = "OBJ",
-    baseline: str | None = None,
-    test: str = "t",
-    alpha: float = 0.05,
-    delta: float = 0.3,
-    power: float = 0.80,
-    unit: str = "replica",
+    primary: str = CompareConfig.primary,
+    scorer: str | None = CompareConfig.scorer,
+    baseline: str | None = CompareConfig.baseline,
+    test: str = CompareConfig.test,
+    alpha: float = CompareConfig.alpha,
+    delta: float = CompareConfig.delta,
+    power: float = CompareConfig.power,
+    unit: str = CompareConfig.unit,
 ) -> Comparison:
     """Analyse ``records`` by their design (see the module docstring) against ``baseline``.
 
     ``test`` picks the p-value behind the verdict: ``t`` (paired t, or Welch when unpaired) or
     ``rank`` (Wilcoxon signed-rank, or Mann-Whitney); both are always reported. ``delta`` is the
     metric difference the replica estimate is sized for, at ``power`` and two-sided ``alpha``.
+    ``scorer`` picks the metric prefix when runs hold several (see :func:`choose_scorer`).
     """
-    if test not in _TESTS:
-        raise ParameterError(f"experiment.compare.test must be 't' or 'rank', got {test!r}")
-    test = _TESTS[test]
-    if unit not in UNITS:
-        raise ParameterError(f"experiment.compare.unit must be 'replica' or 'palette', got {unit!r}")
+    check_compare(CompareConfig(primary=primary, scorer=scorer, test=test, alpha=alpha, delta=delta,
+                                power=power, unit=unit))
     if not records:
         raise ParameterError("no finished runs with scores matched; check the experiment, parent or filter")
-    identities = sorted({r.scorer for r in records if r.scorer})
-    if len(identities) > 1:
-        raise ParameterError(
-            f"refusing to pool runs scored by different scorers: {', '.join(identities)}; "
-            "filter to one scorer (experiment.compare.filter=...) and compare each separately"
-        )
-    metric_keys, primary_key = _metrics_for(records, metrics, primary)
+    prefix, notes = choose_scorer(records, primary=primary, scorer=scorer)
+    records, identity, excluded = _one_scorer(records, prefix)
+    notes += excluded
+    metric_keys, primary_key = _metrics_for(records, metrics, primary, prefix)
     kept, aside = latest_per_config(records)
-    notes: list[str] = []
     if aside:
         notes.append(f"{len(aside)} run(s) set aside as duplicates of a configuration already counted "
                      f"(same config hash; the latest FINISHED run counts): {', '.join(r.run_id for r in aside)}")
@@ -414,6 +498,7 @@ def compare(
         conds[label] = cond
     if missing:
         notes.append(f"{len(missing)} run(s) set aside: they have no value for {', '.join(keys)}")
+    notes += _not_finite([r for runs in buckets.values() for r in runs], primary_key)
     if not buckets:
         raise ParameterError(f"no run has a value for {', '.join(keys)}; check experiment.compare.by")
     labels = sorted(buckets, key=lambda lab: (_first_job(buckets[lab]), lab))
@@ -439,7 +524,7 @@ def compare(
                                  for m in metric_keys[1:] for g in others], alpha)
     return Comparison(
         group_by=keys, metrics=metric_keys, primary=primary_key,
-        scorer=identities[0] if identities else None, baseline=base, groups=groups,
+        scorer=identity or prefix, baseline=base, groups=groups,
         tests=primary_rows + secondary_rows, test=test, alpha=alpha, delta=delta, power=power,
         unit=unit, notes=notes + _identical_groups(groups, primary_key),
         duplicates=[r.run_id for r in aside],

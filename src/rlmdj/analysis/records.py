@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "PALETTE_HASH_TAG",
     "PALETTE_TAG",
     "REPLICA_TAG",
+    "RESCORED_TAG_PREFIX",
+    "SCORER_TAG",
     "SCORER_TAGS",
     "SWEPT_KEYS_TAG",
     "RunRecord",
@@ -44,6 +46,11 @@ ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 SWEPT_KEYS_TAG = "rlmdj.swept_keys"
 # The tag that names the exact scorer of a run (written by the run pipeline).
 SCORER_TAGS: tuple[str, ...] = ("rlmdj.scorer_identity",)
+# The metric prefix of the scorer that scored the run as it was played (``proxy``).
+SCORER_TAG = "rlmdj.scorer"
+# ``rlmdj.rescored.<prefix>``: the identity of a scorer that scored the stored set later
+# (``rlmdj experiment=rescore``); its metrics sit beside the in-run scorer's.
+RESCORED_TAG_PREFIX = "rlmdj.rescored."
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class RunRecord:
     ``condition`` holds the sweep's condition tags (empty for a standalone run); ``params`` the
     flattened config. ``start_time`` (ms since the epoch) decides which of several runs of one
     configuration is the latest.
+
+    A run can hold several scorers' metrics (``proxy/OBJ`` from the run, ``audiobox/OBJ`` from a
+    rescore): ``scorer`` is the in-run scorer's identity, ``scorers`` maps each metric prefix to
+    the identity that wrote it, and ``rescored`` lists the prefixes a rescore wrote.
     """
 
     run_id: str
@@ -68,6 +79,24 @@ class RunRecord:
     palette_hash: str | None = None
     start_time: int = 0
     prompt_version: str | None = None  # rlmdj.prompt_version, e.g. "rlmdj-baseline v3"
+    scorers: dict[str, str] = field(default_factory=dict)
+    rescored: tuple[str, ...] = ()
+
+    @property
+    def prefixes(self) -> list[str]:
+        """Metric prefixes of the scorers that scored this run (those with an ``<prefix>/OBJ``)."""
+        return sorted({k.split("/", 1)[0] for k in self.metrics if k.endswith("/OBJ")})
+
+    def identity(self, prefix: str) -> str | None:
+        """The identity of the scorer behind ``<prefix>/...``; the in-run identity when it is the
+        run's only scorer and no tag says more."""
+        if prefix in self.scorers:
+            return self.scorers[prefix]
+        return self.scorer if self.prefixes == [prefix] else None
+
+    def identity_tag(self, prefix: str) -> str:
+        """The tag that names the identity behind ``<prefix>/...`` (to filter runs by it)."""
+        return f"{RESCORED_TAG_PREFIX}{prefix}" if prefix in self.rescored else SCORER_TAGS[0]
 
 
 def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> str | None:
@@ -76,6 +105,17 @@ def _scorer_identity(tags: Mapping[str, str], metrics: Mapping[str, float]) -> s
             return str(tags[key])
     prefixes = sorted({k.split("/", 1)[0] for k in metrics if k.endswith("/OBJ")})
     return "|".join(prefixes) or None
+
+
+def _scorers(tags: Mapping[str, str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """(prefix -> identity, prefixes written by a rescore): a rescore's tag wins over the run's,
+    since it overwrote that prefix's metrics."""
+    found: dict[str, str] = {}
+    if tags.get(SCORER_TAG) and tags.get(SCORER_TAGS[0]):
+        found[str(tags[SCORER_TAG])] = str(tags[SCORER_TAGS[0]])
+    rescored = sorted(k[len(RESCORED_TAG_PREFIX):] for k in tags if k.startswith(RESCORED_TAG_PREFIX))
+    found.update({p: str(tags[f"{RESCORED_TAG_PREFIX}{p}"]) for p in rescored})
+    return found, tuple(rescored)
 
 
 def _int_or_none(raw: Any) -> int | None:
@@ -90,6 +130,7 @@ def record_from_run(run: Any) -> RunRecord:
     tags = dict(run.data.tags)
     metrics = {k: float(v) for k, v in run.data.metrics.items()}
     condition = {k[len(COND_TAG_PREFIX):]: v for k, v in tags.items() if k.startswith(COND_TAG_PREFIX)}
+    scorers, rescored = _scorers(tags)
     return RunRecord(
         run_id=run.info.run_id,
         condition=condition,
@@ -104,6 +145,8 @@ def record_from_run(run: Any) -> RunRecord:
         palette_hash=tags.get(PALETTE_HASH_TAG) or None,
         start_time=int(run.info.start_time or 0),
         prompt_version=tags.get("rlmdj.prompt_version") or None,
+        scorers=scorers,
+        rescored=rescored,
     )
 
 
@@ -152,10 +195,7 @@ def _adopted(client: Any, parent_run_id: str, known: set[str], finished_only: bo
         if finished_only and r.status != "FINISHED":
             continue
         known.add(r.run_id)
-        out.append(RunRecord(run_id=r.run_id, condition=dict(info.get("condition", {})), metrics=r.metrics,
-                             scorer=r.scorer, replica=r.replica, status=r.status, params=r.params,
-                             job=_int_or_none(info.get("job")), config_hash=r.config_hash,
-                             palette=r.palette, palette_hash=r.palette_hash, start_time=r.start_time))
+        out.append(replace(r, condition=dict(info.get("condition", {})), job=_int_or_none(info.get("job"))))
     return out
 
 

@@ -10,12 +10,21 @@ collide with the groups a run reads, and the config hash of a run ignores them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from rlmdj.config.dj import ReplayConfig
 from rlmdj.config.scorer import ServeConfig
+from rlmdj.errors import ParameterError
 
-__all__ = ["CompareConfig", "ScreenConfig", "GapConfig", "RescoreConfig", "ExperimentConfig"]
+__all__ = [
+    "COMPARE_TESTS", "COMPARE_UNITS", "CompareConfig", "ScreenConfig", "GapConfig", "RescoreConfig", "RerunConfig",
+    "ExperimentConfig", "check_compare",
+]
+
+COMPARE_TESTS: tuple[str, ...] = ("t", "rank")
+COMPARE_UNITS: tuple[str, ...] = ("replica", "palette")
 
 
 @dataclass
@@ -31,6 +40,10 @@ class CompareConfig:
     ``palette`` (runs of one palette averaged; >= 2 palettes per condition). ``delta`` is the
     OBJ difference the replica estimate is sized for, at ``power`` and two-sided ``alpha``.
     ``max_inline_mb`` caps the audio embedded in ``comparison/listen.html``.
+
+    ``scorer``: the metric prefix to compare on (``proxy``, ``audiobox``) when runs hold several
+    scorers' metrics (a rescored sweep); unset, it is ``primary``'s prefix, else the scorer most
+    runs hold (ties: the one they were played with). Runs without it are excluded, by name.
     """
 
     parent: str | None = None
@@ -39,6 +52,7 @@ class CompareConfig:
     by: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     primary: str = "OBJ"
+    scorer: str | None = None
     baseline: str | None = None
     test: str = "t"
     unit: str = "replica"
@@ -46,6 +60,34 @@ class CompareConfig:
     delta: float = 0.3
     power: float = 0.80
     max_inline_mb: float = 20.0
+
+
+def check_compare(node: Any, key: str = "experiment.compare") -> None:
+    """ParameterError naming the first out-of-range setting of ``node`` (a CompareConfig or its
+    DictConfig), so a bad ``alpha`` fails in one line before any run is opened, not as a math
+    error in the statistics after a sweep."""
+
+    def bad(name: str, want: str, example: Any) -> ParameterError:
+        return ParameterError(f"{key}.{name} must be {want}, got {getattr(node, name)!r} "
+                              f"(e.g. {key}.{name}={example})")
+
+    def number(name: str) -> float:
+        value = getattr(node, name)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise bad(name, "a finite number", getattr(CompareConfig, name))
+        return float(value)
+
+    for name in ("alpha", "power"):
+        if not 0 < number(name) < 1:
+            raise bad(name, "between 0 and 1, both excluded", getattr(CompareConfig, name))
+    if not number("delta") > 0:
+        raise bad("delta", "positive", CompareConfig.delta)
+    if not number("max_inline_mb") >= 0:
+        raise bad("max_inline_mb", "0 or more", CompareConfig.max_inline_mb)
+    if node.test not in COMPARE_TESTS:
+        raise bad("test", f"one of {', '.join(COMPARE_TESTS)}", COMPARE_TESTS[0])
+    if node.unit not in COMPARE_UNITS:
+        raise bad("unit", f"one of {', '.join(COMPARE_UNITS)}", COMPARE_UNITS[0])
 
 
 @dataclass
@@ -87,6 +129,18 @@ class RescoreConfig:
 
 
 @dataclass
+class RerunConfig:
+    """``rlmdj experiment=rerun``: play a recorded run's configuration again as a new run.
+
+    ``run_id``: one FINISHED run (its full id); ``parent``: a sweep's parent run, whose FINISHED
+    jobs are played again under a new parent with a reproduction report. Exactly one of them.
+    """
+
+    run_id: str | None = None
+    parent: str | None = None
+
+
+@dataclass
 class ExperimentConfig:
     """What the job does, and what a finished sweep reports.
 
@@ -105,3 +159,4 @@ class ExperimentConfig:
     serve: ServeConfig = field(default_factory=ServeConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     rescore: RescoreConfig = field(default_factory=RescoreConfig)
+    rerun: RerunConfig = field(default_factory=RerunConfig)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from rlmdj.analysis.compare import SWEPT_KEYS_TAG, Comparison, compare, load_runs
 from rlmdj.analysis.listen import write_listen_page
@@ -25,18 +26,19 @@ from rlmdj.errors import ParameterError
 from rlmdj.experiments.registry import job
 
 __all__ = [
-    "SEQUENTIAL_VERDICT_TAG", "compare_analysis", "compare_from_store", "compare_job", "resolve_parent",
-    "run_analysis",
+    "SEQUENTIAL_VERDICT_TAG", "compare_analysis", "compare_from_store", "compare_job", "compare_settings",
+    "resolve_parent", "run_analysis",
 ]
 
 # Written on a parent run by the sequential sweeper: its stopping verdict, which leads the description.
 SEQUENTIAL_VERDICT_TAG = "rlmdj.sequential.verdict"
 
 
-def resolve_parent(client: Any, run_id: str) -> Any:
+def resolve_parent(client: Any, run_id: str, *, key: str = "experiment.compare.parent") -> Any:
     """The run ``run_id`` names, also by a unique prefix (as printed in listings); else a clear error.
 
-    The error lists the most recent sweep parents, which is what a mistyped id was meant to be.
+    The error names ``key``, the setting the id came from, and lists the most recent sweep
+    parents, which is what a mistyped id was meant to be.
     """
     from mlflow.exceptions import MlflowException
 
@@ -52,7 +54,20 @@ def resolve_parent(client: Any, run_id: str) -> Any:
         return hits[0]
     recent = "; ".join(f"{r.info.run_id} ({r.info.run_name})" for r in parents[:5]) or "none"
     what = "matches several sweep parents" if hits else "is not a run in this store"
-    raise ParameterError(f"experiment.compare.parent={run_id!r} {what}; recent sweep parents: {recent}")
+    raise ParameterError(f"{key}={run_id!r} {what}; recent sweep parents: {recent}")
+
+
+def compare_settings(settings: DictConfig | dict | None) -> DictConfig:
+    """``settings`` (an ``experiment.compare`` node or a partial dict) on the schema, checked:
+    every default is CompareConfig's, and a value out of range is one ParameterError."""
+    from rlmdj.config.experiment import CompareConfig, check_compare
+
+    try:
+        node = OmegaConf.merge(OmegaConf.structured(CompareConfig), settings or {})
+    except OmegaConfBaseException as exc:
+        raise ParameterError(f"experiment.compare: {getattr(exc, 'msg', exc)}") from None
+    check_compare(node)
+    return node
 
 
 def compare_from_store(
@@ -67,19 +82,17 @@ def compare_from_store(
     Conditions come from ``by``, else the parent's swept keys, else (store-wide) the config keys
     that differ between the runs.
     """
-    s = OmegaConf.create(settings) if isinstance(settings, dict) else settings
-    parent = parent or s.get("parent")
-    by = list(s.get("by") or [])
+    s = compare_settings(settings)
+    parent = parent or s.parent
+    by = list(s.by)
     if parent and not by:
         swept = client.get_run(parent).data.tags.get(SWEPT_KEYS_TAG, "")
         by = [k for k in swept.split(",") if k]
     records = load_runs(client, experiment_ids=experiment_ids, parent_run_id=parent,
-                        filter_string=s.get("filter") or None)
-    return compare(records, group_by=by or None, metrics=list(s.get("metrics") or []) or None,
-                   primary=str(s.get("primary") or "OBJ"), baseline=s.get("baseline") or None,
-                   test=str(s.get("test") or "t"), alpha=float(s.get("alpha", 0.05)),
-                   delta=float(s.get("delta", 0.3)), power=float(s.get("power", 0.8)),
-                   unit=str(s.get("unit") or "replica"))
+                        filter_string=s.filter or None)
+    return compare(records, group_by=by or None, metrics=list(s.metrics) or None, primary=s.primary,
+                   scorer=s.scorer or None, baseline=s.baseline or None, test=s.test, alpha=s.alpha,
+                   delta=s.delta, power=s.power, unit=s.unit)
 
 
 def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config: DictConfig,
@@ -97,7 +110,7 @@ def _report(client: Any, experiment_id: str, target: str, comparison: Comparison
     out_dir.mkdir(parents=True, exist_ok=True)
     try:
         write_listen_page(client, comparison, out_dir / "listen.html", experiment_id=experiment_id,
-                          max_inline_mb=float(settings.get("max_inline_mb", 20.0)))
+                          max_inline_mb=float(compare_settings(settings).max_inline_mb))
     except Exception as exc:  # noqa: BLE001 - the page is a view; the numbers must still be logged
         client.set_tag(target, "rlmdj.listen_error", repr(exc)[:500])
     return log_report(client, target, comparison, out_dir, title=title, lead=lead)
@@ -129,15 +142,15 @@ def compare_job(cfg: DictConfig) -> float | None:
     """Compare runs in the store and log the report (to the parent run, or a new run)."""
     from rlmdj.tracking import open_store
 
-    s = cfg.experiment.compare
+    s = compare_settings(cfg.experiment.compare)  # before the store is opened
     client, experiment_id = open_store(cfg.tracking)
-    if s.get("experiment"):
+    if s.experiment:
         found = client.get_experiment_by_name(str(s.experiment))
         if found is None:
             raise ParameterError(f"experiment.compare.experiment={s.experiment!r}: no such MLflow experiment "
                                  f"at {cfg.tracking.uri}")
         experiment_id = found.experiment_id
-    parent = s.get("parent") or None
+    parent = s.parent or None
     if parent:
         found_parent = resolve_parent(client, str(parent))
         parent, experiment_id = found_parent.info.run_id, found_parent.info.experiment_id
@@ -146,7 +159,7 @@ def compare_job(cfg: DictConfig) -> float | None:
     target = parent
     if target is None:
         run = client.create_run(experiment_id, run_name="compare", tags={"rlmdj.sweep": "compare",
-                                                                        "rlmdj.compare.filter": str(s.get("filter") or "")})
+                                                                        "rlmdj.compare.filter": str(s.filter or "")})
         target = run.info.run_id
     lead = _sequential_lead(client, parent) if parent else ""
     out_dir = Path(str(cfg.paths.output_dir)) / "comparison"

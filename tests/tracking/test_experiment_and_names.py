@@ -45,6 +45,9 @@ def test_set_run_names_follow_dj_palette_bars_replica(compose_cfg):
     cfg = compose_cfg("dj=reference", "bars=16", "replica=3")
     assert set_run_name(cfg, "palette_003") == "reference·palette_003·16b·r3"
     assert set_run_name(compose_cfg("replica=0")) == "reference·random·32b·r0"
+    # A palette drawn per replica is named after it; the replica is said once, at the end.
+    assert set_run_name(compose_cfg("dj=random", "replica=15"), "random-r15") == "random·random·32b·r15"
+    assert set_run_name(compose_cfg("replica=15"), "random-r1") == "reference·random-r1·32b·r15"
     named = compose_cfg("tracking.run_name=my take")
     assert set_run_name(named, "palette_003") == "my take"
     assert screen_run_name(compose_cfg("experiment=screen_palettes")) == "screen n=100"

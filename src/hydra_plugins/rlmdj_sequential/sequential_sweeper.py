@@ -5,7 +5,10 @@ swept conditions (``dj=reference,random``), launches replicas ``0..min_replicas-
 through ``hydra.launcher`` (basic, joblib, submitit, Ray: any launcher), analyses the jobs'
 returned OBJ after each round with an anytime-valid confidence sequence, and launches
 ``round_size`` more replicas per condition until every contrast with the baseline is decided
-or ``max_replicas`` is reached. The logic lives in :mod:`rlmdj.experiments.sequential`.
+or ``max_replicas`` is reached. Baseline and metric are the sweep comparison's
+(``experiment.compare.baseline``, ``experiment.compare.primary``). The jobs' ``job k/N`` counts
+jobs, ``N`` those launched through the current round. The logic lives in
+:mod:`rlmdj.experiments.sequential`.
 
 Keys (``hydra.sweeper.*``): ``min_replicas`` (3), ``max_replicas`` (20), ``round_size`` (2),
 ``delta`` (0.3 OBJ), ``alpha`` (0.05), ``prior_effect`` (2.0: the effect, in SDs of the differences,
@@ -68,21 +71,31 @@ class SequentialSweeper(Sweeper):
         import math
 
         from rlmdj.analysis.sequential import cs_multiplier
-        from rlmdj.experiments.sequential import SequentialState, plan
+        from rlmdj.experiments.progress import set_sweep_total
+        from rlmdj.experiments.sequential import (
+            SequentialState,
+            baseline_first,
+            plan,
+            sequential_primary,
+        )
         from rlmdj.experiments.sequential_log import ParentLog
 
         assert self.config is not None and self.launcher is not None
         # An experiment overlay's ``replica: range(n)`` is the fixed-n plan this sweeper replaces.
         params = [f"{k}={v}" for k, v in self.params.items() if k != "replica"]
         conditions, fixed = plan(params + list(arguments))
+        conditions = baseline_first(conditions, OmegaConf.select(self.config, "experiment.compare.baseline",
+                                                                 default=None))
+        primary = sequential_primary(self.config)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
-        state = SequentialState(self.settings, [c.label for c in conditions])
+        state = SequentialState(self.settings, [c.label for c in conditions], metric=primary)
         log = ParentLog.from_sweep_dir(sweep_dir)
         returns: list[list[JobReturn]] = []
         done, job_idx = 0, 0
-        print(f"sequential: {len(conditions)} conditions, baseline {conditions[0].label}; replicas "
+        on = "" if primary == "OBJ" else f", deciding on {primary}"
+        print(f"sequential: {len(conditions)} conditions, baseline {conditions[0].label}{on}; replicas "
               f"{'/'.join(str(n) for n in self.settings.schedule())} at most, stop when decided", flush=True)
         if math.isinf(cs_multiplier(self.settings.max_replicas, alpha=self.settings.alpha / (len(conditions) - 1),
                                     prior_effect=self.settings.prior_effect)):
@@ -93,6 +106,7 @@ class SequentialSweeper(Sweeper):
             jobs = [(c, r) for r in range(done, target) for c in conditions]
             batch = [[*fixed, *c.overrides, f"replica={r}"] for c, r in jobs]
             self.validate_batch_is_legal(batch)
+            set_sweep_total(sweep_dir, job_idx + len(batch))
             results = list(self.launcher.launch(batch, initial_job_idx=job_idx))
             job_idx += len(batch)
             returns.append(results)
@@ -100,7 +114,7 @@ class SequentialSweeper(Sweeper):
             for (cond, replica), res in zip(jobs, results, strict=True):
                 ok = res.status == JobStatus.COMPLETED
                 failed = failed or (None if ok else res)
-                value = res.return_value if ok else None
+                value = _value(res, primary) if ok else None
                 state.record(cond.label, replica, value if isinstance(value, int | float) else None)
             done = target
             stop = state.analyse(target)
@@ -115,6 +129,15 @@ class SequentialSweeper(Sweeper):
         for line in state.verdicts():
             print(f"sequential verdict: {line}", flush=True)
         return returns
+
+
+def _value(result: JobReturn, primary: str) -> Any:
+    """The job's value of the primary metric: OBJ as the job returns it, another axis from its run."""
+    if primary == "OBJ":
+        return result.return_value
+    from rlmdj.experiments.sweep import finished_metric
+
+    return finished_metric(result.cfg, primary)
 
 
 def _round_line(state: Any) -> str:

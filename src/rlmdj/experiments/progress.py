@@ -5,7 +5,8 @@
   plus the last one, so logs and CI output stay readable.
 - :func:`bar_progress` — a :class:`Progress` over the bars of a set, as a session ``on_bars``.
 - :func:`stage_line` — one status line for a pipeline stage (``writing audio``, ``scoring``...).
-- :func:`sweep_job_done` — ``job k/N`` across the processes of a sweep.
+- :func:`sweep_job_done` — ``job k/N`` across the processes of a sweep; :func:`set_sweep_total`
+  sets ``N`` for a sweeper that plans its jobs round by round.
 
 ``progress=false`` turns live bars into plain lines; it does not silence them.
 """
@@ -20,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["Progress", "bar_progress", "count_jobs", "is_live", "stage_line", "sweep_job_done"]
+__all__ = ["Progress", "bar_progress", "count_jobs", "is_live", "set_sweep_total", "stage_line",
+           "sweep_job_done"]
 
 
 def is_live(enabled: bool, stream: TextIO | None = None) -> bool:
@@ -136,6 +138,7 @@ def stage_line(text: str, *, quiet: bool = False, stream: TextIO | None = None) 
 
 
 _DONE_FILE = ".rlmdj_jobs_done"
+_SWEEP_FILE = ".rlmdj_sweep.json"  # rlmdj.experiments.sweep.SWEEP_FILE, written when the sweep starts
 
 
 def sweep_job_done(sweep_dir: str | Path | None = None) -> tuple[int, int | None] | None:
@@ -166,8 +169,29 @@ def sweep_job_done(sweep_dir: str | Path | None = None) -> tuple[int, int | None
         done_file.write_text(str(k))
     total = None
     with contextlib.suppress(OSError, ValueError):
-        total = json.loads((folder / ".rlmdj_sweep.json").read_text()).get("n_jobs")
+        total = json.loads((folder / _SWEEP_FILE).read_text()).get("n_jobs")
     return k, int(total) if total else None
+
+
+def set_sweep_total(sweep_dir: str | Path, total: int) -> None:
+    """Make ``N`` of the sweep's ``job k/N`` lines ``total`` jobs.
+
+    The sequential sweeper knows only the jobs of the rounds it has launched (it stops when the
+    answer is clear), so it sets the jobs through the round it is about to launch. No sweep file
+    (tracking off): the jobs print ``job k``.
+    """
+    import json
+    import os
+
+    path = Path(sweep_dir) / _SWEEP_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    info["n_jobs"] = int(total)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, path)  # jobs in other processes never read half a file
 
 
 def count_jobs(overrides: list[str]) -> int | None:

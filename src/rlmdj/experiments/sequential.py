@@ -2,17 +2,22 @@
 
 ``rlmdj -m hydra/sweeper=sequential dj=reference,random`` runs replicas 0..min_replicas-1 of
 every condition, then ``round_size`` more per round, until every condition is decided against
-the baseline (the first condition) or ``max_replicas`` is reached. The decision uses an
-anytime-valid confidence sequence for the paired mean difference of OBJ (see
-:mod:`rlmdj.analysis.sequential`), so looking after every round keeps the error rate at alpha.
+the baseline or ``max_replicas`` is reached. Baseline and metric are the comparison's own,
+``experiment.compare.baseline`` (default: the first condition) and ``experiment.compare.primary``
+(default OBJ), so the stopping verdict and the fixed-n verdicts printed with it answer the same
+question. The decision uses an anytime-valid confidence sequence for the paired mean difference
+(see :mod:`rlmdj.analysis.sequential`), so looking after every round keeps the error rate at alpha.
 
 - :func:`plan` — conditions (job overrides) from the sweep's overrides; refuses plans that cannot
   be analysed (fewer than two conditions, a swept ``replica`` or palette).
+- :func:`baseline_first` — the conditions with ``experiment.compare.baseline``'s first;
+  :func:`sequential_primary` — the metric the rounds are decided on (``experiment.compare.primary``).
 - :class:`SequentialState` — the per-round record: values by condition and replica, each
   contrast's running confidence sequence and decision, the stop reason and verdict sentences.
 
 The Hydra plugin (``hydra_plugins.rlmdj_sequential``) wraps this around whichever launcher is
-configured; the job returns OBJ, which is what the rounds are analysed on.
+configured; the job returns OBJ, which is what the rounds are analysed on unless
+``experiment.compare.primary`` names another axis (then read from the job's run in the store).
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from rlmdj.analysis.sequential import (
 )
 from rlmdj.errors import ParameterError
 
-__all__ = ["Condition", "SequentialSettings", "SequentialState", "plan", "SEQUENTIAL_TARGET"]
+__all__ = ["Condition", "SequentialSettings", "SequentialState", "baseline_first", "plan", "sequential_primary",
+           "SEQUENTIAL_TARGET"]
 
 SEQUENTIAL_TARGET = "hydra_plugins.rlmdj_sequential.sequential_sweeper.SequentialSweeper"
 _BOOKKEEPING = ("hydra.", "hydra/", "tracking.", "paths.", "progress", "experiment.")
@@ -121,6 +127,44 @@ def plan(overrides: list[str]) -> tuple[list[Condition], list[str]]:
     return conditions, fixed
 
 
+def baseline_first(conditions: list[Condition], baseline: str | None) -> list[Condition]:
+    """``conditions`` with the one ``experiment.compare.baseline`` names first (unset: as given).
+
+    Matched as the sweep's comparison matches it (a label, ``key=value`` pairs or a bare value),
+    so a name that fits no condition, or several, is the same one-line error, before any job.
+    """
+    if not baseline:
+        return list(conditions)
+    from rlmdj.analysis.compare import _resolve_baseline
+
+    labels = [c.label for c in conditions]
+    values = [dict(_key_value(o) for o in c.overrides) for c in conditions]
+    chosen = _resolve_baseline(labels, values, str(baseline))
+    return sorted(conditions, key=lambda c: c.label != chosen)  # stable: the others keep their order
+
+
+def sequential_primary(config: Any) -> str:
+    """``experiment.compare.primary`` as the rounds analyse it: OBJ (what jobs return), another axis
+    (``CE``) or a full metric name (``audiobox/OBJ``), which are read from the jobs' runs."""
+    from omegaconf import OmegaConf
+
+    from rlmdj.analysis.compare import AXES_ORDER
+
+    primary = str(OmegaConf.select(config, "experiment.compare.primary", default=None) or "OBJ")
+    if primary.rsplit("/", 1)[-1] not in AXES_ORDER:
+        raise ParameterError(f"experiment.compare.primary={primary}: choose one of {', '.join(AXES_ORDER)} "
+                             "(or <scorer>/<axis>)")
+    if primary != "OBJ" and not OmegaConf.select(config, "tracking.enabled", default=True):
+        raise ParameterError(f"experiment.compare.primary={primary}: a sequential sweep reads it from the "
+                             "jobs' runs; turn tracking on (tracking.enabled=true) or use experiment.compare.primary=OBJ")
+    return primary
+
+
+def _key_value(override: str) -> tuple[str, str]:
+    key, value = override.split("=", 1)
+    return key.lstrip("+~"), value
+
+
 @dataclass
 class SequentialState:
     """What the sweep has seen and decided, round by round (saved as ``sequential.json``)."""
@@ -132,6 +176,7 @@ class SequentialState:
     decisions: dict[str, str] = field(default_factory=dict)
     rounds: list[dict[str, Any]] = field(default_factory=list)
     stop_reason: str = ""
+    metric: str = "OBJ"  # what the values are (experiment.compare.primary), for the verdicts
 
     @property
     def baseline(self) -> str:
@@ -182,10 +227,10 @@ class SequentialState:
             last = self.rounds[-1]["contrasts"].get(cond, {}) if self.rounds else {}
             n, mean = int(last.get("n", 0)), float(last.get("mean", math.nan))
             what = {DIFFERENT: ("higher" if lo > 0 else "lower") + ", different from the baseline",
-                    EQUIVALENT: f"equivalent within ±{self.settings.delta:g} OBJ",
+                    EQUIVALENT: f"equivalent within ±{self.settings.delta:g} {self.metric}",
                     UNDECIDED: f"undecided at max_replicas={self.settings.max_replicas}",
                     }.get(self.decisions.get(cond, CONTINUE), "still running")
-            out.append(f"{_short(cond)} vs {_short(self.baseline)}: {_num(mean, True)} OBJ, "
+            out.append(f"{_short(cond)} vs {_short(self.baseline)}: {_num(mean, True)} {self.metric}, "
                        f"{100 * level:g}% confidence sequence [{_num(lo)}, {_num(hi)}] after {n} paired replicas "
                        f"({len(self.rounds)} round(s)): {what}")
         return out
@@ -194,7 +239,8 @@ class SequentialState:
         return json.dumps({
             "method": "scale-invariant mixture t confidence sequence (Lai 1976; Wang & Ramdas 2023): "
                       "0.75 at ±prior_effect, 0.20 at ±prior_effect/2, 0.05 N(0, (prior_effect/2)²)",
-            "settings": self.settings.__dict__, "baseline": self.baseline, "conditions": self.conditions,
+            "settings": self.settings.__dict__, "metric": self.metric, "baseline": self.baseline,
+            "conditions": self.conditions,
             "rounds": self.rounds, "decisions": self.decisions, "stop_reason": self.stop_reason,
             "verdicts": self.verdicts(),
             "values": {c: {str(r): v for r, v in vals.items()} for c, vals in self.values.items()},

@@ -35,6 +35,7 @@ __all__ = [
     "ADOPTED_TAG_PREFIX",
     "SweepCallback",
     "JobContext",
+    "finished_metric",
     "job_context",
     "swept_keys",
     "kill_running_children",
@@ -83,6 +84,12 @@ def _count_jobs(overrides: list[str]) -> int | None:
     from rlmdj.experiments.progress import count_jobs
 
     return count_jobs(overrides)
+
+
+def _claim(client: Any, run_id: str) -> None:
+    from rlmdj.tracking.store import claim_run
+
+    claim_run(client, run_id)
 
 
 def _open(config: DictConfig) -> tuple[Any, str]:
@@ -152,7 +159,7 @@ class SweepCallback(Callback):
             client.log_param(parent_id, "sweep.launcher",
                              str(OmegaConf.select(config, "hydra.launcher._target_", default="")))
         else:
-            client.update_run(parent_id, status="RUNNING")
+            _claim(client, parent_id)  # its owner is this process now, not the one that was stopped
             client.set_tag(parent_id, "rlmdj.sweep_dir", str(sweep_dir))
         (sweep_dir / SWEEP_FILE).write_text(json.dumps({
             "parent_run_id": parent_id,
@@ -279,13 +286,15 @@ def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
     if OmegaConf.select(config, "hydra.sweeper._target_", default="") != SEQUENTIAL_TARGET:
         return
     from rlmdj.errors import RlmdjError
-    from rlmdj.experiments.sequential import plan
+    from rlmdj.experiments.sequential import baseline_first, plan, sequential_primary
 
     task = {o.split("=", 1)[0] for o in config.hydra.overrides.task}
     # replica from an experiment overlay's hydra.sweeper.params is replaced by the rounds.
     given = [o for o in overrides if o.split("=", 1)[0] != "replica" or o.split("=", 1)[0] in task]
     try:
-        plan(given)
+        conditions, _ = plan(given)
+        baseline_first(conditions, OmegaConf.select(config, "experiment.compare.baseline", default=None))
+        sequential_primary(config)
     except RlmdjError as exc:
         print(f"rlmdj: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -339,11 +348,30 @@ def _finished_run(cfg: DictConfig) -> Any | None:
     return runs[0] if runs else None
 
 
+def _metric(metrics: dict[str, float], primary: str) -> float | None:
+    """``primary`` among a run's metrics: a full name (``proxy/CE``), or an axis (``CE``) as the
+    run's own ``<scorer>/<axis>``, not a window's ``<scorer>/window/<axis>``."""
+    if "/" in primary:
+        return metrics.get(primary)
+    return next((v for k, v in metrics.items() if k.endswith(f"/{primary}") and k.count("/") == 1), None)
+
+
+def finished_metric(cfg: DictConfig, primary: str) -> float | None:
+    """``primary`` of the newest FINISHED run of ``cfg``'s configuration (None: no such run).
+
+    Jobs return OBJ; a sequential sweep about another axis (``experiment.compare.primary``)
+    reads that axis from the job's run.
+    """
+    run = _finished_run(cfg)
+    return None if run is None else _metric(run.data.metrics, primary)
+
+
 def job_context(cfg: DictConfig) -> JobContext:
     """The sweep parent and condition tags of the running job (empty outside a multirun).
 
     When resuming finds a FINISHED twin under another parent (an earlier sweep that shared this
-    configuration), the twin is recorded on this sweep's parent so its comparison counts it.
+    configuration), the twin is recorded on this sweep's parent so its comparison counts it. A job
+    skipped for its twin counts as done in the sweep's ``job k/N``.
     """
     ctx = JobContext()
     overrides, sweep_dir, job_num = _hydra_job()
@@ -354,10 +382,13 @@ def job_context(cfg: DictConfig) -> JobContext:
             ctx.finished_run_id = twin.info.run_id
             # ``<scorer>/OBJ``, not the last window's ``<scorer>/window/OBJ``: the sequential
             # sweeper analyses this value when it resumes.
-            ctx.finished_obj = next((v for k, v in twin.data.metrics.items()
-                                     if k.endswith("/OBJ") and k.count("/") == 1), None)
+            ctx.finished_obj = _metric(twin.data.metrics, "OBJ")
     if sweep_dir is None:
         return ctx
+    if twin is not None:  # a skipped job is done too: the next job's "job k/N" counts it
+        from rlmdj.experiments.progress import sweep_job_done
+
+        sweep_job_done(sweep_dir)
     keys: list[str] | None = None
     info_file = sweep_dir / SWEEP_FILE
     if info_file.is_file():

@@ -1,6 +1,8 @@
 """Run names and descriptions that say what a run is, so the runs table reads without clicking.
 
-- a set: ``{dj}·{palette}·{bars}b·r{replica}`` (``rlm·palette_003·32b·r2``);
+- a set: ``{dj}·{palette}·{bars}b·r{replica}`` (``rlm·palette_003·32b·r2``); a palette drawn per
+  replica (``random-r2``) is named without its replica, which the name ends with
+  (``reference·random·32b·r2``);
 - a screening: ``screen n=100``;
 - ``tracking.run_name`` overrides either.
 
@@ -31,8 +33,9 @@ def set_run_name(cfg: Any, palette: str | None = None) -> str:
     override = _override(cfg)
     if override:
         return override
-    pal = palette or str(cfg.palette.name)
-    return f"{cfg.dj.driver}{SEP}{pal}{SEP}{int(cfg.bars)}b{SEP}r{int(cfg.replica)}"
+    replica = f"r{int(cfg.replica)}"
+    pal = (palette or str(cfg.palette.name)).removesuffix(f"-{replica}")
+    return f"{cfg.dj.driver}{SEP}{pal}{SEP}{int(cfg.bars)}b{SEP}{replica}"
 
 
 def screen_run_name(cfg: Any) -> str:

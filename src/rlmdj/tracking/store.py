@@ -9,6 +9,7 @@ layout, where the runs table is (the UI's GenAI/model-training switch is per bro
 from __future__ import annotations
 
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -21,15 +22,21 @@ from typing import TYPE_CHECKING
 from omegaconf import DictConfig
 
 from rlmdj.errors import EnvironmentProblem, RlmdjError
-from rlmdj.tracking.health import check_server, close_stale_runs
+from rlmdj.tracking.health import (
+    PID_START_TAG,
+    STALE_TAG,
+    check_server,
+    close_stale_runs,
+    process_tags,
+)
 from rlmdj.tracking.heap import collector_paused
 
 if TYPE_CHECKING:  # mlflow is imported when a store is opened, not when rlmdj starts
     from mlflow.tracking import MlflowClient
 
 __all__ = [
-    "EXPERIMENT_TAGS", "UI_PORT", "experiment_tags", "open_store", "run_url", "store_problem",
-    "ui_command",
+    "EXPERIMENT_TAGS", "UI_PORT", "claim_run", "experiment_tags", "mlflow_env_defaults", "open_store",
+    "run_url", "store_problem", "ui_command",
 ]
 
 UI_PORT = 5000
@@ -54,6 +61,16 @@ def experiment_tags(scorer: str) -> dict[str, str]:
     }
 
 
+def mlflow_env_defaults() -> None:
+    """MLflow's usage telemetry off for this process and the workers it starts, unless the user chose.
+
+    MLflow reads the switch when it is imported, so this runs before; launcher workers inherit the
+    environment. ``MLFLOW_DISABLE_TELEMETRY`` or ``DO_NOT_TRACK`` set by the user is left as it is.
+    """
+    if "MLFLOW_DISABLE_TELEMETRY" not in os.environ and "DO_NOT_TRACK" not in os.environ:
+        os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+
+
 def _is_local(uri: str) -> bool:
     return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
 
@@ -64,6 +81,7 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     Creates the experiment (with ``artifact_location`` for local stores) on first use; two
     processes racing to create it both end up with the same experiment.
     """
+    mlflow_env_defaults()
     uri = str(tracking.uri)
     if uri.startswith(("http://", "https://")):
         check_server(uri)  # seconds, not MLflow's minutes of retries, when the server is down
@@ -86,6 +104,29 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
         raise EnvironmentProblem(store_problem(uri, exc)) from exc
     close_stale_runs(client, experiment_id)  # runs left RUNNING by processes that died
     return client, experiment_id
+
+
+# Tags an earlier end of a run leaves that no longer hold once the run is taken up again.
+_END_TAGS = (STALE_TAG, "rlmdj.analysis_error")
+
+
+def claim_run(client: MlflowClient, run_id: str) -> None:
+    """Make this process the owner of ``run_id`` and mark it RUNNING (a resumed sweep's parent).
+
+    The run's host and pid tags name the process that started it. Left in place, the stale-run
+    cleanup of the next process to open the store (the sweep's own jobs) finds that process dead
+    and marks the run FAILED while it runs. Ownership moves first, then the status, so the cleanup
+    never sees the run RUNNING under a dead owner; failure tags from the earlier end are removed.
+    """
+    mine = process_tags()
+    for key, value in mine.items():
+        client.set_tag(run_id, key, value)
+    stale = [*_END_TAGS, *([] if PID_START_TAG in mine else [PID_START_TAG])]
+    tags = client.get_run(run_id).data.tags
+    for key in stale:
+        if key in tags:
+            client.delete_tag(run_id, key)
+    client.update_run(run_id, status="RUNNING")
 
 
 def store_problem(uri: str, exc: BaseException) -> str:

@@ -38,6 +38,7 @@ JOBS: Registry[Job] = Registry(
         "screen_palettes": "rlmdj.experiments.screen:screen_job",
         "samples": "rlmdj.experiments.samples_job:samples_job",
         "rescore": "rlmdj.experiments.rescore:rescore_job",
+        "rerun": "rlmdj.experiments.rerun:rerun_job",
         "ears_cell": "rlmdj.experiments.ears_test:ears_cell_job",
     },
 )

@@ -22,6 +22,7 @@ __all__ = [
     "config_hash",
     "flatten_config",
     "git_commit",
+    "hashed_key",
     "resolved_dict",
     "scrubbed_config",
 ]
@@ -84,6 +85,14 @@ def _hashed_part(node: Any, prefix: str = "") -> Any:
             continue
         kept[key] = _hashed_part(value, f"{path}.")
     return kept
+
+
+def hashed_key(key: str) -> bool:
+    """Whether :func:`config_hash` reads the dotted ``key`` (``bars``, ``palette.path``: yes;
+    ``tracking.uri``, ``scorer.timeout_s``, ``samples.cache_dir``: no), by the same rules."""
+    parts = key.split(".")
+    return not any(".".join(parts[: i + 1]) in HASH_EXCLUDED_KEYS or part.endswith(_OPERATIONAL_SUFFIXES)
+                   for i, part in enumerate(parts))
 
 
 def config_hash(cfg: DictConfig | Mapping[str, Any], *, length: int = 16) -> str:

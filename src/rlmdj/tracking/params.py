@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from rlmdj.tracking.identity import flatten_config
 
-__all__ = ["PATH_TAG_PREFIX", "inapplicable_prefixes", "run_params"]
+__all__ = ["PATH_TAG_PREFIX", "inapplicable_prefixes", "is_path_key", "run_params"]
 
 PATH_TAG_PREFIX = "rlmdj.path."
 # Keys whose values are locations: they say where things went, not what the run did.
@@ -30,6 +30,7 @@ _JOB_GROUPS = {
     "compare": ("experiment.compare.",),
     "replay": ("replay.", "experiment.replay."),
     "serve": ("serve.", "experiment.serve."),
+    "rerun": ("experiment.rerun.",),
 }
 _ALL_JOB_GROUPS = tuple(p for group in _JOB_GROUPS.values() for p in group)
 # Groups only a language-model DJ reads.
@@ -45,7 +46,8 @@ _SCORER_KEYS = {
 _ALL_SCORER_KEYS = tuple(sorted({k for keys in _SCORER_KEYS.values() for k in keys}))
 
 
-def _is_path(key: str) -> bool:
+def is_path_key(key: str) -> bool:
+    """Whether the dotted ``key`` holds a location (logged as a ``rlmdj.path.*`` tag, not a param)."""
     return key.startswith(_PATH_PREFIXES) or key.endswith(_PATH_SUFFIXES)
 
 
@@ -72,7 +74,7 @@ def run_params(cfg: DictConfig | Mapping[str, Any], *, job: str | None = None
     params: dict[str, str] = {}
     tags: dict[str, str] = {}
     for key, value in flat.items():
-        if _is_path(key):
+        if is_path_key(key):
             if value not in ("", "None"):
                 tags[PATH_TAG_PREFIX + key] = value
         elif not key.startswith(dropped) and not key.startswith("hydra."):

@@ -14,7 +14,8 @@ metrics), in the spirit of librosa's ``util.valid_audio``, and every refusal is 
   cast to float it would be read at 32768x full scale;
 - shaped ``(frames,)`` or ``(frames, channels)`` with 1 to :data:`MAX_CHANNELS` channels (an
   array with more channels than frames reads as ``(channels, frames)`` and says so);
-- at least one frame, unless the caller allows empty audio;
+- at least one frame, unless the caller allows empty audio, or at least ``min_frames`` where a
+  consumer needs more (a scorer needs enough audio to fill one analysis frame);
 - finite samples only: one NaN would silence a whole master at peak normalisation.
 
 Imports nothing from rlmdj but the error type, so any layer may use it.
@@ -38,13 +39,18 @@ def valid_audio(
     *,
     what: str = "audio",
     allow_empty: bool = False,
+    min_frames: int = 1,
+    sr: int | None = None,
     dtype: Any = None,
 ) -> np.ndarray:
     """``audio`` as a float ``(frames, channels)`` array, or :class:`ParameterError`.
 
-    ``what`` names the array in messages (e.g. ``"sample 'kick-00'"``). ``dtype`` converts the
-    result (no copy when it already has that type); ``None`` keeps the input's float type.
-    A 1-D input comes back as a ``(frames, 1)`` view.
+    ``what`` names the array in messages (e.g. ``"sample 'kick-00'"``). ``min_frames`` is the
+    shortest non-empty audio accepted (``allow_empty`` still lets 0 frames through); ``sr``, when
+    given, lets that refusal state durations in seconds. ``dtype`` converts the result (no copy
+    when it already has that type); ``None`` keeps the input's float type. A 1-D input comes back
+    as a ``(frames, 1)`` view. The finiteness check runs in blocks, so it allocates no mask the
+    size of the audio.
     """
     x = np.asarray(audio)
     if x.dtype.kind in "iu":
@@ -67,12 +73,25 @@ def valid_audio(
         raise ParameterError(f"{what} has {channels} channels; 1 to {MAX_CHANNELS} are accepted")
     if frames == 0 and not allow_empty:
         raise ParameterError(f"{what} is empty (0 frames)")
+    if 0 < frames < min_frames:
+        have, need = f"{frames} frame{'s' * (frames != 1)}", f"{min_frames} frames"
+        if sr:
+            have, need = f"{have} ({frames / sr:.4g} s at {sr} Hz)", f"{min_frames / sr:g} s ({need})"
+        raise ParameterError(f"{what} is too short: {have}; at least {need} are needed")
     if dtype is not None:
         with np.errstate(over="ignore"):  # an overflow becomes inf, refused just below
             x = x.astype(dtype, copy=False)
-    if not np.isfinite(x).all():
+    if not _all_finite(x):
         raise ParameterError(f"{what} contains NaN or infinite samples; pass finite float audio")
     return x
+
+
+_FINITE_BLOCK = 1 << 18
+"""Frames per block of the finiteness check: its mask stays at most this many frames long."""
+
+
+def _all_finite(x: np.ndarray) -> bool:
+    return all(np.isfinite(x[i : i + _FINITE_BLOCK]).all() for i in range(0, len(x), _FINITE_BLOCK))
 
 
 def valid_sr(sr: Any, *, min_sr: int = 1, max_sr: int | None = None) -> int:

@@ -50,7 +50,11 @@ class ServeConfig:
     over HTTP.
 
     ``token_env`` names the environment variable holding the bearer token clients must send
-    (unset -> no auth). Uploads beyond ``max_upload_mb`` or ``max_duration_s`` get 413.
+    (unset -> no auth). Uploads beyond ``max_upload_mb`` or ``max_duration_s`` get 413, and so
+    do sets whose header declares more than ``max_decoded_samples`` (frames x channels) and
+    requests whose sets together declare more than ``max_request_decoded_samples``: the server's
+    memory follows the decoded audio (4 bytes a sample), not the upload's size, and a small
+    compressed file can decode to gigabytes. Defaults match ``rlmdj.scoring.uploads.UploadLimits``.
     """
 
     host: str = "127.0.0.1"
@@ -64,4 +68,6 @@ class ServeConfig:
     read_timeout_s: float = 15.0  # a request body must arrive within this (408 beyond)
     max_uploads_per_client: int = 4  # bodies one address may upload at once (429 beyond)
     max_batch_sets: int = 64  # sets one POST /score_batch may carry (413 beyond)
+    max_decoded_samples: int = 57_600_000  # per set: 10 min of 48 kHz stereo, 230 MB as float32
+    max_request_decoded_samples: int = 230_400_000  # all sets of one request together (920 MB)
     log_level: str = "info"

@@ -56,12 +56,7 @@ def serve(cfg: DictConfig) -> None:
                 f"experiment.serve.token_env={s.token_env} but that environment variable is empty; "
                 f"export {s.token_env}=<token> or set experiment.serve.token_env=null for no auth"
             )
-    limits = UploadLimits(
-        max_bytes=int(float(s.max_upload_mb) * 1024 * 1024),
-        max_duration_s=float(s.max_duration_s),
-        max_channels=int(s.max_channels),
-        max_batch_sets=int(s.max_batch_sets),
-    )
+    limits = UploadLimits.from_serve(s)
     _check_port_free(str(s.host), int(s.port))
     scorer = build_scorer(cfg.scorer)
     log.info("serving %s on http://%s:%s (auth: %s)", scorer.identity, s.host, s.port, "bearer" if token else "none")

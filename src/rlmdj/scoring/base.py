@@ -8,6 +8,7 @@ run can show where in the set the scores drop.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -19,10 +20,12 @@ from rlmdj.errors import ParameterError
 __all__ = [
     "AXES",
     "DEFAULT_WEIGHTS",
+    "MIN_SCORE_S",
     "Window",
     "WindowScore",
     "ScoreResult",
     "Scorer",
+    "min_score_frames",
     "objective",
     "plan_windows",
     "weighted_average",
@@ -30,6 +33,14 @@ __all__ = [
 
 AXES: tuple[str, ...] = ("CE", "CU", "PC", "PQ")
 DEFAULT_WEIGHTS: Mapping[str, float] = {"CE": 0.60, "CU": 0.05, "PC": 0.05, "PQ": 0.30}
+MIN_SCORE_S = 0.1
+"""The shortest audio a scoring window scores: shorter audio is refused, not scored.
+
+Each window is 10 s, zero-padded past the audio's end, so a 1-sample file would still get a
+score -- of padding. 0.1 s fills the scorers' smallest analysis frames with real audio: the
+proxy's 100 ms activity frames and 46 ms STFT frames, and five of audiobox's WavLM frames (20 ms
+hop, 25 ms receptive field at 16 kHz).
+"""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,11 @@ class Window:
     def weight(self) -> float:
         """Fraction of the window that holds real (not zero-padded) audio."""
         return self.valid / self.length
+
+
+def min_score_frames(sr: int) -> int:
+    """Frames of :data:`MIN_SCORE_S` at ``sr`` Hz, rounded up: the fewest a scorer accepts."""
+    return math.ceil(round(MIN_SCORE_S * sr, 6))
 
 
 def plan_windows(n_samples: int, *, sr: int, window_s: float = 10.0, hop_s: float = 10.0) -> list[Window]:

@@ -55,6 +55,7 @@ from rlmdj.scoring.base import (
     DEFAULT_WEIGHTS,
     ScoreResult,
     WindowScore,
+    min_score_frames,
     plan_windows,
     weighted_average,
 )
@@ -175,10 +176,11 @@ class ProxyScorer:
     def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
         """Score float audio shaped ``(frames,)`` or ``(frames, ch)`` at ``sr`` Hz.
 
-        Raises :class:`~rlmdj.errors.ParameterError` for empty, non-finite or misshaped input.
+        Raises :class:`~rlmdj.errors.ParameterError` for non-finite or misshaped input, and for
+        audio shorter than :data:`~rlmdj.scoring.base.MIN_SCORE_S`.
         """
         sr = valid_sr(sr)
-        full = valid_audio(audio, dtype=np.float64)
+        full = valid_audio(audio, dtype=np.float64, min_frames=min_score_frames(sr), sr=sr)
         windows = plan_windows(full.shape[0], sr=sr, window_s=self.window_s, hop_s=self.hop_s)
         peak = float(np.max(np.abs(full)))
         mono = F.resample(F.to_mono(full), sr_in=sr, sr_out=WORK_SR)

@@ -23,6 +23,7 @@ import numpy as np
 
 from rlmdj.audio.valid import valid_audio, valid_sr
 from rlmdj.errors import ParameterError
+from rlmdj.scoring.base import min_score_frames
 
 __all__ = ["MODEL_SR", "MIN_SR", "MAX_SR", "resample", "to_model_input"]
 
@@ -101,9 +102,10 @@ def to_model_input(audio: np.ndarray, *, sr: int) -> np.ndarray:
 
     Refuses (with :class:`ParameterError`) what the model cannot score meaningfully: whatever
     :func:`~rlmdj.audio.valid.valid_audio` refuses (integer PCM, empty or non-finite audio, more
-    than 64 channels), and sample rates outside ``[MIN_SR, MAX_SR]``.
+    than 64 channels), audio shorter than :data:`~rlmdj.scoring.base.MIN_SCORE_S`, and sample
+    rates outside ``[MIN_SR, MAX_SR]``.
     """
     sr = valid_sr(sr, min_sr=MIN_SR, max_sr=MAX_SR)
-    x = valid_audio(audio, dtype=np.float32)
+    x = valid_audio(audio, dtype=np.float32, min_frames=min_score_frames(sr), sr=sr)
     mono = x[:, 0] if x.shape[1] == 1 else x.mean(axis=1, dtype=np.float32)
     return np.ascontiguousarray(resample(mono, orig_sr=int(sr), new_sr=MODEL_SR))

@@ -10,13 +10,15 @@
 * :func:`run_server` -- serve it with uvicorn (``rlmdj experiment=serve``).
 * :class:`ServerThread` -- serve it from a background thread on a free port (tests, notebooks).
 
-Every refused request gets a 4xx JSON body ``{"error": "..."}``; a failure inside the scorer gets
-500 and the server keeps serving.
+Every refused request gets a 4xx JSON body ``{"error": "..."}`` (plus ``"limit"`` naming the
+``experiment.serve`` key for a 413); a failure inside the scorer gets 500 and the server keeps
+serving.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -30,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.service import RequestError, ScoringService
+from rlmdj.scoring.uploads import over_limit
 
 __all__ = [
     "BUSY_RETRY_AFTER_S",
@@ -49,7 +52,18 @@ DEFAULT_UPLOADS_PER_CLIENT = 4
 
 
 class _BodyTooLarge(Exception):
-    pass
+    """The body streamed past the limit: ``seen`` bytes so far, ``limit`` allowed."""
+
+    def __init__(self, seen: int, limit: int) -> None:
+        super().__init__(seen, limit)
+        self.seen, self.limit = seen, limit
+
+
+def _body_over_limit(size: int, limit: int, *, streamed: bool) -> RequestError:
+    """413 for a body of ``size`` bytes (so far, when ``streamed``); ``limit`` is ``max_upload_mb``
+    plus the form overhead."""
+    return over_limit("request body is", key="max_upload_mb", value=size, maximum=limit, unit="bytes",
+                      detail=" or more" if streamed else "")
 
 
 class _BodyLimit:
@@ -65,11 +79,8 @@ class _BodyLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            response = JSONResponse(
-                {"error": f"request body is {int(length)} bytes; the limit is {self.max_bytes}"},
-                status_code=413,
-            )
-            await response(scope, receive, send)
+            refusal = _body_over_limit(int(length), self.max_bytes, streamed=False)
+            await JSONResponse(refusal.body(), status_code=413)(scope, receive, send)
             return
         seen = 0
 
@@ -79,7 +90,7 @@ class _BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _BodyTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes")
+                    raise _BodyTooLarge(seen, self.max_bytes)
             return message
 
         await self.app(scope, limited_receive, send)
@@ -113,7 +124,7 @@ def create_app(
     @app.exception_handler(RequestError)
     async def _refused(_: Request, exc: RequestError) -> JSONResponse:
         headers = {"Retry-After": str(BUSY_RETRY_AFTER_S)} if exc.status in (429, 503) else None
-        return JSONResponse({"error": str(exc)}, status_code=exc.status, headers=headers)
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _routing(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -127,7 +138,7 @@ def create_app(
 
     @app.exception_handler(_BodyTooLarge)
     async def _too_large(_: Request, exc: _BodyTooLarge) -> JSONResponse:
-        return JSONResponse({"error": str(exc)}, status_code=413)
+        return JSONResponse(_body_over_limit(exc.seen, exc.limit, streamed=True).body(), status_code=413)
 
     @app.exception_handler(Exception)
     async def _failed(request: Request, exc: Exception) -> JSONResponse:
@@ -154,7 +165,7 @@ def create_app(
             return await asyncio.wait_for(read(request), timeout=read_timeout_s)
         except TimeoutError:
             raise RequestError(
-                f"request body did not arrive within {read_timeout_s:g} s (serve.read_timeout_s)",
+                f"request body did not arrive within {read_timeout_s:g} s (experiment.serve.read_timeout_s)",
                 status=408,
             ) from None
         finally:
@@ -175,15 +186,19 @@ def create_app(
         try:
             async with slots:
                 t0 = time.perf_counter()
+                failure = None
                 try:
                     body = await run_in_threadpool(work)
                 except RequestError:
                     raise
                 except Exception as exc:  # answered here, so the connection stays usable (keep-alive)
                     log.exception("scoring failed")
-                    return JSONResponse(
-                        {"error": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500
-                    )
+                    failure = f"internal error: {type(exc).__name__}: {exc}"
+                if failure is not None:
+                    # The failed scoring's frames (and the audio they held) went with the exception;
+                    # collect any cycle among them before the next request allocates again.
+                    await run_in_threadpool(gc.collect)
+                    return JSONResponse({"error": failure}, status_code=500)
                 body["elapsed_s"] = time.perf_counter() - t0
                 return JSONResponse(body)
         finally:
@@ -247,7 +262,8 @@ async def _read_batch(request: Request, max_sets: int) -> list[tuple[str, bytes]
         raise
     except Exception as exc:
         if "too many files" in str(exc).lower():
-            raise RequestError(f"batch holds more than {max_sets} sets; the limit is {max_sets}", status=413) from exc
+            raise over_limit("batch holds", key="max_batch_sets", value=max_sets + 1, maximum=max_sets,
+                             unit="sets", detail=" or more") from exc
         raise RequestError(f"malformed multipart body ({exc})") from exc
     try:
         files = [f for f in form.getlist("audio") if not isinstance(f, str)]

@@ -1,9 +1,11 @@
 """The scoring API as plain functions, shared by rlmdj's server, the Modal app and the client.
 
-* :class:`UploadLimits` -- what an upload may be (bytes, duration, channels).
-* :func:`decode_audio` -- upload bytes -> float32 ``(frames, channels)`` and sample rate, or a
-  :class:`RequestError` carrying the HTTP status and a message that says what was wrong.
+* :class:`UploadLimits`, :func:`decode_audio`, :class:`RequestError` -- what an upload may be and
+  how it decodes (:mod:`rlmdj.scoring.uploads`, re-exported here).
 * :class:`ScoringService` -- health, bearer-token check and ``score_upload`` around any Scorer.
+  A request's sets are checked on their headers -- per set and for the whole request, in decoded
+  samples -- before any is decoded; no decoded audio outlives its request, and a request that
+  decoded much is followed by a garbage collection, so the server's memory returns to idle.
 * :func:`result_to_body` / :func:`body_to_result` -- the JSON response schema, both ways.
 * :meth:`ScoringService.score_batch_uploads` -- ``POST /score_batch``: many sets in one request,
   their windows pooled through the model; a bad set fails alone with its own status and error.
@@ -20,24 +22,31 @@ Response body of ``POST /score_batch`` (always 200 once admitted; each set has i
     {"api": "1", "scorer": .., "model": .., "results": [
         {"name": "set0.wav", "status": 200, <the /score body>},
         {"name": "set1.wav", "status": 415, "error": "not a readable audio file (...)"}, ...]}
+
+A limit refusal (413) adds ``"limit": {"key": "experiment.serve.<key>", "value": .., "max": .., "unit": ..}``.
 """
 
 from __future__ import annotations
 
+import gc
 import hmac
-import io
-import re
-import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from rlmdj.audio.valid import valid_audio
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import AXES, DEFAULT_WEIGHTS, Scorer, ScoreResult, WindowScore
-from rlmdj.scoring.resample import MAX_SR, MIN_SR
+from rlmdj.scoring.uploads import (
+    AudioHeader,
+    RequestError,
+    UploadLimits,
+    check_request_samples,
+    decode_audio,
+    over_limit,
+    read_header,
+)
 
 __all__ = [
     "API_VERSION",
@@ -52,90 +61,9 @@ __all__ = [
 ]
 
 API_VERSION = "1"
-
-
-class RequestError(ParameterError):
-    """A request the server refuses; ``status`` is the HTTP status to answer with."""
-
-    def __init__(self, message: str, *, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-@dataclass(frozen=True)
-class UploadLimits:
-    """Bounds on one upload; larger or longer uploads get 413 before any decoding or scoring."""
-
-    max_bytes: int = 200 * 1024 * 1024
-    max_duration_s: float = 1800.0
-    max_channels: int = 16
-    max_batch_sets: int = 64
-    """Sets one ``POST /score_batch`` may carry (413 beyond); ``max_bytes`` caps the whole batch."""
-
-    def __post_init__(self) -> None:
-        if min(self.max_bytes, self.max_duration_s, self.max_channels, self.max_batch_sets) <= 0:
-            raise ParameterError(f"upload limits must be positive, got {self}")
-
-
-def _check_riff_length(data: bytes) -> None:
-    """Reject WAV files whose ``data`` chunk is shorter than its header says (cut-off uploads).
-
-    libsndfile quietly reads what is there, which would score a truncated set as if whole.
-    """
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
-        return
-    fmt = "<I" if data[:4] == b"RIFF" else ">I"
-    pos = 12
-    while pos + 8 <= len(data):
-        chunk_id, size = data[pos : pos + 4], struct.unpack(fmt, data[pos + 4 : pos + 8])[0]
-        if chunk_id == b"data":
-            have = len(data) - pos - 8
-            if size not in (0, 0xFFFFFFFF) and have < size:
-                raise RequestError(
-                    f"truncated WAV: header declares {size} bytes of audio, upload holds {have}"
-                )
-            return
-        pos += 8 + size + (size & 1)
-    raise RequestError("truncated WAV: no data chunk found")
-
-
-def decode_audio(data: bytes, limits: UploadLimits = UploadLimits()) -> tuple[np.ndarray, int]:
-    """Decode an uploaded audio file (WAV, FLAC, OGG...) into float32 ``(frames, channels)``."""
-    import soundfile as sf
-
-    if not data:
-        raise RequestError("empty upload: send a WAV file in the multipart field 'audio'")
-    if len(data) > limits.max_bytes:
-        raise RequestError(f"upload is {len(data)} bytes; the limit is {limits.max_bytes}", status=413)
-    _check_riff_length(data)
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
-            sr, channels, frames = int(f.samplerate), int(f.channels), int(f.frames)
-            if not MIN_SR <= sr <= MAX_SR:
-                raise RequestError(f"sample rate {sr} Hz is outside [{MIN_SR}, {MAX_SR}] Hz")
-            if channels > limits.max_channels:
-                raise RequestError(f"{channels} channels; at most {limits.max_channels} are accepted")
-            if frames <= 0:
-                raise RequestError("the audio file holds no samples")
-            if frames / sr > limits.max_duration_s:
-                raise RequestError(
-                    f"audio is {frames / sr:.1f} s long; the limit is {limits.max_duration_s:.0f} s",
-                    status=413,
-                )
-            audio = f.read(dtype="float32", always_2d=True)
-    except RequestError:
-        raise
-    except Exception as exc:  # libsndfile's errors: not audio, corrupt header...
-        reason = re.sub(r"^Error opening <[^>]*>: ", "", str(exc).splitlines()[0] if str(exc) else "")
-        raise RequestError(
-            f"not a readable audio file ({reason or type(exc).__name__}); send a WAV file", status=415
-        ) from exc
-    if audio.shape[0] == 0:
-        raise RequestError("the audio file holds no samples")
-    try:
-        return valid_audio(audio, dtype=np.float32), sr
-    except ParameterError as exc:
-        raise RequestError(str(exc)) from exc
+GC_AFTER_SAMPLES = 8_000_000
+"""A request that decoded this many samples (32 MB as float32) or more is followed by ``gc.collect()``:
+whatever a scorer left in reference cycles goes at once, not whenever the collector next runs."""
 
 
 def model_identity(scorer: Scorer) -> str:
@@ -196,9 +124,9 @@ def score_many(scorer: Scorer, items: Sequence[tuple[np.ndarray, int]]) -> list[
 class ScoringService:
     """Request handling around one scorer: what every endpoint (FastAPI, Modal) delegates to."""
 
-    def __init__(self, scorer: Scorer, *, limits: UploadLimits = UploadLimits(), token: str | None = None) -> None:
+    def __init__(self, scorer: Scorer, *, limits: UploadLimits | None = None, token: str | None = None) -> None:
         self.scorer = scorer
-        self.limits = limits
+        self.limits = limits or UploadLimits()
         self._token = token or None
 
     @property
@@ -224,51 +152,94 @@ class ScoringService:
         }
 
     def score_upload(self, data: bytes) -> dict[str, Any]:
-        """Decode, validate and score one uploaded file; RequestError for bad uploads."""
-        audio, sr = decode_audio(data, self.limits)
+        """Check, decode and score one uploaded file; RequestError for bad uploads."""
+        header = read_header(data, self.limits)
+        check_request_samples([header], self.limits)
+        outcome = self._score_one(data, header)
+        _collect_after(header.samples)
+        if isinstance(outcome, RequestError):
+            raise outcome
+        return outcome
+
+    def _score_one(self, data: bytes, header: AudioHeader) -> dict[str, Any] | RequestError:
+        """The ``/score`` body, or the refusal: returned, not raised, so that once this frame is
+        gone nothing (no traceback) holds the decoded audio."""
         try:
+            audio, sr = decode_audio(data, self.limits, header=header)
             result = self.scorer.score(audio, sr=sr)
         except ParameterError as exc:
-            raise RequestError(str(exc)) from exc
+            return RequestError(str(exc), status=getattr(exc, "status", 400), limit=getattr(exc, "limit", None))
         return result_to_body(result, model=model_identity(self.scorer), duration_s=audio.shape[0] / sr, sr=sr)
 
     def score_batch_uploads(self, uploads: Sequence[tuple[str, bytes]]) -> dict[str, Any]:
         """Score named uploads together; each result carries its own ``status`` (and ``error``).
 
-        Sets that decode are scored in one pooled pass over their windows. Should the pooled
-        pass fail, each set is scored alone, so a set that breaks the scorer fails by itself.
+        Every set's header is read first: a set beyond the per-set limits fails alone, and sets
+        that together decode to more than ``max_request_decoded_samples`` refuse the whole
+        request (413) before any is decoded. Sets that decode are scored in one pooled pass over
+        their windows; should it fail, each set is scored alone, so a set that breaks the scorer
+        fails by itself.
         """
         if not uploads:
             raise RequestError("empty batch: send one or more WAV files in the multipart field 'audio'")
         if len(uploads) > self.limits.max_batch_sets:
-            raise RequestError(
-                f"batch holds {len(uploads)} sets; the limit is {self.limits.max_batch_sets}", status=413
-            )
+            raise over_limit("batch holds", key="max_batch_sets", value=len(uploads),
+                             maximum=self.limits.max_batch_sets, unit="sets")
         results: list[dict[str, Any]] = [{"name": name} for name, _ in uploads]
-        good: list[tuple[int, np.ndarray, int]] = []
+        headers: dict[int, AudioHeader] = {}
         for i, (_, data) in enumerate(uploads):
             try:
-                audio, sr = decode_audio(data, self.limits)
+                headers[i] = read_header(data, self.limits)
             except RequestError as exc:
-                results[i].update(status=exc.status, error=str(exc))
+                results[i].update(status=exc.status, **exc.body())
+        check_request_samples(list(headers.values()), self.limits)
+        self._score_sets(uploads, headers, results)
+        _collect_after(sum(h.samples for h in headers.values()))
+        model = model_identity(self.scorer)
+        return {"api": API_VERSION, "scorer": self.scorer.name, "model": model, "results": results}
+
+    def _score_sets(
+        self, uploads: Sequence[tuple[str, bytes]], headers: Mapping[int, AudioHeader], results: list[dict[str, Any]]
+    ) -> None:
+        """Decode and score the sets whose headers passed, filling in their ``results``.
+
+        Failures are kept as messages, never as exceptions: an exception's traceback holds the
+        frames that hold decoded audio, and one kept in a list here made a reference cycle that
+        kept a whole batch's audio alive after the request.
+        """
+        good: list[tuple[int, np.ndarray, int]] = []
+        for i, header in headers.items():
+            try:
+                audio, sr = decode_audio(uploads[i][1], self.limits, header=header)
+            except RequestError as exc:
+                results[i].update(status=exc.status, **exc.body())
                 continue
             good.append((i, audio, sr))
-        model = model_identity(self.scorer)
+        pooled_failed = False
         try:
-            scored: list[Any] = score_many(self.scorer, [(a, sr) for _, a, sr in good])
+            scored: list[ScoreResult | dict[str, Any]] = list(score_many(self.scorer, [(a, sr) for _, a, sr in good]))
         except Exception:  # noqa: BLE001 - find the set that failed by scoring each alone
-            scored = []
-            for _, audio, sr in good:
-                try:
-                    scored.append(self.scorer.score(audio, sr=sr))
-                except Exception as exc:  # noqa: BLE001 - reported as that set's own error
-                    scored.append(exc)
+            pooled_failed = True
+        if pooled_failed:  # outside the except block, so the failed pass's frames are gone first
+            scored = [self._score_alone(audio, sr) for _, audio, sr in good]
+        model = model_identity(self.scorer)
         for (i, audio, sr), result in zip(good, scored, strict=True):
-            if isinstance(result, ParameterError):
-                results[i].update(status=400, error=str(result))
-            elif isinstance(result, Exception):
-                results[i].update(status=500, error=f"internal error: {type(result).__name__}: {result}")
+            if isinstance(result, ScoreResult):
+                results[i].update(status=200, **result_to_body(result, model=model, duration_s=audio.shape[0] / sr, sr=sr))
             else:
-                body = result_to_body(result, model=model, duration_s=audio.shape[0] / sr, sr=sr)
-                results[i].update(status=200, **body)
-        return {"api": API_VERSION, "scorer": self.scorer.name, "model": model, "results": results}
+                results[i].update(result)
+
+    def _score_alone(self, audio: np.ndarray, sr: int) -> ScoreResult | dict[str, Any]:
+        """One set's result, or its ``status`` and ``error``."""
+        try:
+            return self.scorer.score(audio, sr=sr)
+        except ParameterError as exc:
+            return {"status": 400, "error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - reported as that set's own error
+            return {"status": 500, "error": f"internal error: {type(exc).__name__}: {exc}"}
+
+
+def _collect_after(samples: int) -> None:
+    """Collect reference cycles after a request that decoded ``GC_AFTER_SAMPLES`` or more."""
+    if samples >= GC_AFTER_SAMPLES:
+        gc.collect()

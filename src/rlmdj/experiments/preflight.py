@@ -296,6 +296,15 @@ def check_serve(cfg: DictConfig) -> None:
     check_scorer(cfg)
 
 
+def check_compare_settings(cfg: DictConfig) -> None:
+    """``experiment.compare.*`` in range: the compare job reads them, and so does a sweep's
+    analysis, which runs after every job (a bad ``alpha`` must not wait for it)."""
+    from rlmdj.config.experiment import check_compare
+
+    if _get(cfg, "experiment.compare") is not None:
+        check_compare(_get(cfg, "experiment.compare"))
+
+
 def check_samples(cfg: DictConfig) -> None:
     """Sample folders for ``experiment=samples``."""
     for i, p in enumerate(_get(cfg, "samples.paths") or []):
@@ -307,7 +316,7 @@ def check_samples(cfg: DictConfig) -> None:
 
 _RUN: tuple[Callable[[DictConfig], None], ...] = (
     check_numbers, check_tracking, check_scorer, check_guardrails, check_driver, check_folders,
-    check_palette,
+    check_compare_settings, check_palette,
 )
 # Which checks each job needs before it starts; jobs not listed get the common ones.
 CHECKS: dict[str, tuple[Callable[[DictConfig], None], ...]] = {
@@ -315,9 +324,9 @@ CHECKS: dict[str, tuple[Callable[[DictConfig], None], ...]] = {
     "serve": (check_serve,),
     "samples": (check_samples,),
     "replay": (check_numbers, check_tracking, check_scorer, check_folders),
-    "compare": (check_tracking,),
+    "compare": (check_compare_settings, check_tracking),
 }
-_COMMON = (check_numbers, check_tracking, check_scorer, check_guardrails, check_folders)
+_COMMON = (check_numbers, check_tracking, check_scorer, check_guardrails, check_folders, check_compare_settings)
 
 
 def preflight(cfg: DictConfig, job: str | None = None) -> None:

@@ -15,11 +15,14 @@ import sys
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.config.palettes import register_palette_files
+from rlmdj.masked_console import masked_console
 from rlmdj.resources import bundled_dir
+from rlmdj.secrets import remember_override_secrets
 
 __all__ = ["main", "register_palette_files"]
 
@@ -36,14 +39,18 @@ def _hydra_main(cfg: DictConfig) -> float | None:
 
     _STATE["cfg"] = cfg  # lets a failure name the config key behind a failing path
     _settle_heap()
-    try:
-        preflight(cfg)  # everything checkable, before a run is opened or anything is spent
-        return get_job(str(cfg.experiment.name))(cfg)
-    except Exception as exc:
-        if _STATE.get("debug"):
+    # Masked here too: a launcher's worker process (joblib, Ray, SLURM) runs only this function.
+    if HydraConfig.initialized():
+        remember_override_secrets(list(HydraConfig.get().overrides.task))
+    with masked_console():
+        try:
+            preflight(cfg)  # everything checkable, before a run is opened or anything is spent
+            return get_job(str(cfg.experiment.name))(cfg)
+        except Exception as exc:
+            if _STATE.get("debug"):
+                raise
+            _report(exc)  # here, not in main(): Hydra would first print the job's overrides
             raise
-        _report(exc)  # here, not in main(): Hydra would first print the job's overrides
-        raise
 
 
 def _settle_heap() -> None:
@@ -95,7 +102,10 @@ def main() -> None:
         atexit.register(gc.freeze)
         gc.disable()  # until the job starts: see _settle_heap
     try:
-        _main()
+        # Hydra echoes overrides, jobs their conditions, sweeps their verdicts: no secret shows.
+        remember_override_secrets(sys.argv[1:])
+        with masked_console():
+            _main()
     finally:
         gc.enable()  # a job that never started (a bad override) leaves it on too
 

@@ -4,8 +4,9 @@
 Hydra saves the composed config and the command line verbatim, so a key given as an override
 (``+model.extra.api_key=sk-...``) or inside a URL would sit in the launch folder in clear.
 :class:`ScrubHydraFiles` (registered in ``conf/hydra/default.yaml``) rewrites those files
-through :func:`rlmdj.secrets.scrub_text` when a job starts (Hydra has written them by then) and
-again when it ends. The job itself still receives the real values.
+through :func:`rlmdj.secrets.scrub_document` when a job starts (Hydra has written them by then)
+and again when it ends; a rewritten YAML file stays loadable. The job itself still receives the
+real values.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.secrets import scrub_text
+from rlmdj.secrets import scrub_document
 
 __all__ = ["ScrubHydraFiles", "scrub_files"]
 
@@ -30,7 +31,7 @@ def scrub_files(paths: list[Path]) -> list[Path]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        clean = scrub_text(text)
+        clean = scrub_document(text, path.name)
         if clean != text:
             with contextlib.suppress(OSError):
                 path.write_text(clean, encoding="utf-8")

@@ -5,6 +5,8 @@ condition (chart them to watch the interval close); at the end, tags
 ``rlmdj.sequential.{rounds,replicas,stop_reason,verdict}`` and ``sequential/sequential.json``.
 The verdict tag leads the parent's description, above the end-of-sweep comparison.
 Without tracking (``tracking.enabled=false``) nothing is written and the sweep still runs.
+Writes go through :class:`rlmdj.tracking.scrubbing.ScrubbingClient`: a secret in a condition
+(``+model.extra.api_key=sk-a,sk-b``) is masked in the tags, the JSON and the metric keys.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from rlmdj.analysis.verdict import metric_name
 from rlmdj.experiments.sequential import SequentialState
 from rlmdj.experiments.sweep import SWEEP_FILE
+from rlmdj.secrets import scrub_key
 
 __all__ = ["ParentLog"]
 
@@ -34,10 +37,11 @@ class ParentLog:
         info_file = Path(sweep_dir) / SWEEP_FILE
         if not info_file.is_file():
             return cls(None, None)
-        from mlflow.tracking import MlflowClient
+        from rlmdj.tracking.scrubbing import scrubbing_client
 
         info = json.loads(info_file.read_text())
-        return cls(MlflowClient(tracking_uri=info["tracking_uri"]), info["parent_run_id"])
+        # The scrubbing client, like every writer: a condition may carry a secret (a swept key).
+        return cls(scrubbing_client(info["tracking_uri"]), info["parent_run_id"])
 
     def round(self, state: SequentialState) -> None:
         if self.client is None:
@@ -48,7 +52,9 @@ class ParentLog:
         now, step = int(time.time() * 1000), int(last["replicas"])
         metrics = []
         for cond, v in last["contrasts"].items():
-            prefix = f"sequential/{metric_name(cond.split('=', 1)[-1] if cond.count('=') == 1 else cond)}"
+            # Masked while the key is still beside its value (``password=...`` alone is a word).
+            name = scrub_key(cond)
+            prefix = f"sequential/{metric_name(name.split('=', 1)[-1] if name.count('=') == 1 else name)}"
             for key, value in (("mean", v["mean"]), ("ci_low", v["low"]), ("ci_high", v["high"])):
                 if math.isfinite(value):
                     metrics.append(Metric(f"{prefix}/{key}", float(value), now, step))

@@ -151,7 +151,7 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to ``artifact_file`` (a relative path inside the run's artifacts);
         secrets are masked (also when tracking is off and the file stays in the output folder)."""
-        self.artifact_path(artifact_file).write_text(scrub_document(text), encoding="utf-8")
+        self.artifact_path(artifact_file).write_text(scrub_document(text, artifact_file), encoding="utf-8")
 
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)

@@ -1,10 +1,12 @@
-"""An ``MlflowClient`` that never writes a secret: params, tags, run names and text artifacts
-pass through :func:`rlmdj.secrets.scrub_text` on their way into the store.
+"""An ``MlflowClient`` that never writes a secret: params, tags, run names, metric, param and
+tag keys and text artifacts pass through :mod:`rlmdj.secrets` on their way into the store.
 
-:func:`rlmdj.tracking.store.open_store` returns this client, so every writer in rlmdj (single
-runs, sweep parents, comparisons) is covered at one boundary instead of at each call site.
-Text-like artifact files (``.json``, ``.yaml``, ``.html``, ``.txt``...) that contain a secret
-are uploaded from a scrubbed copy; audio and images are uploaded as they are.
+:func:`rlmdj.tracking.store.open_store` returns this client and the sequential sweeper's parent
+log builds one (:func:`scrubbing_client`), so every writer in rlmdj (single runs, sweep parents,
+comparisons, sequential rounds) is covered at one boundary instead of at each call site. Keys
+stay valid MLflow keys (a secret in a condition name becomes ``masked``). Text-like artifact
+files (``.json``, ``.yaml``, ``.html``, ``.txt``...) that contain a secret are uploaded from a
+scrubbed copy that keeps their syntax; audio and images are uploaded as they are.
 """
 
 from __future__ import annotations
@@ -16,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mlflow.entities import Param, RunTag
+from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from rlmdj.secrets import scrub_document, scrub_text
+from rlmdj.secrets import MASK, is_secret_key, scrub_document, scrub_key, scrub_text
 
-__all__ = ["ScrubbingClient", "TEXT_SUFFIXES", "scrub_file"]
+__all__ = ["ScrubbingClient", "TEXT_SUFFIXES", "scrub_file", "scrubbing_client"]
 
 TEXT_SUFFIXES = frozenset({
     ".json", ".yaml", ".yml", ".txt", ".md", ".html", ".htm", ".csv", ".log", ".py", ".toml",
@@ -40,8 +42,22 @@ def scrub_file(path: Path) -> str | None:
         text = path.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError):
         return None
-    clean = scrub_document(text)  # inline base64 media is left alone
+    clean = scrub_document(text, path.name)  # inline base64 media is left alone
     return clean if clean != text else None
+
+
+def scrubbing_client(tracking_uri: str) -> ScrubbingClient:
+    """The client for writing to the store at ``tracking_uri`` from outside :func:`open_store`."""
+    return ScrubbingClient(tracking_uri=tracking_uri)
+
+
+def _value(key: str, value: Any) -> str:
+    """A param or tag value as text: masked whole under a secret-looking key
+    (``rlmdj.condition.model.extra.api_key``), else scrubbed by pattern."""
+    text = str(value)
+    if is_secret_key(key) and text not in ("", "None", "null", MASK):
+        return MASK
+    return scrub_text(text)
 
 
 class ScrubbingClient(MlflowClient):
@@ -49,28 +65,35 @@ class ScrubbingClient(MlflowClient):
 
     def create_run(self, experiment_id: str, start_time: int | None = None,
                    tags: dict[str, Any] | None = None, run_name: str | None = None) -> Any:
-        clean = {k: scrub_text(str(v)) for k, v in (tags or {}).items()}
+        clean = {scrub_key(k): _value(k, v) for k, v in (tags or {}).items()}
         return super().create_run(experiment_id, start_time=start_time, tags=clean,
                                   run_name=scrub_text(run_name) if run_name else run_name)
 
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        return super().log_param(run_id, key, scrub_text(str(value)), synchronous=synchronous)
+        return super().log_param(run_id, scrub_key(key), _value(key, value), synchronous=synchronous)
 
     def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
-        return super().set_tag(run_id, key, scrub_text(str(value)), synchronous=synchronous)
+        return super().set_tag(run_id, scrub_key(key), _value(key, value), synchronous=synchronous)
+
+    def log_metric(self, run_id: str, key: str, value: float, *args: Any, **kwargs: Any) -> Any:
+        return super().log_metric(run_id, scrub_key(key), value, *args, **kwargs)
 
     def update_run(self, run_id: str, status: str | None = None, name: str | None = None) -> None:
         return super().update_run(run_id, status=status, name=scrub_text(name) if name else name)
 
-    def log_batch(self, run_id: str, metrics: Sequence[Any] = (), params: Sequence[Param] = (),
+    def log_batch(self, run_id: str, metrics: Sequence[Metric] = (), params: Sequence[Param] = (),
                   tags: Sequence[RunTag] = (), synchronous: bool | None = None) -> Any:
-        params = [Param(p.key, scrub_text(str(p.value))) for p in params]
-        tags = [RunTag(t.key, scrub_text(str(t.value))) for t in tags]
+        metrics = [m if (key := scrub_key(m.key)) == m.key else
+                   Metric(key, m.value, m.timestamp, m.step, model_id=m.model_id,
+                          dataset_name=m.dataset_name, dataset_digest=m.dataset_digest, run_id=m.run_id)
+                   for m in metrics]
+        params = [Param(scrub_key(p.key), _value(p.key, p.value)) for p in params]
+        tags = [RunTag(scrub_key(t.key), _value(t.key, t.value)) for t in tags]
         return super().log_batch(run_id, metrics=metrics, params=params, tags=tags,
                                  synchronous=synchronous)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        return super().log_text(run_id, scrub_text(text), artifact_file)
+        return super().log_text(run_id, scrub_document(text, artifact_file), artifact_file)
 
     def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
         root = Path(local_dir)

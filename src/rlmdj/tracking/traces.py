@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["SetTrace", "log_set_trace", "set_trace_from_driver", "trace_summary"]
@@ -172,6 +172,15 @@ def _lm_span(b: _Builder, call: Mapping[str, Any], parent: Any) -> Any:
                   attributes=attributes, error=call.get("error"))
 
 
+def _scrubbed(record: SetTrace) -> SetTrace:
+    """``record`` with secrets masked (see :mod:`rlmdj.secrets`); times and numbers kept."""
+    from rlmdj.secrets import scrub_value
+
+    return replace(record, calls=scrub_value(record.calls), tool_calls=scrub_value(record.tool_calls),
+                   restarts=scrub_value(record.restarts), inputs=scrub_value(record.inputs),
+                   outputs=scrub_value(record.outputs), tags=scrub_value(record.tags))
+
+
 def log_set_trace(record: SetTrace, *, experiment_id: str, run_id: str | None,
                   name: str = "rlm set") -> str:
     """Write ``record`` as one trace in ``experiment_id`` linked to ``run_id``; its trace id."""
@@ -179,6 +188,7 @@ def log_set_trace(record: SetTrace, *, experiment_id: str, run_id: str | None,
     from mlflow.entities import SpanType
     from mlflow.tracking import MlflowClient
 
+    record = _scrubbed(record)  # traces are written to the store like any other text
     calls = sorted(record.calls, key=lambda c: _lm_times(c)[0])
     tools = sorted(record.tool_calls, key=lambda r: _tool_times(r)[0])
     times = ([t for c in calls for t in _lm_times(c)] + [t for r in tools for t in _tool_times(r)]

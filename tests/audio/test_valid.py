@@ -84,6 +84,22 @@ def test_valid_audio_shapes_and_types() -> None:
         valid_audio(np.zeros(4, dtype=np.int32), what="sample 'x'")
 
 
+def test_valid_audio_min_frames() -> None:
+    assert valid_audio(np.zeros((3, 2)), min_frames=3).shape == (3, 2)
+    with pytest.raises(ParameterError, match=r"^loop is too short: 2 frames; at least 3 frames are needed$"):
+        valid_audio(np.zeros((2, 2)), what="loop", min_frames=3)
+    with pytest.raises(ParameterError, match=r"1 frame \(0.0005 s at 2000 Hz\); at least 0.0015 s \(3 frames\)"):
+        valid_audio(np.zeros(1), min_frames=3, sr=2000)
+    assert valid_audio(np.zeros((0, 2)), min_frames=3, allow_empty=True).shape == (0, 2)
+
+
+def test_finiteness_is_checked_in_every_block() -> None:
+    x = np.zeros((3 * (1 << 18) + 5, 2), dtype=np.float32)
+    x[-1, 1] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        valid_audio(x)
+
+
 @pytest.mark.parametrize("entry", ["wav_bytes", "renderer", "model_input"])
 def test_float64_that_overflows_float32_is_refused_where_float32_is_made(entry: str) -> None:
     with pytest.raises(ParameterError, match="NaN or infinite"):

@@ -252,7 +252,7 @@ def test_stalled_uploads_time_out_and_lock_nobody_out(per_client):
     over = 2 * concurrency - per_client
     assert sum(a.startswith("HTTP/1.1 408") for a in answers) == 2 * concurrency - max(over, 0)
     assert sum(a.startswith("HTTP/1.1 429") for a in answers) == max(over, 0)
-    assert all("read_timeout_s" in a for a in answers if " 408 " in a)
+    assert all("(experiment.serve.read_timeout_s)" in a for a in answers if " 408 " in a)
 
 
 class BatchLevelScorer(LevelScorer):

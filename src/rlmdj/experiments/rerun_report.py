@@ -147,7 +147,8 @@ def print_reproduction(rows: list[Reproduction], verdict: str) -> None:
 
     table = Table(title="rerun vs original", show_header=True)
     for name in _SHORT_HEAD:
-        table.add_column(name, justify="right" if name in ("job", "ΔOBJ") else "left")
+        table.add_column(name, justify="right" if name in ("job", "ΔOBJ") else "left",
+                         overflow="fold" if name == "condition" else "ellipsis")  # conditions whole
     for i, r in enumerate(rows, 1):
         table.add_row(*r.short_row(i))
     Console().print(table)

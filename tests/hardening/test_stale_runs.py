@@ -47,3 +47,25 @@ def test_process_identity_tracks_pid_reuse():
     assert not process_alive(dead_pid())
     if "rlmdj.pid_start" in tags:  # Linux: a different start time means another process
         assert not process_alive(os.getpid(), str(int(tags["rlmdj.pid_start"]) + 1))
+
+
+def test_a_claimed_run_is_this_processs_and_survives_the_cleanup(tmp_path):
+    """A resumed sweep's parent: left by a process that died, taken up by this one."""
+    from rlmdj.tracking.store import claim_run
+
+    tracking = OmegaConf.create({"uri": f"sqlite:///{tmp_path}/mlruns.db", "experiment": "rlmdj",
+                                 "artifact_location": str(tmp_path / "art"), "enabled": True})
+    client, exp = open_store(tracking)
+    gone = dead_pid()
+    parent = client.create_run(exp, tags={HOST_TAG: socket.gethostname(), PID_TAG: str(gone),
+                                          "rlmdj.pid_start": "1"}).info.run_id
+    open_store(tracking)  # the dead process's run is marked FAILED, with the reason
+    assert STALE_TAG in client.get_run(parent).data.tags
+
+    claim_run(client, parent)
+    open_store(tracking)  # what each job of the resumed sweep does first
+
+    run = MlflowClient(tracking_uri=str(tracking.uri)).get_run(parent)
+    assert run.info.status == "RUNNING"
+    assert run.data.tags[PID_TAG] == str(os.getpid()) and STALE_TAG not in run.data.tags
+    assert run.data.tags.get("rlmdj.pid_start") == process_tags().get("rlmdj.pid_start")

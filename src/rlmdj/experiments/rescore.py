@@ -5,11 +5,13 @@ from one pass over the sweep on a GPU server or Modal: each FINISHED child's sto
 (``audio/set.*``) is fetched, ``scorer.max_batch_sets`` sets go per ``POST /score_batch`` (any
 scorer works; an HTTP scorer batches), and each run gets ``<scorer>/CE..PQ`` and
 ``<scorer>/OBJ`` plus a tag naming the scorer's identity. A set the scorer refuses fails alone:
-it is reported and the others are logged. Re-running skips runs already scored (resume).
+it is reported and the others are logged; the job then exits 1 with one line saying how many
+failed. Re-running skips runs already scored (resume), so it retries only those.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 import time
@@ -18,7 +20,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from rlmdj.errors import ParameterError
+from rlmdj.errors import EnvironmentProblem, ParameterError
 
 __all__ = ["RESCORE_TAG_PREFIX", "rescore_job", "set_audio_path"]
 
@@ -40,14 +42,17 @@ def rescore_job(cfg: DictConfig) -> None:
 
     from rlmdj.experiments.assemble import build_scorer
     from rlmdj.experiments.compare_job import resolve_parent
+    from rlmdj.experiments.progress import Progress
     from rlmdj.tracking.store import open_store
 
     r = cfg.experiment.rescore
     if not r.parent:
         raise ParameterError("experiment.rescore.parent: name the sweep's parent run id (a unique prefix "
                              "is enough), e.g. experiment.rescore.parent=3f2a9c")
+    # MLflow draws a "Downloading artifacts" bar per file; the sets are counted below instead.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     client, _ = open_store(cfg.tracking)
-    parent = resolve_parent(client, str(r.parent))
+    parent = resolve_parent(client, str(r.parent), key="experiment.rescore.parent")
     pid = parent.info.run_id
     kids = client.search_runs([parent.info.experiment_id], max_results=10_000,
                               filter_string=f"tags.mlflow.parentRunId = '{pid}' and attributes.status = 'FINISHED'")
@@ -57,7 +62,8 @@ def rescore_job(cfg: DictConfig) -> None:
     size = max(1, int(cfg.scorer.max_batch_sets))
     batch = getattr(scorer, "score_batch_outcomes", None)
     done = failed = 0
-    with tempfile.TemporaryDirectory(prefix="rlmdj-rescore-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="rlmdj-rescore-") as tmp, \
+            Progress("rescoring", len(todo), unit="sets", enabled=bool(cfg.progress)) as progress:
         for c0 in range(0, len(todo), size):
             chunk, items = [], []
             for run in todo[c0 : c0 + size]:
@@ -70,6 +76,9 @@ def rescore_job(cfg: DictConfig) -> None:
                     continue
                 chunk.append(run)
                 items.append((audio, int(sr)))
+            if not items:
+                progress.update(done + failed)
+                continue
             outcomes = batch(items) if callable(batch) else [scorer.score(a, sr=s) for a, s in items]
             now = int(time.time() * 1000)
             for run, outcome in zip(chunk, outcomes, strict=True):
@@ -83,10 +92,14 @@ def rescore_job(cfg: DictConfig) -> None:
                     tags=[RunTag(f"{RESCORE_TAG_PREFIX}{scorer.name}", str(outcome.identity))],
                 )
                 done += 1
+            progress.update(done + failed)
             for path in Path(tmp).rglob("*"):
                 if path.is_file():
                     path.unlink()
     print(f"rescore: sweep {pid}: {done} of {len(kids)} finished runs scored with {scorer.identity}"
           + (f"; {len(kids) - len(todo)} already had {metric}" if len(kids) > len(todo) else "")
           + (f"; {failed} failed" if failed else ""))
+    if failed:
+        raise EnvironmentProblem(f"experiment.rescore: {failed} of {len(todo)} set(s) could not be scored "
+                                 "(each is named above); run the same command again to retry only those")
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rlmdj.config import Config
+from rlmdj.config import Config, register_configs
 from rlmdj.config.override_check import check_override_keys, config_groups, key_table, override_args
 from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir
@@ -12,6 +12,7 @@ from rlmdj.resources import bundled_dir
 
 @pytest.fixture(scope="module")
 def table():
+    register_configs()  # the palette files as options of `palette`, as the CLI registers them
     return key_table(Config, config_groups(bundled_dir("conf")))
 
 
@@ -36,7 +37,7 @@ def test_unknown_key_names_the_closest_one(table, override, suggestion):
     ["+model.extra.api_key=sk-x", "+model.extra.extra_headers.Authorization=Bearer x"],
     ["scorer.weights.CE=0.5", "guardrails.gain_caps.texture=0.4", "hydra.verbose=true"],
     ["experiment=serve", "experiment.serve.port=8001", "hydra/launcher=joblib_local", "~tracking.run_name"],
-    ["palette=anything", "'replica=range(3)'"],
+    ["palette=example", "'replica=range(3)'", "palette=random,example_synth"],
 ])
 def test_real_keys_groups_and_free_tables_pass(table, overrides):
     check_override_keys(overrides, table)

@@ -95,7 +95,10 @@ def _log_hyp1f1_half(a: float, z: float) -> float:
     from scipy import special  # deferred: the sweeper plugin imports this module at every start
 
     peak = z / 2 + math.sqrt(z * z / 4 + a * z)  # the largest term's index
-    k = np.arange(int(peak + 12 * math.sqrt(peak + 1) + 40))
+    # The terms are log-concave in k: beyond 12 widths (sqrt(peak)) of the peak they add nothing,
+    # so only that window is summed (not all terms from 0: gigabytes for a large prior_effect).
+    width = 12 * math.sqrt(peak + 1) + 40
+    k = np.arange(max(0, int(peak - width)), int(peak + width))
     terms = (special.gammaln(a + k) - special.gammaln(a) + k * math.log(z)
              - special.gammaln(k + 0.5) + special.gammaln(0.5) - special.gammaln(k + 1))
     return float(special.logsumexp(terms))

@@ -13,6 +13,7 @@ up) is still caught where it happens and reported by :mod:`rlmdj.failures`.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import tempfile
@@ -25,11 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.errors import ParameterError
 
-__all__ = ["CHECKS", "check_folder_writable", "check_prompt", "preflight"]
+__all__ = ["CHECKS", "check_folder_writable", "check_prompt", "checks_for", "preflight"]
 
 _AXES = ("CE", "CU", "PC", "PQ")
 _SANDBOXES = ("deno", "local")
-_STORE_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+_STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 
 
 def _get(cfg: DictConfig, key: str) -> Any:
@@ -80,11 +81,19 @@ def _key_set(cfg: DictConfig, key: str, model_key: str) -> None:
 
 
 def check_folder_writable(path: str | Path, key: str) -> None:
-    """Create ``path`` if needed and write a probe file in it; ParameterError naming ``key``."""
+    """``path`` is a writable folder, or one that can be created; ParameterError naming ``key``.
+
+    Creates nothing: a probe file is written (and removed) in ``path`` or, when it does not
+    exist yet, in its nearest existing parent, so a refused run leaves no folder behind.
+    """
     folder = Path(str(path)).expanduser()
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".rlmdj-probe-"):
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".rlmdj-probe-"):
             pass
     except OSError as exc:
         why = exc.strerror or type(exc).__name__
@@ -132,18 +141,21 @@ def check_tracking(cfg: DictConfig) -> None:
         return
     uri = str(_get(cfg, "tracking.uri") or "")
     scheme = uri.split("://", 1)[0].split("+", 1)[0] if "://" in uri else ""
+    if uri and (scheme == "file" or uri.startswith("file:") or "://" not in uri):
+        folder = Path(uri.removeprefix("file://").removeprefix("file:")).expanduser().absolute()
+        raise ParameterError(f"tracking.uri={uri}: MLflow no longer takes file stores (a folder "
+                             f"or file:...); use a SQLite store, e.g. tracking.uri=sqlite:///"
+                             f"{folder / 'mlruns.db'}, or a server (http://host:5000)")
     if not uri or (scheme and scheme not in _STORE_SCHEMES):
         raise ParameterError(f"tracking.uri={uri!r} is not a store MLflow can use; use "
-                             "sqlite:///path/to/mlruns.db, a folder, or http://host:5000")
+                             "sqlite:///path/to/mlruns.db or http://host:5000")
     if scheme in ("http", "https"):
         from rlmdj.tracking.health import check_server
 
         check_server(uri)  # a server that is down fails in seconds, before the samples load
     if uri.startswith("sqlite:///"):
         check_folder_writable(Path(uri.removeprefix("sqlite:///")).parent, "tracking.uri")
-    elif "://" not in uri or uri.startswith("file:"):
-        check_folder_writable(uri.removeprefix("file://").removeprefix("file:"), "tracking.uri")
-    if scheme in ("sqlite", "file", "") and _get(cfg, "tracking.artifact_location"):
+    if scheme == "sqlite" and _get(cfg, "tracking.artifact_location"):
         check_folder_writable(_get(cfg, "tracking.artifact_location"), "tracking.artifact_location")
 
 
@@ -191,6 +203,11 @@ def check_driver(cfg: DictConfig) -> None:
     from rlmdj.dj.drivers.registry import DRIVERS
 
     driver = _choice(cfg, "dj.driver", tuple(DRIVERS.names()))
+    if driver == "greedy":
+        _number(cfg, "dj.phrase_bars", lo=1, hi=4096, integer=True, example=8)
+        _number(cfg, "dj.candidates", lo=1, hi=1000, integer=True, example=6)
+    if driver == "greedy" or _get(cfg, "ears.enabled"):
+        check_ears(cfg)
     if driver != "rlm":
         return
     _choice(cfg, "dj.sandbox.kind", _SANDBOXES)
@@ -224,6 +241,17 @@ def check_driver(cfg: DictConfig) -> None:
     if _get(cfg, "guardrails.critic") and _get(cfg, "model.critic_model"):
         _key_set(cfg, "model.critic_api_key_env", "model.critic_model")
     check_prompt(cfg)
+
+
+def check_ears(cfg: DictConfig) -> None:
+    """A hearing DJ's scorer name and budgets (``ears.*``)."""
+    from rlmdj.scoring.factory import SCORERS
+
+    if _get(cfg, "ears.scorer") is not None:
+        _choice(cfg, "ears.scorer", tuple(SCORERS.names()))
+    for key in ("ears.max_listens", "ears.max_auditions", "ears.max_moves"):
+        _number(cfg, key, lo=0, hi=100_000, integer=True, example=8)
+    _number(cfg, "ears.max_chars", lo=200, hi=10_000_000, integer=True, example=600)
 
 
 def check_prompt(cfg: DictConfig) -> None:
@@ -329,9 +357,13 @@ CHECKS: dict[str, tuple[Callable[[DictConfig], None], ...]] = {
 _COMMON = (check_numbers, check_tracking, check_scorer, check_guardrails, check_folders, check_compare_settings)
 
 
+def checks_for(cfg: DictConfig, job: str | None = None) -> tuple[Callable[[DictConfig], None], ...]:
+    """The checks ``job`` (default: ``experiment.name``) needs, in order."""
+    return CHECKS.get(job or str(_get(cfg, "experiment.name") or "run"), _COMMON)
+
+
 def preflight(cfg: DictConfig, job: str | None = None) -> None:
     """Run the checks ``job`` (default: ``experiment.name``) needs; ParameterError on the first
     problem, naming its config key."""
-    name = job or str(_get(cfg, "experiment.name") or "run")
-    for check in CHECKS.get(name, _COMMON):
+    for check in checks_for(cfg, job):
         check(cfg)

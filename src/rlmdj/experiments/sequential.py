@@ -43,6 +43,10 @@ __all__ = ["Condition", "SequentialSettings", "SequentialState", "baseline_first
 
 SEQUENTIAL_TARGET = "hydra_plugins.rlmdj_sequential.sequential_sweeper.SequentialSweeper"
 _BOOKKEEPING = ("hydra.", "hydra/", "tracking.", "paths.", "progress", "experiment.")
+# Effects beyond 10 SDs of the differences are decided by any test after a few pairs; a larger
+# prior_effect only makes the mixture's series longer (it grows with n * prior_effect^2).
+MAX_PRIOR_EFFECT = 10.0
+MAX_REPLICAS = 1000  # per condition: the schedule and the confidence sequence stay small
 
 
 @dataclass(frozen=True)
@@ -65,19 +69,30 @@ class SequentialSettings:
     prior_effect: float = 2.0
 
     def __post_init__(self) -> None:
+        for key in ("min_replicas", "max_replicas", "round_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParameterError(f"hydra.sweeper.{key} must be a whole number, got {value!r}")
+        for key in ("delta", "alpha", "prior_effect"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParameterError(f"hydra.sweeper.{key} must be a finite number, got {value!r}")
         if self.min_replicas < 2:
             raise ParameterError(f"hydra.sweeper.min_replicas must be >= 2, got {self.min_replicas}")
         if self.max_replicas < self.min_replicas:
             raise ParameterError(f"hydra.sweeper.max_replicas ({self.max_replicas}) must be >= "
                                  f"min_replicas ({self.min_replicas})")
+        if self.max_replicas > MAX_REPLICAS:
+            raise ParameterError(f"hydra.sweeper.max_replicas must be <= {MAX_REPLICAS}, got {self.max_replicas}")
         if self.round_size < 1:
             raise ParameterError(f"hydra.sweeper.round_size must be >= 1, got {self.round_size}")
         if not self.delta > 0:
             raise ParameterError(f"hydra.sweeper.delta must be > 0 (OBJ), got {self.delta}")
         if not 0 < self.alpha < 1:
             raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {self.alpha}")
-        if not self.prior_effect > 0:
-            raise ParameterError(f"hydra.sweeper.prior_effect must be > 0 (effect / SD), got {self.prior_effect}")
+        if not 0 < self.prior_effect <= MAX_PRIOR_EFFECT:
+            raise ParameterError(f"hydra.sweeper.prior_effect must be in (0, {MAX_PRIOR_EFFECT:g}] "
+                                 f"(effect / SD), got {self.prior_effect}")
 
     def schedule(self) -> list[int]:
         """Replicas per condition after each round: min, min+round, ..., max."""

@@ -120,14 +120,14 @@ class SweepCallback(Callback):
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = _sweep_params(config)
-        _check_sequential(config, overrides)  # before any run or job exists
-        from rlmdj.experiments.preflight import preflight
+        from rlmdj.experiments.sweep_preflight import preflight_sweep
         from rlmdj.failures import exit_on
 
-        try:  # what the jobs share is checked before the parent run is opened
-            preflight(config)
+        try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
+            preflight_sweep(config)
         except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
             exit_on(exc, config)
+        _check_sequential(config, overrides)  # before any run or job exists
         if not OmegaConf.select(config, "tracking.enabled", default=True):
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()

@@ -67,6 +67,22 @@ def test_sequential_sweep_with_one_condition_is_refused_before_any_job(store, mo
     assert not (Path(store["dir"]) / "mlruns.db").exists() or not parents(*client_for(store["uri"]))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(("setting", "message"), [
+    ("experiment.compare.baseline=nosuch", "experiment.compare.baseline='nosuch' matches 0 conditions"),
+    ("experiment.compare.primary=XX", "experiment.compare.primary=XX: choose one of OBJ"),
+])
+def test_a_baseline_or_primary_the_sweep_cannot_use_is_refused_before_any_job(
+        store, monkeypatch, capsys, setting: str, message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(["-m", f"hydra.sweep.dir={store['dir']}/multirun/bad", "hydra/sweeper=sequential",
+                 "dj=reference,random", "bars=8", setting, *store["overrides"]], monkeypatch)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (Path(store["dir"]) / "mlruns.db").exists() or not parents(*client_for(store["uri"]))
+
+
 def test_plugin_is_found_by_hydra_and_shipped_in_the_wheel() -> None:
     from hydra.core.plugins import Plugins
     from hydra.plugins.sweeper import Sweeper

@@ -114,8 +114,15 @@ def test_resumed_basic_sweep_owns_its_parent_and_reruns_nothing(tmp_path: Path, 
 
 def test_resumed_sequential_sweep_owns_its_parent_and_reruns_nothing(tmp_path: Path, process_group) -> None:
     # Two rounds (2 then 3 replicas per condition): stopped once the first round is analysed.
+    # The baseline is the comparison's, not the first condition.
     sweep = ["hydra/sweeper=sequential", "dj=reference,random", "hydra.sweeper.min_replicas=2",
-             "hydra.sweeper.round_size=1", "hydra.sweeper.max_replicas=3"]
-    out, _ = _check_resumed(tmp_path, process_group, sweep, re.compile(r"^sequential: round 1,"))
+             "hydra.sweeper.round_size=1", "hydra.sweeper.max_replicas=3", "experiment.compare.baseline=random"]
+    out, pid = _check_resumed(tmp_path, process_group, sweep, re.compile(r"^sequential: round 1,"))
     # Round 1's four jobs were skipped, round 2 launched two more: N is jobs, not conditions.
     assert "job 5/6 " in out and "job 6/6 " in out
+    # The stopping verdict and the fixed-n verdicts are about the same contrast.
+    assert "baseline dj=random;" in out
+    assert "sequential verdict: reference vs random:" in out and "verdict: reference vs random:" in out
+    assert "random vs reference" not in out
+    tags = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db").get_run(pid).data.tags
+    assert "- reference vs random:" in tags["rlmdj.sequential.verdict"]

@@ -93,7 +93,7 @@ _PAIR = re.compile(
 )
 _NOT_VALUES = (MASK, "null", "None", "~", "")
 _MIN_ENV_SECRET = 8
-# Below this length a value of letters only is a word ("disabled", "localhost"), not a secret.
+# Below this length a value of letters only is a word ("disabled", "four_on_floor"), not a secret.
 _MIN_WORD_SECRET = 16
 # Environment variables whose names merely look secret: the shell's working directories.
 _NOT_SECRET_ENV = frozenset({"PWD", "OLDPWD"})
@@ -141,7 +141,7 @@ def looks_like_secret_value(value: str) -> bool:
         pass
     else:
         return False
-    return not (v.isalpha() and len(v) < _MIN_WORD_SECRET)
+    return not (len(v) < _MIN_WORD_SECRET and re.fullmatch(r"[A-Za-z]+(?:[_-][A-Za-z]+)*", v))
 
 
 def _environ() -> list[tuple[str, str]]:
@@ -201,9 +201,11 @@ def remember_override_secrets(overrides: list[str] | tuple[str, ...]) -> None:
                 _REMEMBERED.add(value.strip())
 
 
-def _known_values() -> list[str]:
-    """Secret environment values and remembered command-line secrets, longest first."""
-    return sorted(set(secret_env_values()) | _REMEMBERED, key=len, reverse=True)
+def _mask_values(text: str, values: list[str]) -> str:
+    for value in values:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
 
 
 def _credential_like(token: str) -> bool:
@@ -216,11 +218,11 @@ def scrub_text(text: str) -> str:
     """``text`` with every secret-looking substring masked (see the module docstring)."""
     if not text:
         return text
-    for value in _known_values():
-        if value in text:
-            text = text.replace(value, MASK)
+    text = _mask_values(text, secret_env_values())
     for pattern, repl in _PATTERNS:
         text = pattern.sub(repl, text)
+    # After the shapes, so a remembered "sk-..." reads "sk-***" like any other.
+    text = _mask_values(text, sorted(_REMEMBERED, key=len, reverse=True))
 
     def header(match: re.Match[str]) -> str:
         if match["cred"] in _NOT_VALUES or match["cred"].lower() in _SCHEMES:
@@ -287,20 +289,25 @@ def _scrub_tree(data: Any, key: str = "") -> Any:
     return scrub_value(data, key)
 
 
+# A mask that is a whole plain scalar (``cwd: ***``, ``- ***``), which YAML reads as an alias.
+_LONE_MASK = re.compile(r"(?:(?<=[\s\[{,])|^)\*\*\*(?=[\s,\]}]|$)", re.M)
+
+
 def _yaml_kept(original: str, masked: str) -> str:
-    """``masked`` if it is still YAML, else the scrubbed document dumped again: a mask can land
-    where YAML reads ``*`` as an alias (``cwd: ***``)."""
+    """``masked`` if it is still YAML, else with lone masks quoted (``cwd: '***'``), else the
+    scrubbed document dumped again (a mask that starts a longer scalar: ``***/outputs``)."""
     import yaml
 
     try:
         data = yaml.safe_load(original)
     except yaml.YAMLError:
         return masked  # not YAML to begin with: text masking is all there is to keep
-    try:
-        yaml.safe_load(masked)
-        return masked
-    except yaml.YAMLError:
-        pass
+    for candidate in (masked, _LONE_MASK.sub(f"'{MASK}'", masked)):
+        try:
+            yaml.safe_load(candidate)
+            return candidate
+        except yaml.YAMLError:
+            continue
     return yaml.safe_dump(_scrub_tree(data), sort_keys=False, allow_unicode=True,
                           default_flow_style=False, width=10**6)
 
@@ -338,5 +345,5 @@ def scrub_document(text: str, name: str = "") -> str:
     if suffix == ".json":
         return _json_kept(text, masked)
     if suffix == ".jsonl":
-        return "\n".join(scrub_document(line, ".json") for line in text.split("\n"))
+        return "\n".join(scrub_document(line, "line.json") for line in text.split("\n"))
     return masked

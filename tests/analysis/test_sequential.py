@@ -198,3 +198,28 @@ def test_plan_expands_conditions_and_refuses_what_cannot_be_analysed() -> None:
         plan(["palette=a,b"])
     with pytest.raises(ParameterError, match="max_replicas"):
         SequentialSettings(min_replicas=5, max_replicas=4)
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("alpha", math.nan, "alpha must be a finite number"),
+    ("delta", math.inf, "delta must be a finite number"),
+    ("prior_effect", 1e4, r"prior_effect must be in \(0, 10\]"),
+    ("max_replicas", 10**9, "max_replicas must be <= 1000"),
+    ("round_size", 1.5, "round_size must be a whole number"),
+])
+def test_settings_outside_what_the_sequence_can_compute_are_refused(key, value, message):
+    with pytest.raises(ParameterError, match=f"hydra.sweeper.{message}"):
+        SequentialSettings(**{key: value})
+
+
+def test_series_is_summed_around_its_peak_only():
+    """log 1F1 from the window around the largest term equals the whole series, and a large
+    argument costs no memory (it allocated gigabytes when summed from the first term)."""
+    from scipy import special
+
+    from rlmdj.analysis.sequential import _log_hyp1f1_half
+
+    for a, z in ((1.0, 0.5), (2.5, 40.0), (10.0, 300.0)):
+        assert _log_hyp1f1_half(a, z) == pytest.approx(math.log(special.hyp1f1(a, 0.5, z)), rel=1e-9)
+    assert math.isfinite(_log_hyp1f1_half(10.0, 1e9))  # a window of ~4e5 terms, not 1e9
+    assert math.isfinite(cs_multiplier(20, alpha=0.05, prior_effect=10.0))

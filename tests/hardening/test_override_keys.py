@@ -46,3 +46,28 @@ def test_real_keys_groups_and_free_tables_pass(table, overrides):
 def test_flags_and_their_values_are_not_overrides():
     argv = ["-m", "--cfg", "job", "bars=4", "-cn", "config", "--info=all", "dj=rlm"]
     assert override_args(argv) == ["bars=4", "dj=rlm"]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    (["palette=nope"], "palette=nope: no such palette; `rlmdj experiment=samples` lists the palettes"),
+    (["palette=é"], "palette=é: no such palette"),
+    (["palette=exampel"], "did you mean `palette=example`?"),
+    (["palette=random,nope"], "palette=nope: no such palette"),
+    (["dj=refrence"], "dj=refrence: no such option of `dj`; did you mean `dj=reference`?"),
+    (["experiment=null"], "experiment=null: no such option of `experiment`"),
+])
+def test_group_choice_must_name_an_option(table, overrides, expected):
+    with pytest.raises(ParameterError) as info:
+        check_override_keys(overrides, table)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_option_names_come_from_the_config_and_the_palette_files(tmp_path):
+    from rlmdj.config.override_check import check_group_choices, group_choices
+
+    choices = group_choices(bundled_dir("conf"))
+    assert {"reference", "random", "greedy", "rlm"} <= choices["dj"]
+    assert "launcher" not in choices and "hydra" not in choices  # Hydra's groups are Hydra's
+    check_group_choices(["palette='café'", "~palette", "dj=${oc.env:X}"], {"palette": frozenset({"café"})})
+    with pytest.raises(ParameterError, match="needs quotes"):
+        check_group_choices(["palette=café"], {"palette": frozenset({"café"})})

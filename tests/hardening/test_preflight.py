@@ -85,3 +85,25 @@ def test_serve_port_is_checked_before_the_model_is_loaded(compose_cfg):
     with pytest.raises(ParameterError, match=r"experiment\.serve\.port must be between 0 and 65535"):
         preflight(compose_cfg("experiment=serve", "experiment.serve.port=70000",
                               "scorer=audiobox", "scorer.checkpoint=/no/such/checkpoint"))
+
+
+def test_folder_check_creates_nothing(tmp_path):
+    check_folder_writable(tmp_path / "a" / "b", "paths.output_dir")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("uri", ["file://{tmp}/fs", "{tmp}/fs", "file:{tmp}/fs"])
+def test_file_store_is_refused_with_the_sqlite_uri_to_use(compose_cfg, tmp_path, uri):
+    with pytest.raises(ParameterError, match="MLflow no longer takes file stores") as info:
+        preflight(compose_cfg(f"tracking.uri={uri.format(tmp=tmp_path)}"))
+    assert f"tracking.uri=sqlite:///{tmp_path}/fs/mlruns.db" in str(info.value)
+    assert not (tmp_path / "fs").exists()
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("dj.candidates=0", "dj.candidates"), ("dj.phrase_bars=0", "dj.phrase_bars"),
+    ("ears.max_auditions=-1", "ears.max_auditions"), ("ears.scorer=nope", "ears.scorer"),
+])
+def test_greedy_settings_are_refused_before_the_run(compose_cfg, override, key):
+    with pytest.raises(ParameterError, match=key):
+        preflight(compose_cfg("dj=greedy", override))

@@ -38,8 +38,8 @@ def runs_in(folder: Path) -> list:
 
 
 def assert_nothing_left(folder: Path) -> None:
-    """No store, no artifact folder, no sweep folder: a refused command creates nothing."""
-    left = sorted(p.name for p in folder.iterdir() if p.name != "outputs")  # Hydra's run folder
+    """No store, no artifact folder, no run or sweep folder: a refused command creates nothing."""
+    left = sorted(p.name for p in folder.iterdir())
     assert left == [], left
 
 
@@ -133,7 +133,8 @@ def test_file_store_is_refused_for_what_it_is_and_creates_nothing(tmp_path, pack
 
 
 def test_refused_run_creates_no_artifact_folder(tmp_path, pack_cache_dir):
-    """The folder checks probe, they do not create: a run refused later leaves no mlartifacts."""
+    """The folder checks probe, they do not create, and the preflight runs before Hydra makes
+    the run's output folder: a run refused by its last check leaves no folder at all."""
     refusal(run_rlmdj(tmp_path, "palette.roles=[]", "bars=1", "progress=false", timeout=120))
     assert_nothing_left(tmp_path)
 

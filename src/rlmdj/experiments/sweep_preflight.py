@@ -82,6 +82,10 @@ def check_launcher(cfg: DictConfig) -> None:
     """``hydra.launcher.*`` of the chosen launcher (joblib, Ray, submitit)."""
     kind = _target_class(cfg, "launcher")
     for key, lo, hi, integer, optional, example in _LAUNCHER_LIMITS.get(kind, ()):
+        parent, _, leaf = f"hydra.launcher.{key}".rpartition(".")
+        node = OmegaConf.select(cfg, parent)
+        if not isinstance(node, DictConfig) or leaf not in node:
+            continue  # a setting this launcher does not have (submitit's local executor: no array)
         _number(cfg, f"hydra.launcher.{key}", lo, hi, integer, optional, example)
     if kind == "JoblibLauncher":
         n_jobs = OmegaConf.select(cfg, "hydra.launcher.n_jobs", default=None)

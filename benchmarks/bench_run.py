@@ -30,7 +30,7 @@ from mlflow.tracking import MlflowClient
 # What a default run imports before its job starts, then the heavy libraries it imports later,
 # each timed in a fresh interpreter (shared dependencies are counted in each line).
 _IMPORTS = {
-    "imports": "import rlmdj.cli, rlmdj.experiments.run",
+    "imports": "import rlmdj.cli, rlmdj.experiments.jobs.run",
     "  mlflow": "import mlflow.store.tracking.sqlalchemy_store",
     "  scipy.signal": "import scipy.signal",
     "  matplotlib": "import matplotlib.figure, matplotlib.backends.backend_agg",

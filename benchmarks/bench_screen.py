@@ -17,7 +17,7 @@ from hydra import compose, initialize_config_dir
 
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.experiments.assemble import bundled_dir, load_index
-from rlmdj.experiments.screen import score_palettes
+from rlmdj.experiments.jobs.screen import score_palettes
 
 
 def main() -> None:

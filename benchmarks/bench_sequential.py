@@ -26,7 +26,7 @@ import numpy as np
 
 from rlmdj.analysis.sequential import cs_multiplier, simulate
 from rlmdj.analysis.stats import replicas_needed_paired
-from rlmdj.experiments.sequential import SequentialSettings
+from rlmdj.experiments.sweep.sequential import SequentialSettings
 
 __all__ = ["SCENARIOS", "simulate_sweeps", "main"]
 

@@ -170,10 +170,10 @@ def test_the_layer_scan_sees_lazy_imports_and_registry_entries(tmp_path) -> None
     module = tmp_path / "m.py"
     module.write_text(
         "def f():\n    from rlmdj.scoring.factory import build_scorer\n"
-        "ENTRIES = {'x': 'rlmdj.experiments.run:run_job', 'doc': 'see rlmdj.tracking.run'}\n"
+        "ENTRIES = {'x': 'rlmdj.experiments.jobs.run:run_job', 'doc': 'see rlmdj.tracking.run'}\n"
     )
     assert _imports("rlmdj.dj.m", module) == {"rlmdj.scoring.factory"}
-    assert _registry_entries(module) == {"rlmdj.experiments.run"}
+    assert _registry_entries(module) == {"rlmdj.experiments.jobs.run"}
 
 
 _ISOLATED = r"""

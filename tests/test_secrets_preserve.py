@@ -112,7 +112,7 @@ def test_ordinary_values_survive_every_scrubber(text, tmp_path):
     stream.write(text[len(text) // 2:] + "\n")
     stream.flush()
     assert out.getvalue() == text + "\n"
-    from rlmdj.experiments.scrub_callback import scrub_files
+    from rlmdj.experiments.cli.scrub_callback import scrub_files
 
     path = tmp_path / "hydra.yaml"
     path.write_text(text, encoding="utf-8")
@@ -234,7 +234,7 @@ def test_console_masks_lines_written_in_pieces():
 
 def test_launch_folder_paths_survive_hydra_files(tmp_path):
     """A Hydra job's files, scrubbed as the callback does, keep the launch folder."""
-    from rlmdj.experiments.scrub_callback import scrub_files
+    from rlmdj.experiments.cli.scrub_callback import scrub_files
 
     files = [tmp_path / "hydra.yaml", tmp_path / "config.yaml"]
     for path, text in zip(files, (HYDRA_YAML, CONFIG_YAML), strict=True):

@@ -34,7 +34,7 @@ _STATE: dict[str, Any] = {}
 
 @hydra.main(version_base="1.3", config_path=str(_CONF_DIR), config_name="config")
 def _hydra_main(cfg: DictConfig) -> float | None:
-    from rlmdj.experiments.preflight import preflight
+    from rlmdj.experiments.cli.preflight import preflight
     from rlmdj.experiments.registry import get_job
 
     _STATE["cfg"] = cfg  # lets a failure name the config key behind a failing path

@@ -20,7 +20,7 @@ from rlmdj.analysis.sequential import (
     simulate,
 )
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.sequential import SequentialSettings, SequentialState, plan
+from rlmdj.experiments.sweep.sequential import SequentialSettings, SequentialState, plan
 
 
 def test_closed_form_component_is_the_scale_invariant_likelihood_ratio() -> None:

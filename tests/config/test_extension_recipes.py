@@ -75,7 +75,7 @@ def test_add_a_scorer(compose_cfg, tmp_path):
 
 @pytest.mark.slow  # plays, renders and scores a set end to end
 def test_add_a_driver_and_play_a_run_with_it_and_the_toy_scorer(compose_cfg):
-    from rlmdj.experiments.run import run_set
+    from rlmdj.experiments.jobs.run import run_set
 
     with DRIVERS.registered("kick_only", kick_only_from_config), \
             SCORERS.registered("loudness", loudness_scorer):
@@ -104,7 +104,7 @@ def test_add_a_job_and_an_analysis(compose_cfg):
         cfg = compose_cfg("experiment.name=hello", "experiment.analysis=count", "bars=8")
         # The entry point runs exactly this: the job experiment.name names.
         assert get_job(str(cfg.experiment.name))(cfg) == 1.5 and calls == ["8"]
-        from rlmdj.experiments.compare_job import run_analysis
+        from rlmdj.experiments.registry import run_analysis
 
         assert run_analysis("count", None, "0", "p", cfg, out_dir=None) == 7
     with pytest.raises(ParameterError, match="unknown experiment job 'hello' for experiment.name"):

@@ -78,7 +78,7 @@ def test_builtin_tables_resolve():
         for name, obj in registry.load_all().items():
             assert callable(obj), (registry.kind, name)
     assert set(JOBS) >= {"run", "serve", "replay", "compare", "screen_palettes", "samples"}
-    assert "rlmdj.experiments.run" in sys.modules
+    assert "rlmdj.experiments.jobs.run" in sys.modules
 
 
 def test_get_with_an_explicit_default_behaves_like_dict_get():

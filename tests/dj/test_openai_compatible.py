@@ -24,8 +24,8 @@ from fake_openai import FakeOpenAI
 from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 
-from rlmdj.experiments.replay import replay_job
-from rlmdj.experiments.run import run_set
+from rlmdj.experiments.jobs.replay import replay_job
+from rlmdj.experiments.jobs.run import run_set
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

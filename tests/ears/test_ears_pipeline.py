@@ -9,8 +9,8 @@ from mlflow.tracking import MlflowClient
 from scripted import ScriptedLM
 
 from rlmdj.dj.rlm import lm as lm_module
-from rlmdj.experiments.replay import replay_job
-from rlmdj.experiments.run import run_set
+from rlmdj.experiments.jobs.replay import replay_job
+from rlmdj.experiments.jobs.run import run_set
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ import pytest
 from omegaconf import OmegaConf
 from scipy import stats
 
-from rlmdj.experiments.ears_test import cell_of, cell_values, ears_analysis, ears_contrasts
+from rlmdj.analysis.studies.ears import cell_of, cell_values, ears_analysis, ears_contrasts
 
 REF = [6.1, 5.5, 6.4, 6.5, 6.9, 6.7, 6.6, 6.8]
 GREEDY = [6.1, 6.8, 6.7, 6.8, 6.2, 6.4, 6.5, 6.8]

@@ -20,9 +20,9 @@ from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 from scipy import stats as st
 
+from rlmdj.analysis.studies.reproduction import Reproduction, reproduction_verdict
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.rerun import Recorded, check_overrides, drift_warnings, rerun_config
-from rlmdj.experiments.rerun_report import Reproduction, reproduction_verdict
+from rlmdj.experiments.jobs.rerun import Recorded, check_overrides, drift_warnings, rerun_config
 from rlmdj.tracking.identity import config_hash, hashed_key, scrubbed_config
 from tests.experiments.conftest import run_cli
 

@@ -23,7 +23,7 @@ def _cfg(tmp_path, *overrides):
 
 @pytest.mark.slow  # screening end to end
 def test_screening_adds_curated_files_and_keeps_existing(tmp_path) -> None:
-    from rlmdj.experiments.screen import screen_palettes
+    from rlmdj.experiments.jobs.screen import screen_palettes
 
     curated = tmp_path / "palettes" / "curated"
     curated.mkdir(parents=True)

@@ -115,7 +115,7 @@ def test_the_baseline_is_the_comparisons(tmp_path: Path, capsys) -> None:
 
 
 def test_the_primary_axis_is_read_from_each_jobs_run(tmp_path: Path, monkeypatch, capsys) -> None:
-    import rlmdj.experiments.sweep as sweep_module
+    import rlmdj.experiments.sweep.context as sweep_module
 
     asked = []
 
@@ -134,7 +134,7 @@ def test_the_primary_axis_is_read_from_each_jobs_run(tmp_path: Path, monkeypatch
 
 
 def test_job_count_is_jobs_launched_through_each_round(tmp_path: Path, monkeypatch) -> None:
-    from rlmdj.experiments.sequential_log import ParentLog
+    from rlmdj.experiments.sweep.sequential_record import ParentLog
 
     monkeypatch.setattr(ParentLog, "from_sweep_dir", classmethod(lambda cls, d: cls(None, None)))  # no store
     (tmp_path / ".rlmdj_sweep.json").write_text(json.dumps({"parent_run_id": None, "n_jobs": 3}))

@@ -33,7 +33,7 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch, capsys)
     by_replica = {d: {int(k.data.tags["rlmdj.replica"]): k.data.metrics["proxy/OBJ"] for k in kids
                       if k.data.tags["rlmdj.cond.dj"] == d} for d in ("reference", "random")}
     obj = {d: [v[r] for r in range(3)] for d, v in by_replica.items()}
-    from rlmdj.experiments.compare_job import compare_from_store
+    from rlmdj.analysis.from_store import compare_from_store
 
     c = compare_from_store(client, [exp], {"baseline": "dj=reference"}, parent=parent.info.run_id)
     [row] = c.primary_tests()
@@ -96,8 +96,8 @@ def test_sweep_parent_children_comparison_and_resume(store, monkeypatch, capsys)
     assert {"comparison/listen.html", "comparison/comparison.html"} <= arts
 
     # experiment=compare takes a unique prefix of the parent id; a wrong id lists the parents.
+    from rlmdj.analysis.from_store import resolve_parent
     from rlmdj.errors import ParameterError
-    from rlmdj.experiments.compare_job import resolve_parent
 
     assert resolve_parent(client, second.info.run_id[:10]).info.run_id == second.info.run_id
     with pytest.raises(ParameterError, match="recent sweep parents"):

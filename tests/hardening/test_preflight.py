@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.preflight import check_folder_writable, preflight
+from rlmdj.experiments.cli.preflight import check_folder_writable, preflight
 
 
 @pytest.mark.parametrize(("overrides", "key"), [

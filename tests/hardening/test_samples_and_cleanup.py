@@ -67,7 +67,7 @@ def test_the_audio_check_is_cached_by_content(kit: Path, monkeypatch: pytest.Mon
 
 def test_samples_listing_shows_each_skipped_file_once(kit: Path, tmp_path: Path):
     from rlmdj.audio.samples import build_index
-    from rlmdj.experiments.samples_job import samples_report
+    from rlmdj.experiments.jobs.samples import samples_report
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -84,8 +84,8 @@ def test_replay_leaves_no_temp_folder(tmp_path, monkeypatch, compose_cfg):
     from scripted import ScriptedLM
 
     from rlmdj.dj.rlm import lm as lm_module
-    from rlmdj.experiments.replay import replay_job
-    from rlmdj.experiments.run import run_set
+    from rlmdj.experiments.jobs.replay import replay_job
+    from rlmdj.experiments.jobs.run import run_set
 
     main = ScriptedLM(["print(add('kick', 0.9, 'four_on_floor'))\nprint(play(8))"])
     monkeypatch.setattr(lm_module, "build_lm", lambda settings, *, replica=0, role="model": (

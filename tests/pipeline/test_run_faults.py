@@ -8,7 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from rlmdj.dj.drivers import registry as drivers
 from rlmdj.dj.drivers.base import DriverReport
-from rlmdj.experiments.run import run_set
+from rlmdj.experiments.jobs.run import run_set
 from rlmdj.scoring.proxy import ProxyScorer
 
 

@@ -12,8 +12,8 @@ import pytest
 import soundfile as sf
 
 from rlmdj.audio.samples import build_index
+from rlmdj.experiments.jobs.samples import samples_report
 from rlmdj.experiments.registry import get_job
-from rlmdj.experiments.samples_job import samples_report
 
 RLMDJ = str(Path(sys.executable).parent / "rlmdj")
 SR = 44100

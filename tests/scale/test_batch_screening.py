@@ -45,7 +45,7 @@ class RmsScorer:
 
 
 def _screen(compose_cfg, url: str, n: int):
-    from rlmdj.experiments.screen import score_palettes
+    from rlmdj.experiments.jobs.screen import score_palettes
 
     cfg = compose_cfg("experiment=screen_palettes", "scorer=http", f"scorer.url={url}", "scorer.cache=false",
                       "scorer.max_batch_sets=3", "experiment.screen.bars=4", "experiment.screen.seed=7")

@@ -336,7 +336,7 @@ def test_serve_job_fails_fast_when_the_port_is_taken(tmp_path):
     from omegaconf import OmegaConf
 
     from rlmdj.errors import ParameterError
-    from rlmdj.experiments.serve import serve
+    from rlmdj.experiments.jobs.serve import serve
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))

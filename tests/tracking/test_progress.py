@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from rlmdj.experiments.progress import Progress, count_jobs, stage_line, sweep_job_done
+from rlmdj.experiments.cli.progress import Progress, count_jobs, stage_line, sweep_job_done
 
 
 def test_plain_lines_off_a_terminal_with_eta_and_note():

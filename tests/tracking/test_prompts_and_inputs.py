@@ -45,7 +45,7 @@ def test_registry_names_are_safe():
 
 @pytest.mark.slow
 def test_screening_logs_its_candidates_as_a_dataset(tmp_path, compose_cfg):
-    from rlmdj.experiments.screen import screen_palettes
+    from rlmdj.experiments.jobs.screen import screen_palettes
 
     cfg = compose_cfg("experiment=screen_palettes", "experiment.screen.n=3", "experiment.screen.top_k=1",
                       "experiment.screen.bars=4", "experiment.screen.workers=1", "experiment.screen.seed=5")

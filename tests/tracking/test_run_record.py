@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from mlflow.tracking import MlflowClient
 
-from rlmdj.experiments.run import run_set
+from rlmdj.experiments.jobs.run import run_set
 from rlmdj.tracking.run import NullRun, TrackedRun
 
 

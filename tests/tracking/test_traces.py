@@ -88,8 +88,8 @@ def test_scripted_rlm_run_and_its_replay_are_traced(tmp_path, monkeypatch, compo
     from scripted import ScriptedLM
 
     from rlmdj.dj.rlm import lm as lm_module
-    from rlmdj.experiments.replay import replay_job
-    from rlmdj.experiments.run import run_set
+    from rlmdj.experiments.jobs.replay import replay_job
+    from rlmdj.experiments.jobs.run import run_set
 
     script = [
         "print(add('kick', 0.92, 'four_on_floor'))\nprint(play(4))",
@@ -129,7 +129,7 @@ def test_scripted_rlm_run_and_its_replay_are_traced(tmp_path, monkeypatch, compo
 
 def test_traces_off_leaves_no_trace(tmp_path, compose_cfg, monkeypatch):
     """tracking.traces=false: a run logs no trace (checked on a driver that would have one)."""
-    from rlmdj.experiments import run as run_module
+    from rlmdj.experiments.jobs import run as run_module
 
     logged = []
     monkeypatch.setattr("rlmdj.tracking.traces.log_set_trace", lambda *a, **k: logged.append(a) or "tr-x")

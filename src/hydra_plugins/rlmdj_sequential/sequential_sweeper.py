@@ -8,7 +8,7 @@ returned OBJ after each round with an anytime-valid confidence sequence, and lau
 or ``max_replicas`` is reached. Baseline and metric are the sweep comparison's
 (``experiment.compare.baseline``, ``experiment.compare.primary``). The jobs' ``job k/N`` counts
 jobs, ``N`` those launched through the current round. The logic lives in
-:mod:`rlmdj.experiments.sequential`.
+:mod:`rlmdj.experiments.sweep.sequential`.
 
 Keys (``hydra.sweeper.*``): ``min_replicas`` (3), ``max_replicas`` (20), ``round_size`` (2),
 ``delta`` (0.3 OBJ), ``alpha`` (0.05), ``prior_effect`` (2.0: the effect, in SDs of the differences,
@@ -27,7 +27,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.experiments.sequential import SEQUENTIAL_TARGET, SequentialSettings
+from rlmdj.experiments.sweep.sequential import SEQUENTIAL_TARGET, SequentialSettings
 
 __all__ = ["SequentialSweeper", "SequentialSweeperConf"]
 
@@ -71,14 +71,14 @@ class SequentialSweeper(Sweeper):
         import math
 
         from rlmdj.analysis.sequential import cs_multiplier
-        from rlmdj.experiments.progress import set_sweep_total
-        from rlmdj.experiments.sequential import (
+        from rlmdj.experiments.cli.progress import set_sweep_total
+        from rlmdj.experiments.sweep.sequential import (
             SequentialState,
             baseline_first,
             plan,
             sequential_primary,
         )
-        from rlmdj.experiments.sequential_log import ParentLog
+        from rlmdj.experiments.sweep.sequential_record import ParentLog
 
         assert self.config is not None and self.launcher is not None
         # An experiment overlay's ``replica: range(n)`` is the fixed-n plan this sweeper replaces.
@@ -135,7 +135,7 @@ def _value(result: JobReturn, primary: str) -> Any:
     """The job's value of the primary metric: OBJ as the job returns it, another axis from its run."""
     if primary == "OBJ":
         return result.return_value
-    from rlmdj.experiments.sweep import finished_metric
+    from rlmdj.experiments.sweep.context import finished_metric
 
     return finished_metric(result.cfg, primary)
 

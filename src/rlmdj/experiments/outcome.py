@@ -1,7 +1,7 @@
 """What one run produced: :class:`RunOutcome`, shared by the run pipeline and its summaries.
 
-A data model only: it imports nothing from the pipeline (:mod:`rlmdj.experiments.run`) or the
-printers (:mod:`rlmdj.experiments.summary`), so both depend on it and not on each other.
+A data model only: it imports nothing from the pipeline (:mod:`rlmdj.experiments.jobs.run`) or the
+printers (:mod:`rlmdj.experiments.cli.summary`), so both depend on it and not on each other.
 """
 
 from __future__ import annotations

@@ -15,13 +15,14 @@ Plug-ins and tests register with ``@job("name")`` (or ``JOBS.register``) instead
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
 from rlmdj.registry import Registry
 
-__all__ = ["ANALYSES", "JOBS", "Analysis", "Job", "get_job", "job", "load_jobs"]
+__all__ = ["ANALYSES", "JOBS", "Analysis", "Job", "get_job", "job", "load_jobs", "run_analysis"]
 
 Job = Callable[[DictConfig], "float | None"]
 Analysis = Callable[..., Any]
@@ -31,15 +32,15 @@ JOBS: Registry[Job] = Registry(
     key="experiment.name",
     example="experiment=gap_test",
     entries={
-        "run": "rlmdj.experiments.run:run_job",
-        "serve": "rlmdj.experiments.serve:serve",
-        "replay": "rlmdj.experiments.replay:replay_job",
-        "compare": "rlmdj.experiments.compare_job:compare_job",
-        "screen_palettes": "rlmdj.experiments.screen:screen_job",
-        "samples": "rlmdj.experiments.samples_job:samples_job",
-        "rescore": "rlmdj.experiments.rescore:rescore_job",
-        "rerun": "rlmdj.experiments.rerun:rerun_job",
-        "ears_cell": "rlmdj.experiments.ears_test:ears_cell_job",
+        "run": "rlmdj.experiments.jobs.run:run_job",
+        "serve": "rlmdj.experiments.jobs.serve:serve",
+        "replay": "rlmdj.experiments.jobs.replay:replay_job",
+        "compare": "rlmdj.experiments.jobs.compare:compare_job",
+        "screen_palettes": "rlmdj.experiments.jobs.screen:screen_job",
+        "samples": "rlmdj.experiments.jobs.samples:samples_job",
+        "rescore": "rlmdj.experiments.jobs.rescore:rescore_job",
+        "rerun": "rlmdj.experiments.jobs.rerun:rerun_job",
+        "ears_cell": "rlmdj.experiments.jobs.ears_cell:ears_cell_job",
     },
 )
 
@@ -48,9 +49,9 @@ ANALYSES: Registry[Analysis] = Registry(
     key="experiment.analysis",
     example="experiment.analysis=compare",
     entries={
-        "compare": "rlmdj.experiments.compare_job:compare_analysis",
-        "gap": "rlmdj.experiments.gap:gap_analysis",
-        "ears": "rlmdj.experiments.ears_test:ears_analysis",
+        "compare": "rlmdj.analysis.from_store:compare_analysis",
+        "gap": "rlmdj.analysis.studies.gap:gap_analysis",
+        "ears": "rlmdj.analysis.studies.ears:ears_analysis",
         "none": "rlmdj.experiments.registry:no_analysis",
     },
 )
@@ -75,3 +76,10 @@ def get_job(name: str) -> Job:
 def load_jobs() -> dict[str, Job]:
     """Every job, importing all job modules."""
     return JOBS.load_all()
+
+
+def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config: DictConfig,
+                 *, out_dir: Path) -> Any:
+    """The end-of-sweep analysis named by ``experiment.analysis`` (see ``ANALYSES``), logged to
+    the parent run."""
+    return ANALYSES.get(name)(client, experiment_id, parent, config, out_dir=out_dir)

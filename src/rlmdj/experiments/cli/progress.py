@@ -138,7 +138,7 @@ def stage_line(text: str, *, quiet: bool = False, stream: TextIO | None = None) 
 
 
 _DONE_FILE = ".rlmdj_jobs_done"
-_SWEEP_FILE = ".rlmdj_sweep.json"  # rlmdj.experiments.sweep.SWEEP_FILE, written when the sweep starts
+_SWEEP_FILE = ".rlmdj_sweep.json"  # rlmdj.experiments.sweep.context.SWEEP_FILE, written when the sweep starts
 
 
 def sweep_job_done(sweep_dir: str | Path | None = None) -> tuple[int, int | None] | None:

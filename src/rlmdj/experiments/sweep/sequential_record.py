@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from rlmdj.analysis.verdict import metric_name
-from rlmdj.experiments.sequential import SequentialState
-from rlmdj.experiments.sweep import SWEEP_FILE
+from rlmdj.experiments.sweep.context import SWEEP_FILE
+from rlmdj.experiments.sweep.sequential import SequentialState
 from rlmdj.secrets import scrub_key
 
 __all__ = ["ParentLog"]

@@ -56,7 +56,7 @@ _LAUNCHER_LIMITS: dict[str, tuple[_Limit, ...]] = {
 
 def _number(cfg: DictConfig, key: str, lo: float, hi: float, integer: bool, optional: bool,
             example: Any) -> None:
-    from rlmdj.experiments import preflight
+    from rlmdj.experiments.cli import preflight
 
     preflight._number(cfg, key, lo=lo, hi=hi, integer=integer, example=example, optional=optional)
 
@@ -67,7 +67,7 @@ def _target_class(cfg: DictConfig, node: str) -> str:
 
 def check_sweeper(cfg: DictConfig) -> None:
     """``hydra.sweeper.*``: the sequential sweeper's settings, the basic sweeper's batch size."""
-    from rlmdj.experiments.sequential import SequentialSettings
+    from rlmdj.experiments.sweep.sequential import SequentialSettings
 
     kind = _target_class(cfg, "sweeper")
     if kind == "SequentialSweeper":
@@ -131,7 +131,7 @@ def sweep_jobs(cfg: DictConfig) -> list[tuple[str, list[str]]]:
     params = dict(OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {})
     kind = _target_class(cfg, "sweeper")
     if kind == "SequentialSweeper":
-        from rlmdj.experiments.sequential import plan
+        from rlmdj.experiments.sweep.sequential import plan
 
         given = {o.split("=", 1)[0].lstrip("+~") for o in task}
         # An overlay's ``replica: range(n)`` is the fixed-n plan the sequential sweeper replaces.
@@ -155,7 +155,7 @@ def sweep_jobs(cfg: DictConfig) -> list[tuple[str, list[str]]]:
 
 
 def _job_checks(job_cfg: DictConfig) -> None:
-    from rlmdj.experiments.preflight import check_folders, check_tracking, checks_for
+    from rlmdj.experiments.cli.preflight import check_folders, check_tracking, checks_for
 
     for check in checks_for(job_cfg):
         if check not in (check_tracking, check_folders):  # shared: checked once, on the sweep
@@ -229,7 +229,7 @@ def check_jobs(cfg: DictConfig, jobs: list[tuple[str, list[str]]]) -> None:
 
 def preflight_sweep(cfg: DictConfig) -> None:
     """Everything a sweep needs checked before its parent run is opened (module docstring)."""
-    from rlmdj.experiments.preflight import preflight
+    from rlmdj.experiments.cli.preflight import preflight
 
     check_sweeper(cfg)
     check_launcher(cfg)

@@ -69,8 +69,8 @@ def replay_overrides(cfg: DictConfig, transcript: Transcript, path: Path, workdi
 @job("replay")
 def replay_job(cfg: DictConfig) -> float | None:
     """Replay one recorded RLM run as a new tracked run; returns its OBJ."""
-    from rlmdj.experiments.run import run_set
-    from rlmdj.experiments.summary import print_run_summary
+    from rlmdj.experiments.cli.summary import print_run_summary
+    from rlmdj.experiments.jobs.run import run_set
 
     rcfg = cfg.experiment.replay
     run_id, file = rcfg.get("run_id"), rcfg.get("transcript")

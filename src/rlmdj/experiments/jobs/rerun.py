@@ -4,7 +4,7 @@
 at ``tracking.uri`` and plays it through the normal run pipeline as a new run tagged
 ``rlmdj.rerun_of=<id>``, in the original's MLflow experiment. ``experiment.rerun.parent=<id>``
 does so for every FINISHED job of a sweep, under a new parent run that gets the reproduction
-table and verdict (:mod:`rlmdj.experiments.rerun_report`).
+table and verdict (:mod:`rlmdj.analysis.studies.reproduction`).
 
 Where each setting comes from:
 
@@ -251,7 +251,7 @@ def prepare(cfg: DictConfig, client: Any, run_id: str, key: str, workdir: Path, 
             given: Sequence[str] = ()) -> Prepared:
     """The rerun of ``run_id``: its config, checked as a run is (preflight), and its warnings."""
     from rlmdj.experiments.assemble import load_index, resolve_palette
-    from rlmdj.experiments.preflight import preflight
+    from rlmdj.experiments.cli.preflight import preflight
 
     recorded = load_recorded(client, run_id, key, workdir)
     new, notes = rerun_config(cfg, recorded, given=given)
@@ -263,7 +263,7 @@ def prepare(cfg: DictConfig, client: Any, run_id: str, key: str, workdir: Path, 
 
 # --------------------------------------------------------------------------------- playing
 def _reproduction(prepared: Prepared, outcome: Any, client: Any) -> Any:
-    from rlmdj.experiments.rerun_report import Reproduction
+    from rlmdj.analysis.studies.reproduction import Reproduction
 
     recorded = prepared.recorded
     tags = recorded.tags
@@ -294,8 +294,8 @@ def _warn(lines: Sequence[str], *, of: int = 1) -> None:
 
 
 def _rerun_one(cfg: DictConfig, client: Any, run_id: str, given: Sequence[str]) -> float | None:
-    from rlmdj.experiments.run import run_set
-    from rlmdj.experiments.summary import print_run_summary
+    from rlmdj.experiments.cli.summary import print_run_summary
+    from rlmdj.experiments.jobs.run import run_set
     from rlmdj.tracking import open_store
 
     with tempfile.TemporaryDirectory(prefix="rlmdj-rerun-") as tmp:
@@ -335,13 +335,13 @@ def _sweep_jobs(client: Any, parent: Any) -> list[tuple[str, dict[str, str]]]:
 
 
 def _rerun_sweep(cfg: DictConfig, client: Any, parent_id: str, given: Sequence[str]) -> None:
-    from rlmdj.experiments.rerun_report import (
+    from rlmdj.analysis.studies.reproduction import (
         log_reproduction,
         print_reproduction,
         reproduction_verdict,
     )
-    from rlmdj.experiments.run import run_set
-    from rlmdj.experiments.summary import print_ui_lines
+    from rlmdj.experiments.cli.summary import print_ui_lines
+    from rlmdj.experiments.jobs.run import run_set
     from rlmdj.tracking import open_store
     from rlmdj.tracking.health import process_tags
 

@@ -1,4 +1,4 @@
-"""``rlmdj experiment=compare``: compare conditions of runs already in the store.
+"""Compare conditions of runs already in the store, and log the report to a run.
 
 Select runs by a sweep's parent run (``experiment.compare.parent=<run id>``), by experiment
 name and/or an MLflow filter string. The analysis follows the design of the runs (paired by
@@ -8,7 +8,8 @@ listening room ``listen.html``), the verdict sentences (as the run's description
 ``compare/<condition>/...`` metrics go to the parent run, or to a new ``compare`` run when no
 parent is given.
 
-:func:`run_analysis` is what the sweep callback calls when a multirun ends.
+:func:`compare_analysis` is the end-of-sweep analysis ``experiment.analysis=compare``; the
+``rlmdj experiment=compare`` job (:mod:`rlmdj.experiments.jobs.compare`) calls the same functions.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from rlmdj.analysis.compare import SWEPT_KEYS_TAG, Comparison, compare, load_runs
 from rlmdj.analysis.listen import write_listen_page
-from rlmdj.analysis.report import log_report, print_report, print_verdicts
+from rlmdj.analysis.report import log_report, print_report
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.registry import job
 
 __all__ = [
-    "SEQUENTIAL_VERDICT_TAG", "compare_analysis", "compare_from_store", "compare_job", "compare_settings",
-    "resolve_parent", "run_analysis",
+    "SEQUENTIAL_VERDICT_TAG", "compare_analysis", "compare_from_store", "compare_settings", "report_to_run",
+    "resolve_parent", "sequential_lead",
 ]
 
 # Written on a parent run by the sequential sweeper: its stopping verdict, which leads the description.
@@ -95,16 +95,7 @@ def compare_from_store(
                    delta=s.delta, power=s.power, unit=s.unit)
 
 
-def run_analysis(name: str, client: Any, experiment_id: str, parent: str, config: DictConfig,
-                 *, out_dir: Path) -> Any:
-    """The end-of-sweep analysis named by ``experiment.analysis`` (see ``ANALYSES``), logged to
-    the parent run."""
-    from rlmdj.experiments.registry import ANALYSES
-
-    return ANALYSES.get(name)(client, experiment_id, parent, config, out_dir=out_dir)
-
-
-def _report(client: Any, experiment_id: str, target: str, comparison: Comparison, settings: Any,
+def report_to_run(client: Any, experiment_id: str, target: str, comparison: Comparison, settings: Any,
             out_dir: Path, *, title: str, lead: str = "") -> list[Path]:
     """Listening room, report files, description and verdict metrics on run ``target``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +107,7 @@ def _report(client: Any, experiment_id: str, target: str, comparison: Comparison
     return log_report(client, target, comparison, out_dir, title=title, lead=lead)
 
 
-def _sequential_lead(client: Any, parent: str) -> str:
+def sequential_lead(client: Any, parent: str) -> str:
     """A sequential sweep's verdict, which heads the description above the fixed-n verdicts."""
     verdict = client.get_run(parent).data.tags.get(SEQUENTIAL_VERDICT_TAG, "")
     return f"{verdict}\n\nFixed-n comparison of the same runs (ignores the looks after each round):" if verdict else ""
@@ -126,46 +117,12 @@ def compare_analysis(client: Any, experiment_id: str, parent: str, config: DictC
                      *, out_dir: Path) -> Comparison:
     """``experiment.analysis=compare``: the sweep's conditions against its baseline."""
     comparison = compare_from_store(client, [experiment_id], config.experiment.compare, parent=parent)
-    lead = _sequential_lead(client, parent)
+    lead = sequential_lead(client, parent)
     if lead:
         comparison.notes.append("this sweep stopped by a sequential rule: the fixed-n p-values and CIs here do "
                                 "not account for the looks after each round; its verdict comes from the "
                                 "confidence sequence (see the description and sequential.json)")
     print_report(comparison, with_verdicts=False)  # the sweep prints the verdicts last
-    _report(client, experiment_id, parent, comparison, config.experiment.compare, out_dir,
+    report_to_run(client, experiment_id, parent, comparison, config.experiment.compare, out_dir,
             title="Sweep comparison", lead=lead)
     return comparison
-
-
-@job("compare")
-def compare_job(cfg: DictConfig) -> float | None:
-    """Compare runs in the store and log the report (to the parent run, or a new run)."""
-    from rlmdj.tracking import open_store
-
-    s = compare_settings(cfg.experiment.compare)  # before the store is opened
-    client, experiment_id = open_store(cfg.tracking)
-    if s.experiment:
-        found = client.get_experiment_by_name(str(s.experiment))
-        if found is None:
-            raise ParameterError(f"experiment.compare.experiment={s.experiment!r}: no such MLflow experiment "
-                                 f"at {cfg.tracking.uri}")
-        experiment_id = found.experiment_id
-    parent = s.parent or None
-    if parent:
-        found_parent = resolve_parent(client, str(parent))
-        parent, experiment_id = found_parent.info.run_id, found_parent.info.experiment_id
-    comparison = compare_from_store(client, [experiment_id], s, parent=parent)
-    print_report(comparison, with_verdicts=False)
-    target = parent
-    if target is None:
-        run = client.create_run(experiment_id, run_name="compare", tags={"rlmdj.sweep": "compare",
-                                                                        "rlmdj.compare.filter": str(s.filter or "")})
-        target = run.info.run_id
-    lead = _sequential_lead(client, parent) if parent else ""
-    out_dir = Path(str(cfg.paths.output_dir)) / "comparison"
-    files = _report(client, experiment_id, target, comparison, s, out_dir, title="Comparison", lead=lead)
-    if parent is None:
-        client.set_terminated(target, "FINISHED")
-    print(f"report: {files[0]} (logged to run {target}, artifacts comparison/: comparison.html, listen.html)")
-    print_verdicts(comparison)
-    return None

@@ -2,11 +2,11 @@
 
 Hydra writes ``outputs/<date>/<time>-<pid>/`` (``.hydra/*.yaml``, the job log) before it calls
 the job, so a run refused by the preflight there still left a folder behind. Registered in
-``conf/hydra/default.yaml``, :class:`PreflightCallback` runs :func:`~rlmdj.experiments.preflight.
+``conf/hydra/default.yaml``, :class:`PreflightCallback` runs :func:`~rlmdj.experiments.cli.preflight.
 preflight` first; a refusal is the same one line and exit code, and nothing is created. The job
 runs the preflight again (milliseconds: the sample index is kept), which covers the compose API
 and ``RLMDJ_DEBUG=1``, where the callback steps aside so the traceback comes from the job.
-A sweep's preflight is the sweep callback's (:mod:`rlmdj.experiments.sweep_preflight`).
+A sweep's preflight is the sweep callback's (:mod:`rlmdj.experiments.sweep.checks`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class PreflightCallback(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         from hydra.core.hydra_config import HydraConfig
 
-        from rlmdj.experiments.preflight import preflight
+        from rlmdj.experiments.cli.preflight import preflight
         from rlmdj.failures import debug_requested, exit_on
 
         if debug_requested(sys.argv[1:], os.environ):

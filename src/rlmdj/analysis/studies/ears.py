@@ -1,4 +1,4 @@
-"""``rlmdj experiment=ears_test``: what are ears worth?
+"""The analysis of ``rlmdj experiment=ears_test``: what are ears worth?
 
 The sweep plays five cells (``ears_cell=...``), with replicas paired by palette: replica r draws
 the same palette in every cell, so palette variance cancels in each contrast.
@@ -7,7 +7,7 @@ the same palette in every cell, so palette variance cancels in each contrast.
 - ``random`` — seeded random moves;
 - ``greedy`` — the random DJ's moves, auditioned with the ears scorer, best one committed;
 - ``listening`` / ``deaf`` — the RLM DJ with and without ears (skipped, one line each, when no
-  model is configured: :func:`ears_cell_job`).
+  model is configured: :mod:`rlmdj.experiments.jobs.ears_cell`).
 
 When the sweep ends, :func:`ears_analysis` pairs every cell with reference by replica and
 palette, and reports the mean difference in OBJ with its paired-t 95% CI, the paired t-test
@@ -24,12 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
-
 from rlmdj.analysis.stats import holm, paired
 from rlmdj.errors import ParameterError
 
-__all__ = ["CELLS", "EarsContrast", "cell_of", "ears_analysis", "ears_cell_job", "ears_contrasts",
+__all__ = ["CELLS", "EarsContrast", "cell_of", "ears_analysis", "ears_contrasts",
            "ears_markdown"]
 
 CELLS: tuple[str, ...] = ("reference", "random", "greedy", "listening", "deaf")
@@ -43,18 +41,6 @@ def cell_of(params: dict[str, str]) -> str:
     if driver == "rlm":
         return "listening" if str(params.get("ears.enabled", "False")).lower() == "true" else "deaf"
     return driver
-
-
-def ears_cell_job(cfg: DictConfig) -> float | None:
-    """One cell of the test: an ordinary run, except that an RLM cell without a model is skipped."""
-    from rlmdj.experiments.run import run_job
-
-    if str(cfg.dj.driver) == "rlm" and not cfg.model.get("model") and not cfg.dj.get("replay_transcript"):
-        cell = "listening" if cfg.ears.enabled else "deaf"
-        print(f"rlmdj: ears_test: cell {cell} replica={cfg.replica} skipped: "
-              "no model configured (add model=openai, model=ollama, ...)")
-        return None
-    return run_job(cfg)
 
 
 @dataclass(frozen=True)
@@ -166,7 +152,7 @@ def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
     ears report with the two extra contrasts, both logged to the parent run."""
     import sys
 
-    from rlmdj.experiments.compare_job import compare_analysis
+    from rlmdj.analysis.from_store import compare_analysis
 
     try:
         compare_analysis(client, experiment_id, parent, config, out_dir=out_dir / "comparison")

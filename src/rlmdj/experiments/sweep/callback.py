@@ -1,14 +1,9 @@
-"""Parent runs for Hydra sweeps, condition tags for their jobs, and resume.
+"""The parent run of a Hydra sweep: opened before the first job, analysed and closed after the last.
 
 :class:`SweepCallback` (registered in ``conf/hydra/default.yaml``) opens one MLflow parent run
-per multirun holding the sweep definition, and writes its id to ``<sweep dir>/.rlmdj_sweep.json``.
-Jobs find it through :func:`job_context` — by file rather than environment, because launcher
-workers (joblib's loky processes, SLURM jobs through submitit) are separate processes that share
-the sweep directory but not the launching process's memory.
-
-Every child is tagged with its condition (``rlmdj.cond.<key>`` per swept key, replica excluded)
-and its replica, so a comparison can group replicas without parsing names. When the sweep ends
-the callback runs the configured analysis (``experiment.analysis``) and logs it to the parent.
+per multirun holding the sweep definition, and writes its id to ``<sweep dir>/.rlmdj_sweep.json``
+for the jobs (:mod:`rlmdj.experiments.sweep.context`). When the sweep ends the callback runs the
+configured analysis (``experiment.analysis``) and logs it to the parent.
 
 Interruption: Ctrl-C or SIGTERM in the launching process marks the parent and any child still
 RUNNING as KILLED (jobs end their own runs KILLED when they get the signal; a worker killed
@@ -23,46 +18,20 @@ import hashlib
 import json
 import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = [
-    "SWEEP_FILE",
-    "ADOPTED_TAG_PREFIX",
-    "SweepCallback",
-    "JobContext",
-    "finished_metric",
-    "job_context",
-    "swept_keys",
-    "kill_running_children",
-]
+from rlmdj.experiments.sweep.context import (
+    ADOPTED_TAG_PREFIX,
+    IGNORED_PREFIXES,
+    SWEEP_FILE,
+    swept_keys,
+)
 
-SWEEP_FILE = ".rlmdj_sweep.json"
-# Parent-run tag prefix naming runs from elsewhere that a resumed job reused (``<prefix><job>``:
-# JSON with the run id and this sweep's condition), so the sweep's comparison includes them.
-ADOPTED_TAG_PREFIX = "rlmdj.adopted."
-_IGNORED_PREFIXES = ("hydra.", "hydra/", "tracking.", "paths.", "progress")
-
-
-def _parse(overrides: list[str]) -> list[Any]:
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    return OverridesParser.create().parse_overrides(list(overrides))
-
-
-def swept_keys(overrides: list[str]) -> list[str]:
-    """Keys a sweep varies (``prompt=a,b`` → ``prompt``), without ``replica`` and bookkeeping keys."""
-    keys = []
-    for o in _parse(overrides):
-        key = o.key_or_group
-        if (o.is_sweep_override() and key != "replica" and not key.startswith(_IGNORED_PREFIXES)
-                and not key.startswith("experiment.")):
-            keys.append(key)
-    return keys
+__all__ = ["SweepCallback", "kill_running_children"]
 
 
 def _sweep_params(config: DictConfig) -> list[str]:
@@ -81,7 +50,7 @@ def _process_tags() -> dict[str, str]:
 
 
 def _count_jobs(overrides: list[str]) -> int | None:
-    from rlmdj.experiments.progress import count_jobs
+    from rlmdj.experiments.cli.progress import count_jobs
 
     return count_jobs(overrides)
 
@@ -120,7 +89,7 @@ class SweepCallback(Callback):
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = _sweep_params(config)
-        from rlmdj.experiments.sweep_preflight import preflight_sweep
+        from rlmdj.experiments.sweep.checks import preflight_sweep
         from rlmdj.failures import exit_on
 
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
@@ -138,7 +107,7 @@ class SweepCallback(Callback):
         except Exception as exc:  # noqa: BLE001 - a store that cannot be opened ends the sweep here
             exit_on(exc, config)
         resume = bool(OmegaConf.select(config, "experiment.resume", default=False))
-        definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(_IGNORED_PREFIXES)
+        definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(IGNORED_PREFIXES)
                             and o.split("=", 1)[0] != "experiment.resume")
         sweep_hash = hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
         parent_id = self._reusable_parent(client, experiment_id, sweep_hash) if resume else None
@@ -196,7 +165,7 @@ class SweepCallback(Callback):
         analysis = str(OmegaConf.select(config, "experiment.analysis", default="compare"))
         result = None
         try:
-            from rlmdj.experiments.compare_job import run_analysis
+            from rlmdj.experiments.registry import run_analysis
 
             result = run_analysis(analysis, client, state["experiment_id"], parent, config,
                                   out_dir=state["sweep_dir"] / "analysis")
@@ -208,7 +177,7 @@ class SweepCallback(Callback):
         self._restore()
         _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
         _print_verdicts(client, parent, result)
-        from rlmdj.experiments.summary import print_ui_lines
+        from rlmdj.experiments.cli.summary import print_ui_lines
 
         print_ui_lines(config, state["experiment_id"], parent)  # last: the parent's URL, the UI command
 
@@ -281,12 +250,12 @@ def _print_verdicts(client: Any, parent: str, result: Any) -> None:
 
 def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
     """A sequential sweep that cannot be analysed is refused in one line, before any job runs."""
-    from rlmdj.experiments.sequential import SEQUENTIAL_TARGET
+    from rlmdj.experiments.sweep.sequential import SEQUENTIAL_TARGET
 
     if OmegaConf.select(config, "hydra.sweeper._target_", default="") != SEQUENTIAL_TARGET:
         return
     from rlmdj.errors import RlmdjError
-    from rlmdj.experiments.sequential import baseline_first, plan, sequential_primary
+    from rlmdj.experiments.sweep.sequential import baseline_first, plan, sequential_primary
 
     task = {o.split("=", 1)[0] for o in config.hydra.overrides.task}
     # replica from an experiment overlay's hydra.sweeper.params is replaced by the rounds.
@@ -302,113 +271,3 @@ def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
 
 def _sigterm_to_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"terminated by signal {signum}")
-
-
-# --------------------------------------------------------------------- jobs
-@dataclass
-class JobContext:
-    """Where a job belongs: its sweep parent, condition tags, and a finished twin to skip to."""
-
-    parent_run_id: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    finished_run_id: str | None = None
-    finished_obj: float | None = None
-
-
-def _hydra_job() -> tuple[list[str], Path | None, str | None]:
-    """(job overrides, sweep dir, job number) when a Hydra multirun job is running."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
-
-        hc = HydraConfig.get()
-    except Exception:  # noqa: BLE001 - not inside a Hydra job
-        return [], None, None
-    if hc.mode != RunMode.MULTIRUN:
-        return list(hc.overrides.task), None, None
-    return list(hc.overrides.task), Path(str(hc.sweep.dir)).resolve(), str(hc.job.num)
-
-
-def _finished_run(cfg: DictConfig) -> Any | None:
-    """The newest FINISHED run with this config's hash, or None.
-
-    The hash leaves out orchestration keys (``experiment.*``, tracking, paths), so turning
-    resume on does not change which runs match.
-    """
-    from rlmdj.tracking import config_hash, open_store
-
-    client, experiment_id = open_store(cfg.tracking)
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=(f"tags.`rlmdj.config_hash` = '{config_hash(cfg)}' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-    )
-    return runs[0] if runs else None
-
-
-def _metric(metrics: dict[str, float], primary: str) -> float | None:
-    """``primary`` among a run's metrics: a full name (``proxy/CE``), or an axis (``CE``) as the
-    run's own ``<scorer>/<axis>``, not a window's ``<scorer>/window/<axis>``."""
-    if "/" in primary:
-        return metrics.get(primary)
-    return next((v for k, v in metrics.items() if k.endswith(f"/{primary}") and k.count("/") == 1), None)
-
-
-def finished_metric(cfg: DictConfig, primary: str) -> float | None:
-    """``primary`` of the newest FINISHED run of ``cfg``'s configuration (None: no such run).
-
-    Jobs return OBJ; a sequential sweep about another axis (``experiment.compare.primary``)
-    reads that axis from the job's run.
-    """
-    run = _finished_run(cfg)
-    return None if run is None else _metric(run.data.metrics, primary)
-
-
-def job_context(cfg: DictConfig) -> JobContext:
-    """The sweep parent and condition tags of the running job (empty outside a multirun).
-
-    When resuming finds a FINISHED twin under another parent (an earlier sweep that shared this
-    configuration), the twin is recorded on this sweep's parent so its comparison counts it. A job
-    skipped for its twin counts as done in the sweep's ``job k/N``.
-    """
-    ctx = JobContext()
-    overrides, sweep_dir, job_num = _hydra_job()
-    twin = None
-    if bool(OmegaConf.select(cfg, "experiment.resume", default=False)) and cfg.tracking.enabled:
-        twin = _finished_run(cfg)
-        if twin is not None:
-            ctx.finished_run_id = twin.info.run_id
-            # ``<scorer>/OBJ``, not the last window's ``<scorer>/window/OBJ``: the sequential
-            # sweeper analyses this value when it resumes.
-            ctx.finished_obj = _metric(twin.data.metrics, "OBJ")
-    if sweep_dir is None:
-        return ctx
-    if twin is not None:  # a skipped job is done too: the next job's "job k/N" counts it
-        from rlmdj.experiments.progress import sweep_job_done
-
-        sweep_job_done(sweep_dir)
-    keys: list[str] | None = None
-    info_file = sweep_dir / SWEEP_FILE
-    if info_file.is_file():
-        info = json.loads(info_file.read_text())
-        ctx.parent_run_id = info.get("parent_run_id")
-        keys = list(info.get("swept_keys", []))
-    condition: dict[str, str] = {}
-    for o in _parse(overrides):
-        key = o.key_or_group
-        if key == "replica" or key.startswith(_IGNORED_PREFIXES) or key == "experiment.resume":
-            continue
-        if keys is None or key in keys:
-            condition[key] = str(o.value())
-    ctx.tags = {f"rlmdj.cond.{k}": v for k, v in condition.items()}
-    ctx.tags["rlmdj.condition"] = ",".join(f"{k}={v}" for k, v in sorted(condition.items())) or "all"
-    ctx.tags["rlmdj.sweep_job"] = job_num or ""
-    if twin is not None and ctx.parent_run_id and twin.data.tags.get("mlflow.parentRunId") != ctx.parent_run_id:
-        from rlmdj.tracking import open_store
-
-        client, _ = open_store(cfg.tracking)
-        client.set_tag(ctx.parent_run_id, f"{ADOPTED_TAG_PREFIX}{job_num}", json.dumps({
-            "run_id": twin.info.run_id, "condition": condition, "job": job_num}))
-    return ctx

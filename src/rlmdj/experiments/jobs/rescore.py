@@ -40,9 +40,9 @@ def rescore_job(cfg: DictConfig) -> None:
     import soundfile as sf
     from mlflow.entities import Metric, RunTag
 
+    from rlmdj.analysis.from_store import resolve_parent
     from rlmdj.experiments.assemble import build_scorer
-    from rlmdj.experiments.compare_job import resolve_parent
-    from rlmdj.experiments.progress import Progress
+    from rlmdj.experiments.cli.progress import Progress
     from rlmdj.tracking.store import open_store
 
     r = cfg.experiment.rescore

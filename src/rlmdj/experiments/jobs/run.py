@@ -30,11 +30,11 @@ from rlmdj.experiments.assemble import (
     make_session,
     resolve_palette,
 )
-from rlmdj.experiments.interrupts import deferred_interrupts
+from rlmdj.experiments.cli.progress import bar_progress, stage_line
+from rlmdj.experiments.cli.summary import print_job_line, print_run_summary
 from rlmdj.experiments.outcome import RunOutcome
-from rlmdj.experiments.progress import bar_progress, stage_line
 from rlmdj.experiments.registry import job
-from rlmdj.experiments.summary import print_job_line, print_run_summary
+from rlmdj.experiments.sweep.interrupts import deferred_interrupts
 from rlmdj.tracking import NullRun, TrackedRun, config_hash, open_store, scrubbed_config
 from rlmdj.tracking.naming import set_description, set_run_name
 from rlmdj.tracking.params import run_params
@@ -237,7 +237,7 @@ def _windows_progress(scorer: Any, cfg: DictConfig, *, quiet: bool) -> Iterator[
     if quiet or not hasattr(scorer, "on_windows"):
         yield
         return
-    from rlmdj.experiments.progress import Progress
+    from rlmdj.experiments.cli.progress import Progress
 
     with Progress(f"{scorer.name} windows", 0, unit="windows", enabled=bool(cfg.progress)) as progress:
         scorer.on_windows = lambda done, total: progress.update(done, total)
@@ -411,7 +411,7 @@ def _write_preview(cfg: DictConfig, run: TrackedRun, master: Any) -> tuple[bytes
 
 
 def _sweep_line(cfg: DictConfig, ctx: Any) -> str:
-    from rlmdj.experiments.progress import sweep_job_done
+    from rlmdj.experiments.cli.progress import sweep_job_done
 
     label = f"{ctx.tags.get('rlmdj.condition', 'job')} replica={cfg.replica}"
     done = sweep_job_done()
@@ -424,7 +424,7 @@ def _sweep_line(cfg: DictConfig, ctx: Any) -> str:
 @job("run")
 def run_job(cfg: DictConfig) -> float | None:
     """``rlmdj`` with no experiment: one tracked set; returns OBJ for sweepers."""
-    from rlmdj.experiments.sweep import job_context
+    from rlmdj.experiments.sweep.context import job_context
 
     ctx = job_context(cfg)  # sweep parent + condition tags; a finished twin when resuming
     if ctx.finished_run_id is not None:

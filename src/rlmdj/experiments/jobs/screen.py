@@ -132,7 +132,7 @@ def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | Non
     """Render and score ``n`` seeded random palettes; rows ranked best first.
 
     ``seed`` picks the draw (default ``experiment.screen.seed``, or 0 when that is unset).
-    ``progress``: a :class:`~rlmdj.experiments.progress.Progress` told of each palette scored
+    ``progress``: a :class:`~rlmdj.experiments.cli.progress.Progress` told of each palette scored
     (palettes k/N, ETA, best OBJ so far).
     """
     plain = OmegaConf.to_container(cfg, resolve=True)
@@ -260,8 +260,8 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
     Of the top K, palettes whose samples are already curated are not saved again; every row's
     ``curated`` names its file (new or existing).
     """
-    from rlmdj.experiments.progress import Progress
-    from rlmdj.experiments.run import _open_run
+    from rlmdj.experiments.cli.progress import Progress
+    from rlmdj.experiments.jobs.run import _open_run
     from rlmdj.tracking import config_hash
     from rlmdj.tracking.naming import screen_run_name
     from rlmdj.tracking.params import run_params

@@ -1,0 +1,7 @@
+"""One module per ``experiment=`` job: what ``rlmdj experiment=<name>`` runs.
+
+``run`` plays one set (the default); ``screen`` ranks palettes; ``compare`` and ``rescore`` work
+on runs already in the store; ``replay`` and ``rerun`` play a recorded run again; ``serve`` serves
+a scorer; ``samples`` lists what a palette can name; ``ears_cell`` is one cell of the ears test.
+Each is registered in :data:`rlmdj.experiments.registry.JOBS`.
+"""

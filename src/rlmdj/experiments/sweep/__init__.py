@@ -1,0 +1,10 @@
+"""What a Hydra multirun needs beyond its jobs.
+
+- :mod:`~rlmdj.experiments.sweep.checks`: every sweeper, launcher and job setting, checked before
+  the parent run opens.
+- :mod:`~rlmdj.experiments.sweep.callback`: the parent run, its analysis and its end.
+- :mod:`~rlmdj.experiments.sweep.context`: which parent and condition a job belongs to; resume.
+- :mod:`~rlmdj.experiments.sweep.interrupts`: Ctrl-C / SIGTERM held while audio is written.
+- :mod:`~rlmdj.experiments.sweep.sequential`, :mod:`~rlmdj.experiments.sweep.sequential_record`:
+  the sequential sweeper's rounds and its record on the parent run.
+"""

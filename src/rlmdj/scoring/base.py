@@ -15,6 +15,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from rlmdj.axes import AXES
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -31,7 +32,6 @@ __all__ = [
     "weighted_average",
 ]
 
-AXES: tuple[str, ...] = ("CE", "CU", "PC", "PQ")
 DEFAULT_WEIGHTS: Mapping[str, float] = {"CE": 0.60, "CU": 0.05, "PC": 0.05, "PQ": 0.30}
 MIN_SCORE_S = 0.1
 """The shortest audio a scoring window scores: shorter audio is refused, not scored.

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from rlmdj.axes import AXES
+
 __all__ = ["screen_run_name", "set_description", "set_run_name"]
 
 SEP = "·"
@@ -57,7 +59,7 @@ def set_description(
     """Markdown note for a set: OBJ and axes, signal level, where to listen, the prompt version."""
     lines = [f"**{dj}** DJ on palette **{palette}**, {bars} bars."]
     if scorer and f"{scorer}/OBJ" in metrics:
-        axes = " · ".join(f"{a} {metrics[f'{scorer}/{a}']:.2f}" for a in ("CE", "CU", "PC", "PQ")
+        axes = " · ".join(f"{a} {metrics[f'{scorer}/{a}']:.2f}" for a in AXES
                           if f"{scorer}/{a}" in metrics)
         lines.append(f"{scorer}/OBJ **{metrics[f'{scorer}/OBJ']:.3f}** ({axes})")
     elif status != "FINISHED":

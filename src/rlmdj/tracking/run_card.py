@@ -22,6 +22,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rlmdj.axes import OBJ_AND_AXES
+
 __all__ = [
     "MAX_EMBED_AUDIO_BYTES",
     "build_run_card",
@@ -214,7 +216,7 @@ def build_run_card(
     esc = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>"
              f"<style>{_CSS}</style></head><body><h1>{esc(title)}</h1><div class='sub'>{esc(subtitle)}</div>"]
-    keys = [k for k in metrics if k.split("/")[-1] in ("OBJ", "CE", "CU", "PC", "PQ")]
+    keys = [k for k in metrics if k.split("/")[-1] in OBJ_AND_AXES]
     if keys:
         parts.append("<table class='metrics'><tr>" + "".join(f"<th>{esc(k)}</th>" for k in keys) + "</tr><tr>"
                      + "".join(f"<td>{_fmt(metrics[k])}</td>" for k in keys) + "</tr></table>")

@@ -25,6 +25,8 @@ import numpy as np
 
 from rlmdj.audio.patterns import pattern_steps
 from rlmdj.audio.wavio import normalize_peak
+from rlmdj.axes import AXES
+from rlmdj.config.core import RenderConfig
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
 
@@ -44,7 +46,6 @@ __all__ = [
     "window_seconds",
 ]
 
-AXES: tuple[str, ...] = ("CE", "CU", "PC", "PQ")
 BANDS: tuple[tuple[str, float, float], ...] = (("low", 20.0, 250.0), ("mid", 250.0, 4000.0),
                                                ("high", 4000.0, 22050.0))
 
@@ -145,7 +146,7 @@ def band_balance(audio: np.ndarray, *, sr: int) -> dict[str, float]:
 
 
 def score_stretch(audio: np.ndarray, *, sr: int, scorer: EarScorer,
-                  normalize_dbfs: float | None = -1.0) -> tuple[float, dict[str, float]]:
+                  normalize_dbfs: float | None = RenderConfig.normalize_dbfs) -> tuple[float, dict[str, float]]:
     """OBJ and axis scores of one stretch, peak-normalised first as the run does for the set."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.shape[0] == 0:
@@ -155,7 +156,7 @@ def score_stretch(audio: np.ndarray, *, sr: int, scorer: EarScorer,
 
 
 def hear(audio: np.ndarray, *, sr: int, scorer: EarScorer,
-         normalize_dbfs: float | None = -1.0) -> Heard:
+         normalize_dbfs: float | None = RenderConfig.normalize_dbfs) -> Heard:
     """Score one stretch of float audio ``(frames, 2)`` at ``sr`` Hz (see the module docstring)."""
     audio = np.asarray(audio, dtype=np.float32)
     obj, scores = score_stretch(audio, sr=sr, scorer=scorer, normalize_dbfs=normalize_dbfs)

@@ -24,11 +24,11 @@ from urllib.parse import urlparse
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlmdj.axes import AXES as _AXES
 from rlmdj.errors import ParameterError
 
 __all__ = ["CHECKS", "check_folder_writable", "check_prompt", "checks_for", "preflight"]
 
-_AXES = ("CE", "CU", "PC", "PQ")
 _SANDBOXES = ("deno", "local")
 _STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
 

@@ -6,6 +6,7 @@ from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
+from rlmdj.axes import OBJ_AND_AXES
 from rlmdj.experiments.outcome import RunOutcome
 
 __all__ = ["print_job_line", "print_run_summary", "print_ui_lines"]
@@ -16,7 +17,7 @@ def print_run_summary(cfg: DictConfig, outcome: RunOutcome, console: Console | N
     table = Table(title=f"rlmdj run · {outcome.status}", show_header=True)
     table.add_column("metric")
     table.add_column("value", justify="right")
-    keys = [k for k in outcome.metrics if k.split("/")[-1] in ("OBJ", "CE", "CU", "PC", "PQ")]
+    keys = [k for k in outcome.metrics if k.split("/")[-1] in OBJ_AND_AXES]
     keys += [k for k in ("signal/lufs", "signal/peak_dbfs", "signal/silence_fraction") if k in outcome.metrics]
     for key in keys:
         table.add_row(key, f"{outcome.metrics[key]:.3f}")

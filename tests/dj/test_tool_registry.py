@@ -74,6 +74,24 @@ def test_a_tool_needs_a_docstring_and_weighted_tools_need_targets():
         Tool(nudge, random_weight=1.0)
 
 
+def test_mix_moves_are_the_tools_that_change_the_mix_without_passing_time():
+    from rlmdj.dj.tools.registry import mix_moves
+
+    assert mix_moves() == ("add", "remove", "fader", "pattern", "mute", "unmute", "swap")
+    assert TOOLS["play"].passes_time and TOOLS["breakdown"].passes_time
+    assert not TOOLS["status"].changes_mix
+    # A random move changes the mix by default; another tool says so itself.
+    with TOOLS.registered("nudge", Tool(nudge, random_weight=1.0, targets=_playing)):
+        assert mix_moves()[-1] == "nudge"
+    with TOOLS.registered("nudge", Tool(nudge, changes_mix=True)):
+        assert mix_moves()[-1] == "nudge"
+    with TOOLS.registered("nudge", Tool(nudge, changes_mix=True, passes_time=True)):
+        assert "nudge" not in mix_moves()
+    assert "nudge" not in mix_moves()
+    with pytest.raises(ValueError, match="passes no time"):
+        Tool(nudge, random_weight=1.0, targets=_playing, passes_time=True)
+
+
 def test_a_layer_can_offer_a_subset_and_rejects_unknown_names(make_session):
     layer = ToolLayer(make_session(8), tools=["status", "play"])
     assert [f.__name__ for f in layer.functions()] == ["status", "play"]

@@ -402,7 +402,7 @@ def swap(t: ToolLayer, role: Role, choice: SampleChoice = "") -> dict[str, Any]:
     return {"action": f"{ch.role} now plays {ch.sample_id} ({ch.kind})"}
 
 
-@tool
+@tool(passes_time=True)
 def breakdown(t: ToolLayer, bars: Bars) -> dict[str, Any]:
     """Play bars with the drums muted, then bring them back: breakdown(4).
 
@@ -411,7 +411,7 @@ def breakdown(t: ToolLayer, bars: Bars) -> dict[str, Any]:
     return t.render(bars, breakdown=True)
 
 
-@tool
+@tool(passes_time=True)
 def play(t: ToolLayer, bars: Bars) -> dict[str, Any]:
     """Render the next bars with the current mixer: play(8). This is the only way time passes."""
     return t.render(bars, breakdown=False)

@@ -24,7 +24,11 @@ From that one definition come:
   roles the tool can act on now); the random driver draws the other arguments from the
   annotated types' ``draw``;
 - **its result's shape** — ``brief=True``: the result is the tool's own compact object,
-  without the status envelope the mixer tools carry (``listen``, ``audition``).
+  without the status envelope the mixer tools carry (``listen``, ``audition``);
+- **what it does to the set** — ``changes_mix`` (it changes the mixer; default: it is a random
+  move, ``random_weight > 0``) and ``passes_time`` (it renders bars: ``play``, ``breakdown``).
+  The tools that change the mix without passing time are the moves an audition may try
+  (:func:`mix_moves`), so a new mixer tool can be auditioned with no change elsewhere.
 
 Tools live in :data:`TOOLS`, a :class:`~rlmdj.registry.Registry`; the built-ins are
 registered by :mod:`rlmdj.dj.tools.mixer`, in the order the model's tool list shows them.
@@ -59,6 +63,7 @@ __all__ = [
     "TOOLS",
     "Text",
     "Tool",
+    "mix_moves",
     "tool",
 ]
 
@@ -172,7 +177,8 @@ class Tool:
     def __init__(self, fn: Callable[..., dict[str, Any]], *, name: str | None = None,
                  random_weight: float = 0.0,
                  targets: Callable[[Session], list[str]] | None = None,
-                 brief: bool = False) -> None:
+                 brief: bool = False, changes_mix: bool | None = None,
+                 passes_time: bool = False) -> None:
         self.fn = fn
         self.brief = bool(brief)
         self.name = name or fn.__name__
@@ -192,6 +198,11 @@ class Tool:
         self.targets = targets
         if self.random_weight > 0 and targets is None:
             raise ValueError(f"tool {self.name!r}: a random_weight needs targets (the roles it acts on)")
+        self.passes_time = bool(passes_time)
+        self.changes_mix = self.random_weight > 0 if changes_mix is None else bool(changes_mix)
+        if self.random_weight > 0 and (self.passes_time or not self.changes_mix):
+            raise ValueError(f"tool {self.name!r}: a random move changes the mix and passes no time "
+                             "(the random DJ plays the bars itself)")
 
     def _generated_hint(self) -> str:
         examples = []
@@ -251,15 +262,25 @@ TOOLS: Registry[Tool] = Registry("DJ tool", key="tool", example="status()")
 
 def tool(fn: Callable[..., dict[str, Any]] | None = None, *, name: str | None = None,
          random_weight: float = 0.0, targets: Callable[[Session], list[str]] | None = None,
-         brief: bool = False, registry: Registry[Tool] = TOOLS) -> Any:
+         brief: bool = False, changes_mix: bool | None = None, passes_time: bool = False,
+         registry: Registry[Tool] = TOOLS) -> Any:
     """Register a tool function (usable bare, ``@tool``, or with options, ``@tool(...)``).
 
     Returns the :class:`Tool`; ``Tool.fn`` is the plain function.
     """
 
     def register(f: Callable[..., dict[str, Any]]) -> Tool:
-        spec = Tool(f, name=name, random_weight=random_weight, targets=targets, brief=brief)
+        spec = Tool(f, name=name, random_weight=random_weight, targets=targets, brief=brief,
+                    changes_mix=changes_mix, passes_time=passes_time)
         registry.register(spec.name, spec)
         return spec
 
     return register(fn) if fn is not None else register
+
+
+def mix_moves(registry: Registry[Tool] = TOOLS) -> tuple[str, ...]:
+    """The registered tools that change the mix and pass no time, in registration order: the
+    moves an audition may apply (and the greedy DJ commits), read when asked, so a tool
+    registered later is one of them."""
+    return tuple(name for name in registry
+                 if registry[name].changes_mix and not registry[name].passes_time)

@@ -22,15 +22,20 @@ from omegaconf import DictConfig, OmegaConf
 __all__ = [
     "ADOPTED_TAG_PREFIX",
     "IGNORED_PREFIXES",
+    "JOB_TAGS_FILE",
     "SWEEP_FILE",
     "JobContext",
     "finished_metric",
     "job_context",
     "parse_overrides",
+    "set_job_tags",
     "swept_keys",
 ]
 
 SWEEP_FILE = ".rlmdj_sweep.json"
+# Tags a sweeper gives particular jobs (``{"<job num>": {tag: value}}``), e.g. the search
+# sweeper's trial number and parameters: written before the jobs launch, read by each job.
+JOB_TAGS_FILE = ".rlmdj_job_tags.json"
 # Parent-run tag prefix naming runs from elsewhere that a resumed job reused (``<prefix><job>``:
 # JSON with the run id and this sweep's condition), so the sweep's comparison includes them.
 ADOPTED_TAG_PREFIX = "rlmdj.adopted."
@@ -115,6 +120,28 @@ def finished_metric(cfg: DictConfig, primary: str) -> float | None:
     return None if run is None else _metric(run.data.metrics, primary)
 
 
+def set_job_tags(sweep_dir: Path, tags: dict[int, dict[str, str]]) -> None:
+    """Give jobs ``{job num: tags}`` of this sweep (merged with those given before), before they launch."""
+    import os
+
+    path = Path(sweep_dir) / JOB_TAGS_FILE
+    try:
+        known = json.loads(path.read_text())
+    except (OSError, ValueError):
+        known = {}
+    known.update({str(num): {k: str(v) for k, v in t.items()} for num, t in tags.items()})
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(known))
+    os.replace(tmp, path)  # a job in another process never reads half a file
+
+
+def _sweeper_tags(sweep_dir: Path, job_num: str | None) -> dict[str, str]:
+    try:
+        return dict(json.loads((sweep_dir / JOB_TAGS_FILE).read_text()).get(str(job_num), {}))
+    except (OSError, ValueError):
+        return {}
+
+
 def job_context(cfg: DictConfig) -> JobContext:
     """The sweep parent and condition tags of the running job (empty outside a multirun).
 
@@ -154,6 +181,7 @@ def job_context(cfg: DictConfig) -> JobContext:
     ctx.tags = {f"rlmdj.cond.{k}": v for k, v in condition.items()}
     ctx.tags["rlmdj.condition"] = ",".join(f"{k}={v}" for k, v in sorted(condition.items())) or "all"
     ctx.tags["rlmdj.sweep_job"] = job_num or ""
+    ctx.tags.update(_sweeper_tags(sweep_dir, job_num))
     if twin is not None and ctx.parent_run_id and twin.data.tags.get("mlflow.parentRunId") != ctx.parent_run_id:
         from rlmdj.tracking import open_store
 

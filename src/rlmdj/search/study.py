@@ -2,7 +2,7 @@
 
 - :func:`default_storage_path` — the journal file beside the MLflow store
   (``sqlite:///x/mlruns.db`` → ``x/optuna.journal``; a tracking server → ``fallback_dir``).
-- :func:`open_storage` — ``None`` (that journal file), a journal file path, or a database URL
+- :func:`open_storage` (:func:`check_storage`: whether it would open, creating nothing) — ``None`` (that journal file), a journal file path, or a database URL
   (``sqlite:///``, ``postgresql://``, ``mysql://``: one server database for a cluster's workers).
   A journal file takes concurrent writers on one machine (Optuna's advice over SQLite there).
 - :func:`make_sampler` — ``tpe`` (default), ``random`` or ``cmaes`` (numeric spaces of two or more
@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 from rlmdj.errors import ParameterError
 
-__all__ = ["DIRECTIONS", "INTERRUPTED_ATTR", "JOURNAL_NAME", "SAMPLERS", "StudySummary", "default_storage_path",
+__all__ = ["DIRECTIONS", "INTERRUPTED_ATTR", "JOURNAL_NAME", "SAMPLERS", "StudySummary", "check_storage", "default_storage_path",
            "describe_storage", "fail_stale_trials", "make_sampler", "open_storage", "open_study", "quiet",
            "save_plots", "summarise"]
 
@@ -103,6 +103,25 @@ def open_storage(spec: str | None, *, default_path: Path, key: str = "hydra.swee
     except OSError as exc:
         raise ParameterError(f"{key}={path}: cannot open the journal file "
                              f"({exc.strerror or exc}); name a writable file") from exc
+
+
+def check_storage(spec: str | None, *, default_path: Path, key: str = "hydra.sweeper.storage") -> None:
+    """Refuse a storage :func:`open_storage` could not open, creating no file (a database is
+    connected to: only that shows it can be opened)."""
+    import os
+
+    if spec is not None and str(spec).strip() and (_is_database(str(spec)) or "://" in str(spec)):
+        open_storage(spec, default_path=default_path, key=key)
+        return
+    if spec is not None and not str(spec).strip():
+        open_storage(spec, default_path=default_path, key=key)  # the empty-string message
+    path = Path(str(spec)).expanduser() if spec is not None else Path(default_path)
+    if path.is_dir():
+        raise ParameterError(f"{key}={path}: cannot open the journal file (it is a folder); name a file")
+    existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
+    if existing is None or not os.access(existing if existing != path else path, os.W_OK) or (
+            existing != path and not existing.is_dir()):
+        raise ParameterError(f"{key}={path}: cannot open the journal file (not writable); name a writable file")
 
 
 def make_sampler(name: str, *, seed: int | None, distributions: Mapping[str, Any] | None = None,

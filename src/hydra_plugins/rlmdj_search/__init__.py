@@ -1,0 +1,1 @@
+"""rlmdj's Hydra sweeper plugin: ``hydra/sweeper=search`` (Optuna search under noise)."""

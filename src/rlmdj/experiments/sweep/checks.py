@@ -74,6 +74,10 @@ def check_sweeper(cfg: DictConfig) -> None:
         values = {f.name: OmegaConf.select(cfg, f"hydra.sweeper.{f.name}", default=f.default)
                   for f in fields(SequentialSettings)}
         SequentialSettings(**values)  # ParameterError naming hydra.sweeper.<key>
+    elif kind == "SearchSweeper":
+        from rlmdj.experiments.sweep.search import check_search
+
+        check_search(cfg)  # settings, space, sampler, storage: one line naming hydra.sweeper.<key>
     elif kind == "BasicSweeper":
         _number(cfg, "hydra.sweeper.max_batch_size", 1, 1e9, True, True, 100)
 
@@ -124,8 +128,9 @@ def sweep_jobs(cfg: DictConfig) -> list[tuple[str, list[str]]]:
     (``job #1 (bars=0)``, numbered as Hydra numbers them).
 
     The sequential sweeper's jobs are its conditions (replicas are its own: ``replica=0`` stands
-    for them); other sweepers get the basic sweeper's expansion (``params`` then the command
-    line). A sweep with no jobs is refused.
+    for them); the search sweeper's are its baseline and every value its trials could draw
+    (:func:`~rlmdj.experiments.sweep.search.probe_jobs`); other sweepers get the basic sweeper's
+    expansion (``params`` then the command line). A sweep with no jobs is refused.
     """
     task = [str(o) for o in cfg.hydra.overrides.task]
     params = dict(OmegaConf.select(cfg, "hydra.sweeper.params", default=None) or {})
@@ -140,6 +145,11 @@ def sweep_jobs(cfg: DictConfig) -> list[tuple[str, list[str]]]:
         _refuse_empty(_parsed(overrides))
         conditions, fixed = plan(overrides)
         return [(f"condition {c.label}", [*fixed, *c.overrides, "replica=0"]) for c in conditions]
+    if kind == "SearchSweeper":
+        from rlmdj.experiments.sweep.search import plan_search, probe_jobs
+
+        # The baseline, and each value a trial could draw with the others at the baseline's.
+        return probe_jobs(plan_search(params, task))
     if kind != "BasicSweeper":
         return []  # a sweeper with its own search space: its jobs are known only as it runs
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper

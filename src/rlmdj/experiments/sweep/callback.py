@@ -163,6 +163,8 @@ class SweepCallback(Callback):
         client, parent = state["client"], state["parent"]
         kill_running_children(client, state["experiment_id"], parent)
         analysis = str(OmegaConf.select(config, "experiment.analysis", default="compare"))
+        if _is_search(config):
+            analysis = "none"  # a search's parent holds its study and its confirmation instead
         result = None
         try:
             from rlmdj.experiments.registry import run_analysis
@@ -235,7 +237,8 @@ def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictC
 
 def _print_verdicts(client: Any, parent: str, result: Any) -> None:
     """The one-sentence verdicts, the sweep's last words before its URL and UI lines (a sequential
-    sweep's stopping verdict last of all: it accounts for the looks after each round)."""
+    sweep's stopping verdict last of all: it accounts for the looks after each round; a search's
+    verdict on its confirmed winner)."""
     from rlmdj.analysis.compare import Comparison
 
     if isinstance(result, Comparison):
@@ -243,9 +246,16 @@ def _print_verdicts(client: Any, parent: str, result: Any) -> None:
 
         print_verdicts(result)
     with contextlib.suppress(Exception):  # a summary line must not fail a finished sweep
-        sequential = client.get_run(parent).data.tags.get("rlmdj.sequential.verdict")
-        if sequential:
-            print(sequential)
+        tags = client.get_run(parent).data.tags
+        for verdict in (tags.get("rlmdj.sequential.verdict"), tags.get("rlmdj.search.verdict")):
+            if verdict:
+                print(verdict)
+
+
+def _is_search(config: DictConfig) -> bool:
+    from rlmdj.experiments.sweep.search import SEARCH_TARGET
+
+    return bool(OmegaConf.select(config, "hydra.sweeper._target_", default="") == SEARCH_TARGET)
 
 
 def _check_sequential(config: DictConfig, overrides: list[str]) -> None:

@@ -30,12 +30,26 @@ named; runs whose identity for it differs (``proxy-v1`` vs ``proxy-v2``) are nev
 from __future__ import annotations
 
 import math
-import shlex
-from collections import Counter
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rlmdj.analysis.conditions import (
+    BOOKKEEPING_KEYS,
+    BOOKKEEPING_PREFIXES,
+    choose_scorer,
+    condition_label,
+    condition_value,
+    filter_override,
+    is_bookkeeping,
+    metrics_for,
+    not_finite,
+    one_scorer,
+    palette_rule,
+    resolve_baseline,
+    unit_of,
+    varying_keys,
+)
 from rlmdj.analysis.records import (
     ADOPTED_TAG_PREFIX,
     COND_TAG_PREFIX,
@@ -49,12 +63,11 @@ from rlmdj.analysis.records import (
     record_from_run,
 )
 from rlmdj.analysis.stats import Paired, Summary, TwoSample, describe, holm, paired, two_sample
-from rlmdj.config.experiment import COMPARE_UNITS, CompareConfig, check_compare
+from rlmdj.config.experiment import CompareConfig, check_compare
 from rlmdj.errors import ParameterError
 
 __all__ = [
     "ADOPTED_TAG_PREFIX",
-    "AXES_ORDER",
     "BOOKKEEPING_KEYS",
     "BOOKKEEPING_PREFIXES",
     "COND_TAG_PREFIX",
@@ -62,7 +75,6 @@ __all__ = [
     "REPLICA_TAG",
     "SCORER_TAGS",
     "SWEPT_KEYS_TAG",
-    "UNITS",
     "Comparison",
     "Contrast",
     "GroupSummary",
@@ -70,43 +82,12 @@ __all__ = [
     "choose_scorer",
     "compare",
     "condition_label",
+    "contrast",
     "filter_override",
     "load_runs",
     "record_from_run",
+    "with_holm",
 ]
-
-AXES_ORDER: tuple[str, ...] = ("OBJ", "CE", "CU", "PC", "PQ")
-BOOKKEEPING_PREFIXES: tuple[str, ...] = ("experiment.", "paths.", "tracking.", "hydra.", "serve.")
-BOOKKEEPING_KEYS: frozenset[str] = frozenset({"progress", "replica", "seed"})
-UNITS: tuple[str, ...] = COMPARE_UNITS
-_PALETTE_KEYS = ("palette", "palette.name", "palette.path", "palette.source")
-
-
-def condition_label(condition: Mapping[str, str], keys: Sequence[str] | None = None) -> str:
-    """``k=v,k2=v2`` in ``keys`` order (or sorted), the label a condition is shown and matched by."""
-    keys = list(keys) if keys is not None else sorted(condition)
-    return ",".join(f"{k}={condition.get(k, '')}" for k in keys) or "all"
-
-
-def _is_bookkeeping(key: str) -> bool:
-    return key in BOOKKEEPING_KEYS or key.startswith(BOOKKEEPING_PREFIXES)
-
-
-def _outside_hash(key: str) -> bool:
-    """True when ``key`` does not enter the config hash (caches, timeouts, artifact formats...):
-    it changes how a run is carried out, not what it plays, so it never defines a condition."""
-    from rlmdj.tracking.identity import config_hash
-
-    def nested(value: str) -> dict:
-        node: dict = {}
-        cur = node
-        parts = key.split(".")
-        for part in parts[:-1]:
-            cur = cur.setdefault(part, {})
-        cur[parts[-1]] = value
-        return node
-
-    return config_hash(nested("a")) == config_hash(nested("b"))
 
 
 @dataclass(frozen=True)
@@ -137,11 +118,15 @@ class GroupSummary:
 
 @dataclass(frozen=True)
 class Contrast:
-    """One condition vs the baseline on one metric, with the design it was analysed by.
+    """One condition against a baseline on one metric, with the design it was analysed by: the
+    result type of every contrast (the comparison's, the gap test's, the ears test's).
 
-    ``design`` is ``paired`` (over ``n`` shared units; ``set_aside`` names units only one side
-    has) or ``unpaired`` (``n_a`` vs ``n_b``). ``p`` is the p-value of the chosen test,
-    ``p_adj`` its Holm correction within the metric's family (primary or exploratory).
+    ``label`` names the condition (the gap test: the contrast, ``B-A``) and ``baseline`` what it
+    is compared against. ``design`` is ``paired`` (over ``n`` shared units; ``set_aside`` names
+    units only one side has) or ``unpaired`` (``n_a`` vs ``n_b``). ``p_t`` is the t-test's p
+    (paired, or Welch), ``p_rank`` the rank test's (Wilcoxon, or Mann-Whitney); ``p`` is the one
+    the verdict uses and ``p_adj`` its Holm correction within the contrast's family (primary or
+    exploratory), ``significant`` whether that is below alpha (see :func:`with_holm`).
     """
 
     label: str
@@ -160,8 +145,9 @@ class Contrast:
     sd: float
     n_needed: int
     p: float
-    p_adj: float
-    significant: bool
+    p_adj: float = math.nan
+    significant: bool = False
+    baseline: str = ""
     set_aside: list[str] = field(default_factory=list)
     detail: Paired | TwoSample | None = None
 
@@ -196,7 +182,7 @@ class Comparison:
     alpha: float
     delta: float
     power: float
-    unit: str = "replica"
+    unit: str = CompareConfig.unit
     notes: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
 
@@ -214,164 +200,40 @@ class Comparison:
         return self.primary.split("/", 1)[-1]
 
 
-def filter_override(tag: str, value: str) -> str:
-    """``experiment.compare.filter=...`` selecting runs whose ``tag`` is ``value``, quoted so a
-    shell passes it whole and Hydra's override parser reads it as one string (the backticks
-    MLflow needs around dotted keys would otherwise run as a shell command)."""
-    where = 'tags.`{}` = "{}"'.format(tag, value.replace('"', '\\"'))
-    return shlex.quote('experiment.compare.filter="{}"'.format(where.replace('"', '\\"')))
+def contrast(a: Mapping[Hashable, float], b: Mapping[Hashable, float], *, label: str, metric: str,
+             baseline: str = "", primary: bool = True, test: str = CompareConfig.test,
+             delta: float = CompareConfig.delta, power: float = CompareConfig.power,
+             alpha: float = CompareConfig.alpha, min_pairs: int = 2) -> Contrast:
+    """``a`` minus ``b`` (unit → finite value): paired over the units both have, in ``a``'s order,
+    when there are at least ``min_pairs``, else unpaired (Welch, Mann-Whitney) over all values.
 
-
-def choose_scorer(records: Sequence[RunRecord], *, primary: str = "OBJ",
-                  scorer: str | None = None) -> tuple[str, list[str]]:
-    """(metric prefix to compare on, notes): ``scorer``, else ``primary``'s prefix, else the one
-    most runs hold (ties: the one most runs were played with, then by name).
-
-    Several prefixes are normal (a rescore adds ``audiobox/*`` beside ``proxy/*``); the note
-    says which was chosen and how to pick another.
+    ``test`` picks ``p`` (``t`` or ``rank``); ``delta``, ``power`` and ``alpha`` size the
+    replicas needed. ``p_adj`` is left unset: :func:`with_holm` corrects a family at once.
     """
-    named = primary.split("/", 1)[0] if "/" in primary else None
-    if scorer and named and scorer != named:
-        raise ParameterError(f"experiment.compare.scorer={scorer} but experiment.compare.primary={primary} "
-                             f"names the {named} scorer; set one of them")
-    held = Counter(p for r in records for p in r.prefixes)
-    listing = ", ".join(f"{p} ({n} run{'s' if n != 1 else ''})" for p, n in sorted(held.items())) or "none"
-    wanted = scorer or named
-    if wanted:
-        if wanted not in held:
-            key = (f"experiment.compare.scorer={scorer}" if scorer
-                   else f"experiment.compare.primary={primary}")
-            raise ParameterError(f"{key}: no run was scored by {wanted!r}; scorers in these runs: {listing}")
-        return wanted, []
-    if not held:
-        raise ParameterError("no run holds a <scorer>/OBJ metric; check the experiment, parent or filter")
-    played = Counter(p for r in records for p, ident in r.scorers.items()
-                     if p not in r.rescored and ident == r.scorer)
-    chosen = min(held, key=lambda p: (-held[p], -played[p], p))
-    if len(held) == 1:
-        return chosen, []
-    others = " or ".join(f"experiment.compare.scorer={p}" for p in sorted(held) if p != chosen)
-    return chosen, [f"runs hold several scorers' metrics: {listing}; compared on {chosen} (choose with {others})"]
-
-
-def _metrics_for(records: Sequence[RunRecord], metrics: Sequence[str] | None,
-                 primary: str, prefix: str) -> tuple[list[str], str]:
-    full = primary if "/" in primary else f"{prefix}/{primary}"
-    wanted = [m if "/" in m else f"{prefix}/{m}" for m in metrics] if metrics else \
-        [f"{prefix}/{a}" for a in AXES_ORDER]
-    known = {k for r in records for k in r.metrics}
-    if full not in known:
-        raise ParameterError(
-            f"experiment.compare.primary={primary!r}: no run has metric {full!r}; "
-            f"choose one of {', '.join(a for a in AXES_ORDER)}"
+    shared = [u for u in a if u in b]
+    if len(shared) >= min_pairs:
+        res = paired([a[u] for u in shared], [b[u] for u in shared], delta=delta, power=power, alpha=alpha)
+        return Contrast(
+            label=label, metric=metric, primary=primary, design="paired", n_a=res.n, n_b=res.n,
+            diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high, p_t=res.p, p_rank=res.wilcoxon_p,
+            effect=res.d_z, effect_name="d_z", sd=res.sd, n_needed=res.n_needed,
+            p=res.p if test == "t" else res.wilcoxon_p, baseline=baseline, detail=res,
         )
-    return [full, *[m for m in wanted if m != full]], full
+    two = two_sample(list(a.values()), list(b.values()), delta=delta, power=power, alpha=alpha)
+    return Contrast(
+        label=label, metric=metric, primary=primary, design="unpaired", n_a=two.n_a, n_b=two.n_b,
+        diff=two.diff, ci_low=two.ci_low, ci_high=two.ci_high, p_t=two.welch_p, p_rank=two.mw_p,
+        effect=two.hedges_g, effect_name="g", sd=two.pooled_sd, n_needed=two.n_needed,
+        p=two.welch_p if test == "t" else two.mw_p, baseline=baseline, detail=two,
+    )
 
 
-def _one_scorer(records: Sequence[RunRecord], prefix: str) -> tuple[list[RunRecord], str | None, list[str]]:
-    """(runs scored by ``prefix``, its identity, notes): runs without it are excluded by name;
-    identities that differ are refused, with a filter for each that works as typed."""
-    kept = [r for r in records if prefix in r.prefixes]
-    notes = []
-    excluded = [r for r in records if prefix not in r.prefixes]
-    if excluded:
-        notes.append(f"{len(excluded)} run(s) excluded: not scored by {prefix} (they hold "
-                     f"{', '.join(sorted({p for r in excluded for p in r.prefixes}))} only): "
-                     f"{', '.join(r.run_id for r in excluded)}")
-    identities: dict[str, RunRecord] = {}
-    for r in kept:
-        ident = r.identity(prefix)
-        if ident:
-            identities.setdefault(ident, r)
-    if len(identities) > 1:
-        ways = "; ".join(f"{ident}: {filter_override(r.identity_tag(prefix), ident)}"
-                         for ident, r in sorted(identities.items()))
-        raise ParameterError(
-            f"refusing to pool runs scored by different {prefix} scorers ({', '.join(sorted(identities))}); "
-            f"compare each separately, e.g. with {ways}"
-        )
-    return kept, next(iter(identities), None), notes
-
-
-def _not_finite(records: Sequence[RunRecord], metric: str) -> list[str]:
-    """One note naming the runs left out of ``metric`` because their value is NaN (or missing)."""
-    axis = metric.split("/", 1)[-1]
-    nan = [r for r in records if metric in r.metrics and not math.isfinite(r.metrics[metric])]
-    missing = [r for r in records if metric not in r.metrics]
-    notes = []
-    if nan:
-        notes.append(f"{len(nan)} run(s) left out of {metric}: {axis} is NaN (their pairs in other conditions "
-                     f"are left out with them): {', '.join(_who(r) for r in nan)}")
-    if missing:
-        notes.append(f"{len(missing)} run(s) left out of {metric}: they have no {metric}: "
-                     f"{', '.join(_who(r) for r in missing)}")
-    return notes
-
-
-def _who(r: RunRecord) -> str:
-    shown = ",".join(f"{k}={v}" for k, v in sorted(r.condition.items()))
-    replica = "" if r.replica is None else f"replica {r.replica}"
-    where = "; ".join(x for x in (shown, replica) if x)
-    return f"{r.run_id} ({where})" if where else r.run_id
-
-
-def _value(r: RunRecord, key: str) -> str | None:
-    """A condition key's value in a run: its sweep tag, else its param (``dj`` → ``dj.name``)."""
-    if key in r.condition:
-        return str(r.condition[key])
-    for k in (key, f"{key}.name", f"{key}.driver"):
-        if k in r.params:
-            return str(r.params[k])
-    return None
-
-
-def _varying_keys(records: Sequence[RunRecord], *, unit: str) -> tuple[list[str], list[str]]:
-    """Config keys that differ between runs (bookkeeping left out), one per co-varying set."""
-    keys = sorted({k for r in records for k in r.params})
-    seen: dict[tuple[str | None, ...], str] = {}
-    merged: list[str] = []
-    for k in keys:
-        if _is_bookkeeping(k) or (unit == "palette" and k.startswith("palette")):
-            continue
-        column = tuple(r.params.get(k) for r in records)
-        if len(set(column)) < 2 or _outside_hash(k):
-            continue
-        # Keys that split the runs the same way (dj.driver and dj.name) say one thing once.
-        pattern: dict[str | None, int] = {}
-        shape = tuple(pattern.setdefault(v, len(pattern)) for v in column)
-        if shape in seen:
-            merged.append(f"{k} varies with {seen[shape]}")
-            continue
-        seen[shape] = k
-    return list(seen.values()), merged
-
-
-def _resolve_baseline(labels: Sequence[str], conditions: Sequence[Mapping[str, str]], baseline: str | None) -> str:
-    if not baseline:
-        return labels[0]
-    if baseline in labels:
-        return baseline
-    # "k=v,k2=v2" matches on those keys; a bare value ("reference") matches any key's value.
-    wanted = dict(part.split("=", 1) for part in baseline.split(",") if "=" in part)
-    hits = [lab for lab, cond in zip(labels, conditions, strict=True)
-            if (wanted and all(cond.get(k) == v for k, v in wanted.items()))
-            or (not wanted and baseline in cond.values())]
-    if len(hits) != 1:
-        raise ParameterError(
-            f"experiment.compare.baseline={baseline!r} matches {len(hits)} conditions; choose one of: "
-            f"{'; '.join(labels)}"
-        )
-    return hits[0]
-
-
-def _unit_of(r: RunRecord, unit: str) -> tuple[str, str]:
-    """(key, display name) of the unit of replication a run belongs to."""
-    palette = r.palette_hash or r.palette or "?"
-    shown = r.palette or palette[:8]
-    if unit == "palette":
-        return palette, f"palette {shown}"
-    replica = "?" if r.replica is None else str(r.replica)
-    return f"{replica}|{palette}", f"replica {replica}" + (f" ({shown})" if shown != "?" else "")
+def with_holm(rows: Sequence[Contrast], alpha: float) -> list[Contrast]:
+    """``rows`` as one family: ``p_adj`` is Holm's correction of ``p`` across them, and
+    ``significant`` says it is below ``alpha``."""
+    adjusted = holm([r.p for r in rows])
+    return [replace(r, p_adj=pa, significant=bool(math.isfinite(pa) and pa < alpha))
+            for r, pa in zip(rows, adjusted, strict=True)]
 
 
 def _first_job(records: Sequence[RunRecord]) -> float:
@@ -384,7 +246,7 @@ def _group(label: str, cond: dict[str, str], runs: Sequence[RunRecord], metrics:
     by_unit: dict[str, list[RunRecord]] = {}
     names: dict[str, str] = {}
     for r in sorted(runs, key=lambda r: (r.replica if r.replica is not None else -1, r.run_id)):
-        key, name = _unit_of(r, unit)
+        key, name = unit_of(r, unit)
         by_unit.setdefault(key, []).append(r)
         names[key] = name
     if unit == "replica":
@@ -406,38 +268,19 @@ def _mean(values: Sequence[float]) -> float:
     return sum(finite) / len(finite) if finite else math.nan
 
 
-def _contrast(g: GroupSummary, base: GroupSummary, metric: str, *, primary: bool, test: str,
-              delta: float, power: float, alpha: float) -> Contrast:
+def _against(g: GroupSummary, base: GroupSummary, metric: str, *, primary: bool, test: str,
+             delta: float, power: float, alpha: float) -> Contrast:
+    """Condition ``g`` against the baseline group on ``metric``, naming units only one side played."""
     a, b = g.value_of(metric), base.value_of(metric)
-    shared = [u for u in g.unit_keys if u in a and u in b]
-    if len(shared) >= 2:
-        res = paired([a[u] for u in shared], [b[u] for u in shared], delta=delta, power=power, alpha=alpha)
-        # Only units the other condition never played; a partner whose value is NaN is named
-        # in the notes instead (it has a partner, just no number).
-        aside = [f"{g.name_of(u)} ({g.label} only)" for u in a if u not in base.unit_keys]
-        aside += [f"{base.name_of(u)} ({base.label} only)" for u in b if u not in g.unit_keys]
-        return Contrast(
-            label=g.label, metric=metric, primary=primary, design="paired", n_a=res.n, n_b=res.n,
-            diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high, p_t=res.p, p_rank=res.wilcoxon_p,
-            effect=res.d_z, effect_name="d_z", sd=res.sd, n_needed=res.n_needed,
-            p=res.p if test == "t" else res.wilcoxon_p, p_adj=math.nan, significant=False,
-            set_aside=aside, detail=res,
-        )
-    two = two_sample(list(a.values()), list(b.values()), delta=delta, power=power, alpha=alpha)
-    return Contrast(
-        label=g.label, metric=metric, primary=primary, design="unpaired", n_a=two.n_a, n_b=two.n_b,
-        diff=two.diff, ci_low=two.ci_low, ci_high=two.ci_high, p_t=two.welch_p, p_rank=two.mw_p,
-        effect=two.hedges_g, effect_name="g", sd=two.pooled_sd, n_needed=two.n_needed,
-        p=two.welch_p if test == "t" else two.mw_p, p_adj=math.nan, significant=False, detail=two,
-    )
-
-
-def _with_holm(rows: list[Contrast], alpha: float) -> list[Contrast]:
-    from dataclasses import replace
-
-    adjusted = holm([r.p for r in rows])
-    return [replace(r, p_adj=pa, significant=bool(math.isfinite(pa) and pa < alpha))
-            for r, pa in zip(rows, adjusted, strict=True)]
+    row = contrast(a, b, label=g.label, metric=metric, baseline=base.label, primary=primary,
+                   test=test, delta=delta, power=power, alpha=alpha)
+    if row.design != "paired":
+        return row
+    # Only units the other condition never played; a partner whose value is NaN is named in the
+    # notes instead (it has a partner, just no number).
+    aside = [f"{g.name_of(u)} ({g.label} only)" for u in a if u not in base.unit_keys]
+    aside += [f"{base.name_of(u)} ({base.label} only)" for u in b if u not in g.unit_keys]
+    return replace(row, set_aside=aside)
 
 
 def compare(
@@ -466,29 +309,29 @@ def compare(
     if not records:
         raise ParameterError("no finished runs with scores matched; check the experiment, parent or filter")
     prefix, notes = choose_scorer(records, primary=primary, scorer=scorer)
-    records, identity, excluded = _one_scorer(records, prefix)
+    records, identity, excluded = one_scorer(records, prefix)
     notes += excluded
-    metric_keys, primary_key = _metrics_for(records, metrics, primary, prefix)
+    metric_keys, primary_key = metrics_for(records, metrics, primary, prefix)
     kept, aside = latest_per_config(records)
     if aside:
         notes.append(f"{len(aside)} run(s) set aside as duplicates of a configuration already counted "
                      f"(same config hash; the latest FINISHED run counts): {', '.join(r.run_id for r in aside)}")
     tagged = {tuple(sorted(r.condition)) for r in kept}
     if group_by:
-        keys = [k for k in group_by if not _is_bookkeeping(k)]
+        keys = [k for k in group_by if not is_bookkeeping(k)]
     elif len(tagged) == 1 and next(iter(tagged)):
         # Children of sweeps over the same keys: their condition tags say what was swept.
-        keys = [k for k in next(iter(tagged)) if not _is_bookkeeping(k)]
+        keys = [k for k in next(iter(tagged)) if not is_bookkeeping(k)]
     else:
-        keys, merged = _varying_keys(kept, unit=unit)
+        keys, merged = varying_keys(kept, unit=unit)
         notes += [f"{m}: shown as one key" for m in merged]
-    keys, kept = _palette_rule(keys, kept, unit, notes)
+    keys, kept = palette_rule(keys, kept, unit, notes)
 
     buckets: dict[str, list[RunRecord]] = {}
     conds: dict[str, dict[str, str]] = {}
     missing: list[str] = []
     for r in kept:
-        values = {k: _value(r, k) for k in keys}
+        values = {k: condition_value(r, k) for k in keys}
         if any(v is None for v in values.values()):
             missing.append(r.run_id)
             continue
@@ -498,11 +341,11 @@ def compare(
         conds[label] = cond
     if missing:
         notes.append(f"{len(missing)} run(s) set aside: they have no value for {', '.join(keys)}")
-    notes += _not_finite([r for runs in buckets.values() for r in runs], primary_key)
+    notes += not_finite([r for runs in buckets.values() for r in runs], primary_key)
     if not buckets:
         raise ParameterError(f"no run has a value for {', '.join(keys)}; check experiment.compare.by")
     labels = sorted(buckets, key=lambda lab: (_first_job(buckets[lab]), lab))
-    base = _resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
+    base = resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
     groups = [_group(lab, conds[lab], buckets[lab], metric_keys, unit, notes) for lab in labels]
     played = {lab: sorted({r.prompt_version for r in buckets[lab] if r.prompt_version}) for lab in labels}
     if any(played.values()):  # which registered prompt version each condition played
@@ -518,9 +361,9 @@ def compare(
     base_group = next(g for g in groups if g.label == base)
     others = [g for g in groups if g.label != base]
     settings = {"test": test, "delta": delta, "power": power, "alpha": alpha}
-    primary_rows = _with_holm([_contrast(g, base_group, primary_key, primary=True, **settings)
+    primary_rows = with_holm([_against(g, base_group, primary_key, primary=True, **settings)
                                for g in others], alpha)
-    secondary_rows = _with_holm([_contrast(g, base_group, m, primary=False, **settings)
+    secondary_rows = with_holm([_against(g, base_group, m, primary=False, **settings)
                                  for m in metric_keys[1:] for g in others], alpha)
     return Comparison(
         group_by=keys, metrics=metric_keys, primary=primary_key,
@@ -529,21 +372,6 @@ def compare(
         unit=unit, notes=notes + _identical_groups(groups, primary_key),
         duplicates=[r.run_id for r in aside],
     )
-
-
-def _palette_rule(keys: list[str], records: list[RunRecord], unit: str,
-                  notes: list[str]) -> tuple[list[str], list[RunRecord]]:
-    """Never pool palettes: a differing palette joins the condition unless palettes are the unit."""
-    if unit == "palette":
-        return [k for k in keys if not k.startswith("palette")], records
-    if any(k.startswith("palette") for k in keys):
-        return keys, records
-    names = {r.params.get("palette.name", r.condition.get("palette")) for r in records}
-    if len(names) > 1:
-        notes.append("runs played different palettes (palette.name); each palette is compared on its own, "
-                     "not pooled (set experiment.compare.unit=palette to treat palettes as replicas)")
-        return [*keys, "palette.name"], records
-    return keys, records
 
 
 def _identical_groups(groups: Sequence[GroupSummary], metric: str) -> list[str]:

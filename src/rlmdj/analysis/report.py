@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import csv
 import html
-import math
 from pathlib import Path
 from typing import Any
 
 from rlmdj.analysis.compare import Comparison, Contrast
+from rlmdj.analysis.formatting import number, p_value
 from rlmdj.analysis.verdict import verdict_metrics, verdicts
 
 __all__ = [
@@ -35,18 +35,6 @@ __all__ = [
 ]
 
 DESCRIPTION_TAG = "mlflow.note.content"
-
-
-def _f(x: float | None, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "–" if x is None or math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return f"{x:.{digits}f}"
-
-
-def _p(x: float) -> str:
-    if not math.isfinite(x):
-        return "–"
-    return "<0.001" if x < 0.001 else f"{x:.3f}"
 
 
 def _short(metric: str) -> str:
@@ -82,13 +70,13 @@ def _summary_rows(c: Comparison) -> list[list[str]]:
         for m in c.metrics:
             s = g.summaries[m]
             rows.append([g.label + (" (baseline)" if g.label == c.baseline else ""), _short(m), str(s.n),
-                         _f(s.mean), _f(s.sd), _f(s.ci_low), _f(s.ci_high)])
+                         number(s.mean), number(s.sd), number(s.ci_low), number(s.ci_high)])
     return rows
 
 
 def _test_rows(c: Comparison) -> list[list[str]]:
-    return [[t.label, _short(t.metric) + ("" if t.primary else "*"), _design(t), _f(t.diff), _f(t.ci_low),
-             _f(t.ci_high), _p(t.p_t), _p(t.p_rank), _p(t.p_adj), f"{t.effect_name} {_f(t.effect, 2)}",
+    return [[t.label, _short(t.metric) + ("" if t.primary else "*"), _design(t), number(t.diff), number(t.ci_low),
+             number(t.ci_high), p_value(t.p_t), p_value(t.p_rank), p_value(t.p_adj), f"{t.effect_name} {number(t.effect, 2)}",
              str(t.n_needed) if t.n_needed > 0 else "–", "yes" if t.significant else "no"]
             for t in c.tests]
 
@@ -191,10 +179,6 @@ def write_csv(c: Comparison, folder: str | Path) -> tuple[Path, Path]:
     return summary, tests
 
 
-def _signed(x: float) -> str:
-    return _f(x, 2) if not math.isfinite(x) or x < 0 else "+" + _f(x, 2)
-
-
 def rich_tables(c: Comparison) -> list[Any]:
     """rich Tables: the summary, then one table of contrasts per condition (80 columns suffice)."""
     from rich import box
@@ -208,8 +192,8 @@ def rich_tables(c: Comparison) -> list[Any]:
         name = g.label + (" (baseline)" if g.label == c.baseline else "")
         for k, m in enumerate(c.metrics):
             s = g.summaries[m]
-            t1.add_row(name if k == 0 else "", _short(m), str(s.n), _f(s.mean), _f(s.sd),
-                       f"[{_f(s.ci_low, 2)}, {_f(s.ci_high, 2)}]", end_section=k == len(c.metrics) - 1)
+            t1.add_row(name if k == 0 else "", _short(m), str(s.n), number(s.mean), number(s.sd),
+                       f"[{number(s.ci_low, 2)}, {number(s.ci_high, 2)}]", end_section=k == len(c.metrics) - 1)
     out = [t1]
     for label in dict.fromkeys(t.label for t in c.tests):
         rows = [t for t in c.tests if t.label == label]
@@ -219,8 +203,8 @@ def rich_tables(c: Comparison) -> list[Any]:
             t2.add_column(h, justify="left" if h == "metric" else "right", no_wrap=True)
         for t in rows:
             t2.add_row(_short(t.metric) + ("" if t.primary else "*"),
-                       f"{_signed(t.diff)} [{_f(t.ci_low, 2)}, {_f(t.ci_high, 2)}]",
-                       _p(t.p_t), _p(t.p_rank), _p(t.p_adj), f"{t.effect_name} {_f(t.effect, 1)}",
+                       f"{number(t.diff, 2, signed=True)} [{number(t.ci_low, 2)}, {number(t.ci_high, 2)}]",
+                       p_value(t.p_t), p_value(t.p_rank), p_value(t.p_adj), f"{t.effect_name} {number(t.effect, 1)}",
                        str(t.n_needed) if t.n_needed > 0 else "–", "yes" if t.significant else "no",
                        style="bold green" if t.significant else None)
         out.append(t2)

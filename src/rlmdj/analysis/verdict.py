@@ -13,6 +13,7 @@ import math
 import re
 
 from rlmdj.analysis.compare import Comparison, Contrast
+from rlmdj.analysis.formatting import number, p_value
 
 __all__ = ["short_name", "metric_name", "verdict", "verdicts", "verdict_metrics"]
 
@@ -29,19 +30,6 @@ def metric_name(text: str) -> str:
     return re.sub(r"[^\w.\- :]", "_", text.replace(",", " ")).strip()[:200] or "all"
 
 
-def _num(x: float, digits: int = 2, signed: bool = False) -> str:
-    if not math.isfinite(x):
-        return "–"
-    s = f"{x:+.{digits}f}" if signed else f"{x:.{digits}f}"
-    return s.replace("-", "−")
-
-
-def _p(x: float) -> str:
-    if not math.isfinite(x):
-        return "–"
-    return "< 0.001" if x < 0.001 else f"= {x:.3f}"
-
-
 def verdict(c: Comparison, t: Contrast) -> str:
     """One sentence for contrast ``t`` of comparison ``c``."""
     name, base = short_name(c, t.label), short_name(c, c.baseline)
@@ -49,8 +37,9 @@ def verdict(c: Comparison, t: Contrast) -> str:
     design = (f"paired over {t.n_a} replicas" if t.design == "paired" and c.unit == "replica"
               else f"paired over {t.n_a} palettes" if t.design == "paired"
               else f"unpaired, {t.n_a} vs {t.n_b} runs")
-    head = (f"{name} vs {base}: {_num(t.diff, signed=True)} {axis} "
-            f"[{_num(t.ci_low)}, {_num(t.ci_high)}], {design}, Holm p {_p(t.p_adj)}")
+    head = (f"{name} vs {base}: {number(t.diff, 2, signed=True, minus='−')} {axis} "
+            f"[{number(t.ci_low, 2, minus='−')}, {number(t.ci_high, 2, minus='−')}], {design}, "
+            f"Holm p {p_value(t.p_adj, relation=True)}")
     if t.significant:
         return f"{head}: {'higher' if t.diff > 0 else 'lower'}, distinguishable from noise"
     if t.n_a < 2 or t.n_b < 2:
@@ -73,6 +62,6 @@ def verdict_metrics(c: Comparison) -> dict[str, float]:
     for t in c.primary_tests():
         prefix = f"compare/{metric_name(short_name(c, t.label))}"
         values = {f"delta_{c.axis}": t.diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
-                  "p_holm": t.p_adj, "n": float(t.n_a if t.design == "paired" else min(t.n_a, t.n_b))}
+                  "p_holm": t.p_adj, "n": float(t.n)}
         out.update({f"{prefix}/{k}": float(v) for k, v in values.items() if math.isfinite(v)})
     return out

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlmdj.analysis.stats import holm, paired
+from rlmdj.analysis.compare import Contrast, contrast, with_holm
+from rlmdj.analysis.formatting import number
+from rlmdj.config.experiment import CompareConfig
 from rlmdj.errors import ParameterError
 
-__all__ = ["CELLS", "EarsContrast", "cell_of", "ears_analysis", "ears_contrasts",
-           "ears_markdown"]
+__all__ = ["CELLS", "cell_of", "contrast_name", "ears_analysis", "ears_contrasts", "ears_markdown"]
 
 CELLS: tuple[str, ...] = ("reference", "random", "greedy", "listening", "deaf")
 # minuend, subtrahend: every cell against reference, then the two questions the test asks.
@@ -41,27 +41,6 @@ def cell_of(params: dict[str, str]) -> str:
     if driver == "rlm":
         return "listening" if str(params.get("ears.enabled", "False")).lower() == "true" else "deaf"
     return driver
-
-
-@dataclass(frozen=True)
-class EarsContrast:
-    """``a`` minus ``b`` in OBJ, paired over ``n`` replicas that share a palette."""
-
-    a: str
-    b: str
-    n: int
-    diff: float
-    ci_low: float
-    ci_high: float
-    p: float
-    p_holm: float
-    wilcoxon_p: float
-    values_a: dict[int, float]
-    values_b: dict[int, float]
-
-    @property
-    def name(self) -> str:
-        return f"{self.a} - {self.b}"
 
 
 def _finished_runs(client: Any, experiment_id: str, parent: str) -> list[Any]:
@@ -91,34 +70,27 @@ def cell_values(runs: list[Any], metric: str | None = None) -> tuple[str, dict[s
     return metric, out
 
 
-def ears_contrasts(values: dict[str, dict[tuple[int, str], float]]) -> list[EarsContrast]:
-    """Paired contrasts: each cell vs reference, greedy vs random, listening vs deaf."""
+def ears_contrasts(values: dict[str, dict[tuple[int, str], float]], *, metric: str = "OBJ",
+                   alpha: float = CompareConfig.alpha) -> list[Contrast]:
+    """Paired contrasts: each cell vs reference, greedy vs random, listening vs deaf; each over
+    the (replica, palette) pairs both cells played, Holm-corrected across them. ``label`` is the
+    cell, ``baseline`` the cell it is compared against."""
     pairs = [(c, "reference") for c in CELLS[1:]] + list(_EXTRA)
-    rows = []
-    for a, b in pairs:
-        if a not in values or b not in values:
-            continue
-        shared = sorted(set(values[a]) & set(values[b]))
-        if not shared:
-            continue
-        res = paired([values[a][k] for k in shared], [values[b][k] for k in shared])
-        rows.append((a, b, res, shared))
-    adjusted = holm([r[2].p for r in rows]) if rows else []
-    return [EarsContrast(a=a, b=b, n=res.n, diff=res.diff, ci_low=res.ci_low, ci_high=res.ci_high,
-                         p=res.p, p_holm=pa, wilcoxon_p=float(getattr(res, "wilcoxon_p", math.nan)),
-                         values_a={k[0]: values[a][k] for k in shared},
-                         values_b={k[0]: values[b][k] for k in shared})
-            for (a, b, res, shared), pa in zip(rows, adjusted, strict=True)]
+    rows = [contrast({k: values[a][k] for k in sorted(values[a]) if k in values[b]}, values[b],
+                     label=a, baseline=b, metric=metric, min_pairs=1)
+            for a, b in pairs if a in values and b in values and set(values[a]) & set(values[b])]
+    return with_holm(rows, alpha)
 
 
-def _f(x: float, digits: int = 3) -> str:
-    return f"{x:+.{digits}f}" if math.isfinite(x) else "–"
+def contrast_name(c: Contrast) -> str:
+    """``greedy - random``: how the report names a contrast."""
+    return f"{c.label} - {c.baseline}"
 
 
-def _verdict(c: EarsContrast, alpha: float, delta: float) -> str:
-    if not math.isfinite(c.p_holm):
+def _verdict(c: Contrast, alpha: float, delta: float) -> str:
+    if not math.isfinite(c.p_adj):
         return "too few pairs"
-    if c.p_holm < alpha:
+    if c.p_adj < alpha:
         return "higher" if c.diff > 0 else "lower"
     if -delta < c.ci_low and c.ci_high < delta:
         return f"no difference detected; CI within ±{delta:g}"
@@ -128,25 +100,26 @@ def _verdict(c: EarsContrast, alpha: float, delta: float) -> str:
 
 
 def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
-                  contrasts: list[EarsContrast], *, alpha: float = 0.05, delta: float = 0.3) -> str:
+                  contrasts: list[Contrast], *, alpha: float = 0.05, delta: float = 0.3) -> str:
     lines = [f"# Ears test ({metric})", "", "| cell | n | mean |", "|---|---|---|"]
     for cell in CELLS:
         if cell in values:
             v = list(values[cell].values())
-            lines.append(f"| {cell} | {len(v)} | {sum(v) / len(v):.3f} |")
+            lines.append(f"| {cell} | {len(v)} | {number(sum(v) / len(v))} |")
     lines += ["", f"Paired by replica and palette; paired-t 95% CI; Holm across the {len(contrasts)} "
               f"contrasts, α = {alpha:g}.", "",
               "| contrast | n pairs | Δ OBJ | 95% CI | p | Holm p | Wilcoxon p | verdict |",
               "|---|---|---|---|---|---|---|---|"]
     for c in contrasts:
-        wp = f"{c.wilcoxon_p:.3g}" if math.isfinite(c.wilcoxon_p) else "–"
-        lines.append(f"| {c.name} | {c.n} | {_f(c.diff)} | [{_f(c.ci_low)}, {_f(c.ci_high)}] | "
-                     f"{c.p:.3g} | {c.p_holm:.3g} | {wp} | {_verdict(c, alpha, delta)} |")
+        ci = f"[{number(c.ci_low, signed=True)}, {number(c.ci_high, signed=True)}]"
+        ps = " | ".join(number(p, 3, style="g") for p in (c.p, c.p_adj, c.p_rank))
+        lines.append(f"| {contrast_name(c)} | {c.n} | {number(c.diff, signed=True)} | {ci} | {ps} | "
+                     f"{_verdict(c, alpha, delta)} |")
     return "\n".join(lines) + "\n"
 
 
 def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
-                  out_dir: Path) -> list[EarsContrast]:
+                  out_dir: Path) -> list[Contrast]:
     """``experiment.analysis=ears``: the sweep's standard comparison by design (every cell
     against ``experiment.compare.baseline``, reference: verdicts, listening room), then the
     ears report with the two extra contrasts, both logged to the parent run."""
@@ -164,7 +137,7 @@ def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
     metric, values = cell_values(_finished_runs(client, experiment_id, parent))
     if "reference" not in values:
         raise ParameterError("the ears test needs finished reference runs (ears_cell=reference)")
-    contrasts = ears_contrasts(values)
+    contrasts = ears_contrasts(values, metric=metric, alpha=alpha)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "ears_test.md"
     md.write_text(ears_markdown(metric, values, contrasts, alpha=alpha, delta=delta))
@@ -173,13 +146,13 @@ def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
         w = csv.writer(fh)
         w.writerow(["contrast", "n", "diff", "ci_low", "ci_high", "p", "p_holm", "wilcoxon_p"])
         for c in contrasts:
-            w.writerow([c.name, c.n, c.diff, c.ci_low, c.ci_high, c.p, c.p_holm, c.wilcoxon_p])
+            w.writerow([contrast_name(c), c.n, c.diff, c.ci_low, c.ci_high, c.p, c.p_adj, c.p_rank])
     for f in (md, table):
         client.log_artifact(parent, str(f), "ears_test")
     for c in contrasts:
-        key = c.a if c.b == "reference" else f"{c.a}_vs_{c.b}"
+        key = c.label if c.baseline == "reference" else f"{c.label}_vs_{c.baseline}"
         for name, value in (("delta_OBJ", c.diff), ("ci_low", c.ci_low), ("ci_high", c.ci_high),
-                            ("p_holm", c.p_holm), ("n", float(c.n))):
+                            ("p_holm", c.p_adj), ("n", float(c.n))):
             if math.isfinite(value):
                 client.log_metric(parent, f"ears_test/{key}/{name}", value)
     print(md.read_text())

@@ -17,17 +17,17 @@ computes the decomposition and logs it to the sweep's parent run.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlmdj.analysis.compare import RunRecord, compare, load_runs
-from rlmdj.analysis.stats import Summary, describe, holm, paired, two_sample
+from rlmdj.analysis.compare import Contrast, RunRecord, compare, contrast, load_runs, with_holm
+from rlmdj.analysis.formatting import number
+from rlmdj.analysis.stats import Summary, describe
 from rlmdj.errors import ParameterError
 
-__all__ = ["CONTRASTS", "GapContrast", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store", "gap_analysis"]
+__all__ = ["CONTRASTS", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store", "gap_analysis"]
 
 # name, minuend cell, subtrahend cell, what it isolates
 CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
@@ -38,26 +38,18 @@ CONTRASTS: tuple[tuple[str, str, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class GapContrast:
-    name: str
-    meaning: str
-    n: int
-    paired: bool
-    diff: float
-    ci_low: float
-    ci_high: float
-    p: float
-    p_holm: float
-    distinguishable: bool
+_MEANING = {name: meaning for name, _, _, meaning in CONTRASTS}
 
 
 @dataclass(frozen=True)
 class GapResult:
+    """The four cells' summaries and the four contrasts (``label`` is the contrast's name, ``B-A``;
+    ``significant``: distinguishable from noise at ``alpha`` after Holm's correction)."""
+
     metric: str
     cells: dict[str, str]
     summaries: dict[str, Summary]
-    contrasts: list[GapContrast]
+    contrasts: list[Contrast]
     alpha: float
 
 
@@ -94,18 +86,10 @@ def gap_decomposition(
     missing = [k for k, v in values.items() if not v]
     if missing:
         raise ParameterError(f"gap test cells without finished runs: {', '.join(missing)}")
-    rows = []
-    for name, a, b, meaning in CONTRASTS:
-        shared = sorted(set(values[a]) & set(values[b]))
-        if len(shared) >= 2:
-            res = paired([values[a][i] for i in shared], [values[b][i] for i in shared])
-            rows.append((name, meaning, res.n, True, res.diff, res.ci_low, res.ci_high, res.p))
-        else:
-            res2 = two_sample(list(values[a].values()), list(values[b].values()))
-            rows.append((name, meaning, min(res2.n_a, res2.n_b), False, res2.diff, res2.ci_low, res2.ci_high, res2.welch_p))
-    adjusted = holm([r[-1] for r in rows])
-    contrasts = [GapContrast(*r, p_holm=pa, distinguishable=bool(math.isfinite(pa) and pa < alpha))
-                 for r, pa in zip(rows, adjusted, strict=True)]
+    # Paired by replica where both cells have two or more; Holm across the four contrasts.
+    rows = [contrast(dict(sorted(values[a].items())), values[b], label=name, baseline=b, metric=metric)
+            for name, a, b, _ in CONTRASTS]
+    contrasts = with_holm(rows, alpha)
     return GapResult(
         metric=metric,
         cells={k: f"{d} · {b} bars" for k, (d, b) in cells.items()},
@@ -114,21 +98,18 @@ def gap_decomposition(
     )
 
 
-def _f(x: float) -> str:
-    return f"{x:.3f}" if math.isfinite(x) else "–"
-
-
 def gap_markdown(g: GapResult) -> str:
     lines = [f"# Gap test ({g.metric})", "", "| cell | condition | n | mean | SD | 95% CI |", "|---|---|---|---|---|---|"]
     for k, s in g.summaries.items():
-        lines.append(f"| {k} | {g.cells[k]} | {s.n} | {_f(s.mean)} | {_f(s.sd)} | [{_f(s.ci_low)}, {_f(s.ci_high)}] |")
+        lines.append(f"| {k} | {g.cells[k]} | {s.n} | {number(s.mean)} | {number(s.sd)} | "
+                     f"[{number(s.ci_low)}, {number(s.ci_high)}] |")
     lines += ["", f"Contrasts (paired by replica where both cells have it; Holm across the four, α = {g.alpha:g}):", "",
               "| contrast | isolates | n | paired | Δ | 95% CI | p | Holm p | distinguishable from noise |",
               "|---|---|---|---|---|---|---|---|---|"]
     for c in g.contrasts:
-        lines.append(f"| {c.name} | {c.meaning} | {c.n} | {'yes' if c.paired else 'no'} | {_f(c.diff)} | "
-                     f"[{_f(c.ci_low)}, {_f(c.ci_high)}] | {_f(c.p)} | {_f(c.p_holm)} | "
-                     f"{'**yes**' if c.distinguishable else 'no'} |")
+        lines.append(f"| {c.label} | {_MEANING[c.label]} | {c.n} | {'yes' if c.design == 'paired' else 'no'} | "
+                     f"{number(c.diff)} | [{number(c.ci_low)}, {number(c.ci_high)}] | {number(c.p)} | "
+                     f"{number(c.p_adj)} | {'**yes**' if c.significant else 'no'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -146,7 +127,8 @@ def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *
         w = csv.writer(fh)
         w.writerow(["contrast", "isolates", "n", "paired", "diff", "ci_low", "ci_high", "p", "p_holm", "distinguishable"])
         for c in g.contrasts:
-            w.writerow([c.name, c.meaning, c.n, c.paired, c.diff, c.ci_low, c.ci_high, c.p, c.p_holm, c.distinguishable])
+            w.writerow([c.label, _MEANING[c.label], c.n, c.design == "paired", c.diff, c.ci_low, c.ci_high,
+                        c.p, c.p_adj, c.significant])
     files = [md, table]
     try:
         from rlmdj.analysis.plots import plot_distributions
@@ -157,7 +139,7 @@ def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *
     for f in files:
         client.log_artifact(parent, str(f), "gap_test")
     for c in g.contrasts:
-        client.log_metric(parent, f"gap/{c.name}", c.diff)
+        client.log_metric(parent, f"gap/{c.label}", c.diff)
     print(gap_markdown(g))
     return g
 

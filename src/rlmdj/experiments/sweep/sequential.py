@@ -150,11 +150,11 @@ def baseline_first(conditions: list[Condition], baseline: str | None) -> list[Co
     """
     if not baseline:
         return list(conditions)
-    from rlmdj.analysis.compare import _resolve_baseline
+    from rlmdj.analysis.conditions import resolve_baseline
 
     labels = [c.label for c in conditions]
     values = [dict(_key_value(o) for o in c.overrides) for c in conditions]
-    chosen = _resolve_baseline(labels, values, str(baseline))
+    chosen = resolve_baseline(labels, values, str(baseline))
     return sorted(conditions, key=lambda c: c.label != chosen)  # stable: the others keep their order
 
 
@@ -163,11 +163,11 @@ def sequential_primary(config: Any) -> str:
     (``CE``) or a full metric name (``audiobox/OBJ``), which are read from the jobs' runs."""
     from omegaconf import OmegaConf
 
-    from rlmdj.analysis.compare import AXES_ORDER
+    from rlmdj.axes import OBJ_AND_AXES
 
     primary = str(OmegaConf.select(config, "experiment.compare.primary", default=None) or "OBJ")
-    if primary.rsplit("/", 1)[-1] not in AXES_ORDER:
-        raise ParameterError(f"experiment.compare.primary={primary}: choose one of {', '.join(AXES_ORDER)} "
+    if primary.rsplit("/", 1)[-1] not in OBJ_AND_AXES:
+        raise ParameterError(f"experiment.compare.primary={primary}: choose one of {', '.join(OBJ_AND_AXES)} "
                              "(or <scorer>/<axis>)")
     if primary != "OBJ" and not OmegaConf.select(config, "tracking.enabled", default=True):
         raise ParameterError(f"experiment.compare.primary={primary}: a sequential sweep reads it from the "

@@ -134,3 +134,96 @@ def test_recording_lm_runs_dspy_callbacks_and_keeps_history():
     assert out and seen[:1] == ["start RecordingLM"] and "end" in seen
     assert len(lm.history) == 1 and "usage" in lm.history[0]
     assert len(transcript.calls) == 1 and lm.calls == 1
+
+
+# ------------------------------------------------------------ scaffold and history
+def _method_parameters(name: str) -> list[str]:
+    return list(inspect.signature(getattr(dspy.RLM, name)).parameters)
+
+
+def test_rlm_methods_the_scaffolded_rlm_overrides_keep_their_parameters():
+    expected = {
+        "_build_signatures": ["self"],
+        "_action_signature_for_current_factory": ["self", "factory", "sub_agent_rules"],
+        "_setup_facade": ["self", "repl", "budget", "interpreter_factory"],
+        "_make_llm_tools": ["self", "budget", "max_workers"],
+        "_build_variables": ["self", "input_args"],
+        "_extract_fallback": ["self", "variables", "history", "output_field_names"],
+    }
+    for name, params in expected.items():
+        assert _method_parameters(name) == params, f"dspy.RLM.{name} now takes {_method_parameters(name)}"
+    for name in ("_execute_iteration", "_aexecute_iteration"):
+        assert _method_parameters(name)[:4] == ["self", "repl", "variables", "history"], (
+            f"dspy.RLM.{name} no longer takes the history third: {_method_parameters(name)}")
+
+
+def test_stock_scaffold_is_untouched_and_has_the_action_fields():
+    from dspy.predict import rlm as rlm_module
+
+    template = rlm_module.ACTION_INSTRUCTIONS_TEMPLATE
+    assert "llm_query" in template and "EXPLORE FIRST" in template, "DSPy's RLM scaffold text changed"
+    stock = dspy.RLM("question -> answer")
+    ours = compat.ScaffoldedRLM("question -> answer")
+    assert list(stock.generate_action.signature.fields) == list(compat.ACTION_FIELDS)
+    adapter = dspy.ChatAdapter()
+    assert adapter.format_system_message(ours.generate_action.signature) == \
+        adapter.format_system_message(stock.generate_action.signature), "scaffold=dspy must be DSPy's own text"
+
+
+def test_tool_lines_are_the_ones_dspy_lists():
+    def echo(text: str) -> str:
+        """Echo the text back."""
+        return text
+
+    rlm = dspy.RLM("question -> answer", tools=[echo])
+    docs = rlm._format_tool_docs(rlm.tools)
+    assert docs.splitlines()[2:] == compat.tool_lines(rlm.tools), f"DSPy now lists tools as {docs!r}"
+
+
+def test_adapter_builds_the_system_message_with_format_task_description():
+    class Flat(dspy.ChatAdapter):
+        def format_task_description(self, signature):
+            return compat.flat_task_description(signature)
+
+    signature = dspy.Signature("question -> answer", "Line one.\nLine two.")
+    text = Flat().format_system_message(signature)
+    assert text.endswith("your objective is:\nLine one.\nLine two."), text[-120:]
+    messages = Flat().format(signature, demos=[], inputs={"question": "q"})
+    assert messages[0] == {"role": "system", "content": text}
+
+
+def test_history_entries_and_append_as_the_window_reads_them():
+    history = compat.REPLHistory(max_output_chars=50).append(code="print(1)", output="1")
+    assert type(history.append(code="x", output="y")) is compat.REPLHistory
+    assert list(inspect.signature(compat.REPLEntry.format).parameters) == ["self", "index", "max_output_chars"]
+    window = compat.WindowedHistory(entries=[*history.entries] * 3, max_output_chars=50, window=1, ledger="L")
+    signature = dspy.Signature({}, "x").append("repl_history", dspy.InputField(), type_=compat.REPLHistory)
+    user = dspy.ChatAdapter().format(signature, demos=[], inputs={"repl_history": window})[-1]["content"]
+    assert "L\n=== Step 3 ===" in user and "=== Step 1 ===" not in user, "the adapter no longer shows format()"
+
+
+def test_scaffolded_rlm_runs_lean_with_a_window():
+    """Each override takes effect in a real forward pass (DSPy's local interpreter, a scripted LM)."""
+    from scripted import ScriptedLM
+
+    def echo(text: str) -> str:
+        """Echo the text back."""
+        return text
+
+    lm = ScriptedLM(["print(echo(text='one'))", "print(llm_query('hi'))", "x = 3\nprint(x)",
+                     "SUBMIT(answer='done')"])
+    rlm = compat.ScaffoldedRLM(
+        "question -> answer", instructions=lambda inputs, lines: "\n".join(["LEAN " + ",".join(inputs), *lines]),
+        fields={"code": "Python"}, sub_lm_tools=False, window=1, ledger=lambda folded, k: f"LEDGER {len(folded)}",
+        max_iters=6, tools=[echo], interpreter_factory=compat.LocalInterpreter)
+    with dspy.context(lm=lm):
+        out = rlm(question="q")
+    assert out.answer == "done" and lm.calls == 4
+    system, user = lm.requests[0][0]["content"], lm.requests[0][1]["content"]
+    assert "LEAN question\n" in system and "- `echo(text: string)` - Echo the text back." in system
+    assert "Sub-agents" not in system and "llm_query" not in system and "`code` (str): Python" in system
+    assert "`question` (str, 1 characters):" in user
+    third = lm.requests[2][1]["content"]
+    assert "LEDGER 1\n=== Step 2 ===" in third and "echo(text='one')" not in third
+    assert "NameError: name 'llm_query' is not defined" in third
+    assert len(out.trajectory) == 4  # the record keeps every step

@@ -6,6 +6,9 @@ reply in the wrong format is a transient failure of the model like a rate limit,
 :class:`ReaskingAdapter` asks again (the same request, a new sample) up to ``retries`` times,
 counts the re-asks, and then fails with :class:`ModelReplyError`: one line that says how many
 replies were unparsable and what the last one looked like.
+
+``flat=True`` (the lean scaffold) leaves the instructions unindented: DSPy's ``ChatAdapter``
+indents every line of them by eight spaces, some 700 characters of a baseline request.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from typing import Any
 
 import dspy
 
-from rlmdj.dj.rlm.dspy_compat import AdapterParseError
+from rlmdj.config.dj import ModelConfig
+from rlmdj.dj.rlm.dspy_compat import AdapterParseError, flat_task_description
 from rlmdj.errors import EnvironmentProblem
 
 __all__ = ["ModelReplyError", "ReaskingAdapter"]
@@ -30,10 +34,16 @@ class ModelReplyError(EnvironmentProblem):
 class ReaskingAdapter(dspy.ChatAdapter):
     """``ChatAdapter`` that re-asks up to ``retries`` times after an unparsable reply."""
 
-    def __init__(self, retries: int = 4, **kwargs: Any) -> None:
+    def __init__(self, retries: int = ModelConfig.retries, *, flat: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.retries = max(0, int(retries))
+        self.flat = flat
         self.reasks = 0
+
+    def format_task_description(self, signature: Any) -> str:
+        if self.flat:
+            return flat_task_description(signature)
+        return super().format_task_description(signature)
 
     def _fail(self, exc: AdapterParseError, attempts: int) -> ModelReplyError:
         reply = " ".join(str(getattr(exc, "lm_response", "") or "").split())[:160]

@@ -23,8 +23,8 @@ def test_proxy_is_the_default():
 
 def test_http_and_cache(tmp_path):
     scorer = build_scorer(node(name="http", url="http://127.0.0.1:9", cache=True, cache_dir=str(tmp_path)))
-    assert isinstance(scorer, CachedScorer) and isinstance(scorer.scorer, HttpScorer)
-    assert scorer.scorer.backend == "http" and scorer.name == "audiobox"
+    assert isinstance(scorer, CachedScorer) and isinstance(scorer.inner, HttpScorer)
+    assert scorer.inner.backend == "http" and scorer.name == "audiobox"
     assert (tmp_path / "scores.sqlite").exists()
 
 

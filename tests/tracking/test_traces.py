@@ -127,20 +127,27 @@ def test_scripted_rlm_run_and_its_replay_are_traced(tmp_path, monkeypatch, compo
     assert trace_summary(rspans) == counts
 
 
+class Recorded:
+    """A driver that keeps a transcript without subclassing the protocol (it just has the members)."""
+
+    name = "recorded"
+    transcript = type("T", (), {"meta": {}, "calls": []})()
+    tools = None
+    replay = None
+    stop_reason, summary, autopilot_bars = "submit", "", 0
+
+
 def test_traces_off_leaves_no_trace(tmp_path, compose_cfg, monkeypatch):
     """tracking.traces=false: a run logs no trace (checked on a driver that would have one)."""
-    from rlmdj.experiments.jobs import run as run_module
+    from rlmdj.tracking.set_record import log_trace
 
     logged = []
     monkeypatch.setattr("rlmdj.tracking.traces.log_set_trace", lambda *a, **k: logged.append(a) or "tr-x")
 
-    class Recorded:
-        transcript = type("T", (), {"meta": {}, "calls": []})()
-
     cfg = compose_cfg("tracking.traces=false")
     fake = type("R", (), {"run_id": "r", "experiment_id": "1", "run_name": "n",
                           "set_tags": lambda self, t: None})()
-    run_module._log_trace(cfg, fake, Recorded(), None, None)
+    log_trace(cfg, fake, Recorded(), None, None)
     assert logged == []
-    run_module._log_trace(compose_cfg(), fake, Recorded(), None, None)
+    log_trace(compose_cfg(), fake, Recorded(), None, None)
     assert len(logged) == 1

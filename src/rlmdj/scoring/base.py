@@ -4,12 +4,17 @@ audiobox-aesthetics scores 10 s windows with a 10 s hop, zero-pads the last wind
 window scores weighted by each window's real length. Every backend (the offline proxy and the
 real model, in-process or over HTTP) reports per-window scores *and* that weighted average, so a
 run can show where in the set the scores drop.
+
+What some scorers can do beyond :class:`Scorer` is declared by a protocol, checked with
+``isinstance``: :class:`WindowedScorer` reports its progress through a long set's windows,
+:class:`CachingScorer` answers from a cache and counts hits, :class:`WrappingScorer` adds
+something around another scorer, :class:`BatchScorer` scores several sets in one request.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -24,8 +29,13 @@ __all__ = [
     "MIN_SCORE_S",
     "Window",
     "WindowScore",
+    "BatchScorer",
+    "CachingScorer",
+    "ScoreCounts",
     "ScoreResult",
     "Scorer",
+    "WindowedScorer",
+    "WrappingScorer",
     "min_score_frames",
     "objective",
     "plan_windows",
@@ -158,4 +168,41 @@ class Scorer(Protocol):
 
     def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
         """Score float audio shaped ``(frames,)`` or ``(frames, channels)`` at ``sr`` Hz."""
+        ...
+
+
+@runtime_checkable
+class WindowedScorer(Protocol):
+    """A scorer that reports its progress through a long set: ``on_windows(done, total)``
+    after each batch of windows, when the caller sets it (``None``: nobody listens)."""
+
+    on_windows: Callable[[int, int], None] | None
+
+
+class ScoreCounts(Protocol):
+    """A score cache's counters for this process: ``{"hits": n, "misses": m}``."""
+
+    def stats(self) -> dict[str, int]: ...
+
+
+@runtime_checkable
+class CachingScorer(Protocol):
+    """A scorer that answers from a score cache when it has scored the same audio before."""
+
+    cache: ScoreCounts
+
+
+@runtime_checkable
+class WrappingScorer(Protocol):
+    """A scorer that adds something (a cache) around ``inner``, which does the scoring."""
+
+    inner: Scorer
+
+
+@runtime_checkable
+class BatchScorer(Protocol):
+    """A scorer that scores several sets at once (one request for a server's batch)."""
+
+    def score_batch_outcomes(self, items: Sequence[tuple[np.ndarray, int]]) -> list[ScoreResult | Exception]:
+        """Each set's result, or that set's own error, in the order given."""
         ...

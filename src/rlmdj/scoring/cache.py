@@ -3,7 +3,7 @@
 * :func:`audio_hash` -- content hash of audio as scorers see it (float32 samples, shape, rate).
 * :class:`ScoreCache` -- SQLite store keyed by ``(scorer identity, audio hash)``; WAL journal and a
   busy timeout make concurrent writers (sweep workers, threads) safe; hits and misses counted.
-* :class:`CachedScorer` -- wraps any Scorer with a cache; same ``name`` and ``identity``.
+* :class:`CachedScorer` -- wraps any Scorer (``inner``) with a cache; same ``name`` and ``identity``.
 
 The identity includes the checkpoint hash and precision, so new model weights never reuse old scores.
 The OBJ weights are not part of the key (they do not change the axis scores): a hit is returned
@@ -26,7 +26,14 @@ from typing import Any
 import numpy as np
 
 from rlmdj.errors import ParameterError, RlmdjError
-from rlmdj.scoring.base import Scorer, ScoreResult, WindowScore
+from rlmdj.scoring.base import (
+    BatchScorer,
+    CachingScorer,
+    Scorer,
+    ScoreResult,
+    WindowScore,
+    WrappingScorer,
+)
 
 __all__ = ["CACHE_FILENAME", "audio_hash", "ScoreCache", "CachedScorer"]
 
@@ -125,30 +132,30 @@ class ScoreCache:
         return {"hits": self.hits, "misses": self.misses}
 
 
-class CachedScorer:
-    """A Scorer that answers from ``cache`` when it has scored the same audio before."""
+class CachedScorer(WrappingScorer, CachingScorer, BatchScorer):
+    """A Scorer that answers from ``cache`` when ``inner`` has scored the same audio before."""
 
     def __init__(self, scorer: Scorer, cache: ScoreCache) -> None:
-        self.scorer = scorer
-        self.cache = cache
+        self.inner = scorer
+        self.cache: ScoreCache = cache
         self.name = scorer.name
 
     @property
     def identity(self) -> str:
-        return self.scorer.identity
+        return self.inner.identity
 
     @property
     def model_identity(self) -> str:
-        return str(getattr(self.scorer, "model_identity", None) or self.scorer.identity)
+        return str(getattr(self.inner, "model_identity", None) or self.inner.identity)
 
     def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
         identity = self.identity
         key = audio_hash(audio, sr=sr)
         cached = self.cache.get(identity, key)
         if cached is not None:
-            weights = getattr(self.scorer, "weights", None)
+            weights = getattr(self.inner, "weights", None)
             return dataclasses.replace(cached, weights=dict(weights)) if weights else cached
-        result = self.scorer.score(audio, sr=sr)
+        result = self.inner.score(audio, sr=sr)
         self.cache.put(identity, key, result)
         return result
 
@@ -156,7 +163,7 @@ class CachedScorer:
         """Cached sets from the cache; the rest in one batch through the wrapped scorer (its
         ``score_batch_outcomes`` when it has one); each outcome a result or that set's error."""
         identity = self.identity
-        weights = getattr(self.scorer, "weights", None)
+        weights = getattr(self.inner, "weights", None)
         keys = [audio_hash(audio, sr=sr) for audio, sr in items]
         out: list[Any] = []
         missing: list[int] = []
@@ -167,14 +174,13 @@ class CachedScorer:
             out.append(cached)
             if cached is None:
                 missing.append(i)
-        batch = getattr(self.scorer, "score_batch_outcomes", None)
-        if missing and callable(batch):
-            fresh = batch([items[i] for i in missing])
+        if missing and isinstance(self.inner, BatchScorer):
+            fresh = self.inner.score_batch_outcomes([items[i] for i in missing])
         else:
             fresh = []
             for i in missing:
                 try:
-                    fresh.append(self.scorer.score(items[i][0], sr=items[i][1]))
+                    fresh.append(self.inner.score(items[i][0], sr=items[i][1]))
                 except RlmdjError as exc:
                     fresh.append(exc)
         for i, outcome in zip(missing, fresh, strict=True):

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rlmdj.dj.drivers.base import SandboxDriver, TranscriptDriver
+
 __all__ = ["SetTrace", "log_set_trace", "set_trace_from_driver", "trace_summary"]
 
 _CODE = re.compile(r"\[\[ ## code ## \]\]\s*(.*?)(?=\[\[ ## |\Z)", re.S)
@@ -49,16 +51,15 @@ class SetTrace:
 
 
 def set_trace_from_driver(driver: Any, *, replay_of: str | None = None) -> SetTrace | None:
-    """The record of an RLM driver after ``perform``; ``None`` for drivers without an LM."""
-    transcript = getattr(driver, "transcript", None)
-    if transcript is None:
+    """The record of a driver that keeps a transcript (:class:`TranscriptDriver`, the RLM) after
+    ``perform``; ``None`` for drivers without one."""
+    if not isinstance(driver, TranscriptDriver):
         return None
-    tools = getattr(driver, "tools", None)
-    restarts = [r for interp in (getattr(getattr(driver, "factory", None), "made", None) or [])
-                for r in getattr(interp, "restart_log", [])]
+    transcript = driver.transcript
+    restarts = list(driver.restart_log) if isinstance(driver, SandboxDriver) else []
     meta = dict(transcript.meta)
     tags = {
-        "rlmdj.replay": "true" if replay_of or getattr(driver, "replay", None) is not None else "false",
+        "rlmdj.replay": "true" if replay_of or driver.replay is not None else "false",
         "rlmdj.prompt": str(meta.get("prompt_name", "")),
         "rlmdj.model": str(meta.get("model") or _first_model(transcript.calls)),
     }
@@ -67,13 +68,12 @@ def set_trace_from_driver(driver: Any, *, replay_of: str | None = None) -> SetTr
     palette = meta.get("palette") or {}
     return SetTrace(
         calls=list(transcript.calls),
-        tool_calls=list(getattr(tools, "trace", []) or []),
+        tool_calls=list(driver.tools.trace) if driver.tools is not None else [],
         restarts=restarts,
         inputs={"palette": palette.get("name") if isinstance(palette, Mapping) else palette,
                 "bars": meta.get("bars"), "bpm": meta.get("bpm"), "prompt": meta.get("prompt_name")},
-        outputs={"stop_reason": getattr(driver, "stop_reason", ""),
-                 "summary": getattr(driver, "summary", ""),
-                 "autopilot_bars": getattr(driver, "autopilot_bars", 0)},
+        outputs={"stop_reason": driver.stop_reason, "summary": driver.summary,
+                 "autopilot_bars": driver.autopilot_bars},
         tags=tags,
     )
 

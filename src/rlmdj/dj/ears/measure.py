@@ -19,7 +19,7 @@ import math
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -44,6 +44,8 @@ __all__ = [
     "role_band_energy",
     "score_stretch",
     "window_seconds",
+    "WindowedEarScorer",
+    "WrappedEarScorer",
 ]
 
 BANDS: tuple[tuple[str, float, float], ...] = (("low", 20.0, 250.0), ("mid", 250.0, 4000.0),
@@ -51,6 +53,7 @@ BANDS: tuple[tuple[str, float, float], ...] = (("low", 20.0, 250.0), ("mid", 250
 
 LUFS_FLOOR = -120.0
 _DEFAULT_WINDOW_S = 10.0
+_MAX_WRAPPERS = 4  # a cache around a scorer is one; a chain this deep is a mistake
 
 
 class EarScorer(Protocol):
@@ -66,6 +69,20 @@ class EarScorer(Protocol):
 EarScorerSource = Callable[[], EarScorer]
 """Builds the ears scorer on demand. Injected into driver builders by the run's assembly, and
 called only by a driver that hears, so a deaf set never builds (or fails on) a second scorer."""
+
+
+@runtime_checkable
+class WindowedEarScorer(Protocol):
+    """An ears scorer that says how long its scoring window is (the proxy's ``window_s``)."""
+
+    window_s: float
+
+
+@runtime_checkable
+class WrappedEarScorer(Protocol):
+    """A wrapper (the score cache) around the scorer that does the listening, ``inner``."""
+
+    inner: Any
 
 
 def need_ear_scorer(source: EarScorerSource | None, who: str) -> EarScorer:
@@ -94,10 +111,14 @@ class Heard:
 # ----------------------------------------------------------------------------- measures
 def window_seconds(scorer: Any) -> float:
     """The scorer's window length in seconds (through cache wrappers); 10 s if it does not say."""
-    for obj in (scorer, getattr(scorer, "inner", None), getattr(scorer, "scorer", None)):
-        value = getattr(obj, "window_s", None) if obj is not None else None
-        if isinstance(value, int | float) and value > 0:
-            return float(value)
+    for _ in range(_MAX_WRAPPERS + 1):
+        if isinstance(scorer, WindowedEarScorer):
+            value = scorer.window_s
+            if isinstance(value, int | float) and value > 0:
+                return float(value)
+        if not isinstance(scorer, WrappedEarScorer):
+            break
+        scorer = scorer.inner
     return _DEFAULT_WINDOW_S
 
 

@@ -28,7 +28,7 @@ import dspy
 
 from rlmdj.audio.patterns import pattern_names
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig
-from rlmdj.dj.drivers.base import DriverReport
+from rlmdj.dj.drivers.base import DriverReport, PromptedDriver, SandboxDriver, TranscriptDriver
 from rlmdj.dj.drivers.reference import block_lengths
 from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
 from rlmdj.dj.rlm.accounting import driver_metrics
@@ -139,7 +139,7 @@ def set_plan_text(session: Session, guardrails: Guardrails) -> str:
     return "\n".join(lines)
 
 
-class RLMDriver:
+class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
     """Plays a set through ``dspy.RLM``; see the module docstring for the stop rules.
 
     ``lm``/``critic_lm``/``sub_lm`` are DSPy LMs (real, scripted, or :class:`ReplayLM`); the
@@ -287,6 +287,12 @@ class RLMDriver:
             return (f"[Error] SUBMIT refused: the set is not finished ({session.remaining} of "
                     f"{session.max_bars} bars remain). Keep playing, e.g. play(8).")
         return result
+
+    @property
+    def restart_log(self) -> list[dict[str, Any]]:
+        """Every sandbox restart of the set so far, ``{t, reason}``: the set's trace shows them."""
+        made = self.factory.made if self.factory is not None else []
+        return [r for interpreter in made for r in interpreter.restart_log]
 
     # ------------------------------------------------------------------ report
     def report(self) -> DriverReport:

@@ -43,6 +43,7 @@ def rescore_job(cfg: DictConfig) -> None:
     from rlmdj.analysis.from_store import resolve_parent
     from rlmdj.experiments.assemble import build_scorer
     from rlmdj.experiments.cli.progress import Progress
+    from rlmdj.scoring.base import BatchScorer
     from rlmdj.tracking.store import open_store
 
     r = cfg.experiment.rescore
@@ -60,7 +61,6 @@ def rescore_job(cfg: DictConfig) -> None:
     metric = f"{scorer.name}/OBJ"
     todo = [k for k in kids if r.overwrite or metric not in k.data.metrics]
     size = max(1, int(cfg.scorer.max_batch_sets))
-    batch = getattr(scorer, "score_batch_outcomes", None)
     done = failed = 0
     with tempfile.TemporaryDirectory(prefix="rlmdj-rescore-") as tmp, \
             Progress("rescoring", len(todo), unit="sets", enabled=bool(cfg.progress)) as progress:
@@ -79,7 +79,8 @@ def rescore_job(cfg: DictConfig) -> None:
             if not items:
                 progress.update(done + failed)
                 continue
-            outcomes = batch(items) if callable(batch) else [scorer.score(a, sr=s) for a, s in items]
+            outcomes = (scorer.score_batch_outcomes(items) if isinstance(scorer, BatchScorer)
+                        else [scorer.score(a, sr=s) for a, s in items])
             now = int(time.time() * 1000)
             for run, outcome in zip(chunk, outcomes, strict=True):
                 if isinstance(outcome, Exception):

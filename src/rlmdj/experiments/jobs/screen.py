@@ -102,6 +102,7 @@ def _score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = No
     or modal): a GPU server scores the windows of many sets per forward pass. A palette the
     server refuses is reported and left out; the others are ranked."""
     from rlmdj.experiments.assemble import build_scorer
+    from rlmdj.scoring.base import BatchScorer
 
     scorer = scorer if scorer is not None else build_scorer(cfg)
     size = max(1, int(cfg.scorer.max_batch_sets))
@@ -109,9 +110,9 @@ def _score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = No
     pending: list[tuple[int, str, Any, dict[str, str]]] = []
 
     def flush() -> None:
-        batch = getattr(scorer, "score_batch_outcomes", None)
         items = [(master, sr) for _, _, master, _ in pending]
-        outcomes = batch(items) if callable(batch) else [scorer.score(m, sr=s) for m, s in items]
+        outcomes = (scorer.score_batch_outcomes(items) if isinstance(scorer, BatchScorer)
+                    else [scorer.score(m, sr=s) for m, s in items])
         for (i, name, _, samples), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, Exception):
                 print(f"rlmdj: screening: palette {name} not scored: {outcome}", file=sys.stderr)

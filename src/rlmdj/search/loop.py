@@ -189,7 +189,7 @@ class Confirmation:
         """The verdict: is the winner really better, by how much, with what interval."""
         n, mean = int(self.last["n"]), float(self.last["mean"])
         level = f"{100 * (1 - self.alpha):g}%"
-        cs = f"{level} confidence sequence [{_num(self.low)}, {_num(self.high)}]"
+        cs = f"{level} confidence sequence [{_num(self.low, True)}, {_num(self.high, True)}]"
         who = f"trial #{self.best_number}" + (f" ({params})" if params else "")
         head = {"better": "confirmed better than the baseline",
                 "worse": "worse than the baseline",

@@ -20,7 +20,9 @@ Every user error is a :class:`~rlmdj.errors.ParameterError` naming the setting (
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
+import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -108,20 +110,29 @@ def open_storage(spec: str | None, *, default_path: Path, key: str = "hydra.swee
 def check_storage(spec: str | None, *, default_path: Path, key: str = "hydra.sweeper.storage") -> None:
     """Refuse a storage :func:`open_storage` could not open, creating no file (a database is
     connected to: only that shows it can be opened)."""
-    import os
-
     if spec is not None and str(spec).strip() and (_is_database(str(spec)) or "://" in str(spec)):
         open_storage(spec, default_path=default_path, key=key)
         return
     if spec is not None and not str(spec).strip():
         open_storage(spec, default_path=default_path, key=key)  # the empty-string message
     path = Path(str(spec)).expanduser() if spec is not None else Path(default_path)
-    if path.is_dir():
-        raise ParameterError(f"{key}={path}: cannot open the journal file (it is a folder); name a file")
-    existing = path if path.exists() else next((p for p in path.absolute().parents if p.exists()), None)
-    if existing is None or not os.access(existing if existing != path else path, os.W_OK) or (
-            existing != path and not existing.is_dir()):
-        raise ParameterError(f"{key}={path}: cannot open the journal file (not writable); name a writable file")
+    existing = path.absolute()
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    try:
+        if existing == path.absolute():
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "it is a folder")
+            with open(path, "ab"):  # an existing journal: appended to, never truncated
+                pass
+        elif not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        else:  # a probe file, removed at once: a refused sweep leaves no folder or file behind
+            with tempfile.NamedTemporaryFile(dir=existing, prefix=".rlmdj-probe-"):
+                pass
+    except OSError as exc:
+        raise ParameterError(f"{key}={path}: cannot open the journal file ({exc.strerror or exc}); "
+                             "name a writable file") from None
 
 
 def make_sampler(name: str, *, seed: int | None, distributions: Mapping[str, Any] | None = None,
@@ -255,6 +266,10 @@ def save_plots(study: Any, out_dir: str | Path, *, target_name: str = "OBJ") -> 
     written: dict[str, Path] = {}
     plots = {"optimization_history": lambda: ovm.plot_optimization_history(study, target_name=target_name),
              "param_importances": lambda: ovm.plot_param_importances(study, target_name=target_name)}
+    from optuna.trial import TrialState
+
+    if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < 2:
+        del plots["param_importances"]  # Optuna would draw an empty chart
     for name, plot in plots.items():
         try:
             with quiet():

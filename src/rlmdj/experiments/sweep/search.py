@@ -199,7 +199,7 @@ def plan_search(params: Mapping[str, Any] | None, arguments: list[str]) -> Searc
     space: dict[str, Param] = {}
     keys: dict[str, str] = {}
     fixed: list[str] = []
-    for key, value in (params or {}).items():
+    for key, value in _flat(params or {}).items():
         if str(key) == "replica":
             continue  # an overlay's replica range: the sweeper's replicas stand for it
         o = _parse(f"{key}={value}", f"hydra.sweeper.params.{key}")
@@ -220,6 +220,18 @@ def plan_search(params: Mapping[str, Any] | None, arguments: list[str]) -> Searc
     plan = SearchPlan(list(space.values()), fixed, keys)
     check_space(plan.space)
     return plan
+
+
+def _flat(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"dj": {"candidates": "range(1,13)"}}`` (``+hydra.sweeper.params.dj.candidates=...`` on the
+    command line) as ``{"dj.candidates": ...}``, the form an overlay's YAML writes."""
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if isinstance(value, Mapping):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
 
 
 def _searchable(o: Any, where: str) -> None:

@@ -174,8 +174,13 @@ def _parse(text: str, where: str) -> Any:
 
 def _param(o: Any, where: str) -> Param:
     """One override sweep as a :class:`Param` (choice, range or interval)."""
+    from hydra.core.override_parser.types import ValueType
+
     key = o.key_or_group
     value = o.value()
+    if o.value_type == ValueType.GLOB_CHOICE_SWEEP:
+        raise ParameterError(f"{where}: the search sweeper takes choice(), range() and interval(), "
+                             f"not {o.input_line.split('=', 1)[1]} (name the options)")
     if o.is_choice_sweep() or (o.is_range_sweep() and value.shuffle):
         return Param(key, "choice", tuple(o.sweep_iterator()), where=where)
     if o.is_range_sweep():

@@ -21,6 +21,7 @@ value per job back (``None`` or NaN: that job failed).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -107,6 +108,27 @@ def requeue_interrupted(study: Any) -> int:
     return n
 
 
+def _tell(study: Any, trial: Any, values: Sequence[Any]) -> TrialResult:
+    """Tell the trial its mean over replicas, or FAIL when a replica has no value."""
+    from optuna.trial import TrialState
+
+    from rlmdj.search.study import quiet
+
+    mine = [_finite(v) for v in values]
+    failed = [r for r, v in enumerate(mine) if v is None]
+    result = TrialResult(trial.number, dict(trial.params), mine, "FAIL" if failed else "COMPLETE",
+                         f"replica {failed[0]} returned no value" if failed else "")
+    trial.set_user_attr("replica_values", mine)
+    with quiet():
+        if failed:
+            trial.set_user_attr("fail_reason", result.reason)
+            study.tell(trial, state=TrialState.FAIL)
+        else:
+            trial.set_user_attr("sd", None if math.isnan(result.sd) else result.sd)
+            study.tell(trial, result.mean)
+    return result
+
+
 def search(study: Any, distributions: Mapping[str, Any], evaluate: Evaluate, *, n_trials: int, n_jobs: int = 1,
            replicas: int = 1, on_trial: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
     """Run trials until ``n_trials`` count (see :func:`counted_trials`); returns this call's trials."""
@@ -116,33 +138,27 @@ def search(study: Any, distributions: Mapping[str, Any], evaluate: Evaluate, *, 
 
     results: list[TrialResult] = []
     while (left := n_trials - counted_trials(study)) > 0:
-        with quiet():
-            batch = [study.ask(dict(distributions)) for _ in range(min(n_jobs, left))]
-        jobs = [Job(TRIAL, r, dict(t.params), t.number) for t in batch for r in range(replicas)]
+        batch: list[Any] = []
+        told: set[int] = set()
         try:
+            with quiet():
+                for _ in range(min(n_jobs, left)):
+                    batch.append(study.ask(dict(distributions)))
+            jobs = [Job(TRIAL, r, dict(t.params), t.number) for t in batch for r in range(replicas)]
             values = list(evaluate(jobs))
+            for i, t in enumerate(batch):
+                result = _tell(study, t, values[i * replicas:(i + 1) * replicas])
+                told.add(t.number)
+                results.append(result)
+                if on_trial is not None:
+                    on_trial(result)
         except BaseException:
             for t in batch:  # nothing stays RUNNING; the resumed study asks these again
-                t.set_user_attr(INTERRUPTED_ATTR, True)
-                study.tell(t, state=TrialState.FAIL)
+                if t.number not in told:
+                    with contextlib.suppress(Exception):  # told already, just before the signal
+                        t.set_user_attr(INTERRUPTED_ATTR, True)
+                    study.tell(t, state=TrialState.FAIL, skip_if_finished=True)
             raise
-        for i, t in enumerate(batch):
-            mine = [_finite(v) for v in values[i * replicas:(i + 1) * replicas]]
-            failed = [r for r, v in enumerate(mine) if v is None]
-            result = TrialResult(t.number, dict(t.params), mine, "FAIL" if failed else "COMPLETE",
-                                 f"replica {failed[0]} returned no value" if failed else "")
-            t.set_user_attr("replica_values", mine)
-            if failed:
-                t.set_user_attr("fail_reason", result.reason)
-                with quiet():
-                    study.tell(t, state=TrialState.FAIL)
-            else:
-                t.set_user_attr("sd", None if math.isnan(result.sd) else result.sd)
-                with quiet():
-                    study.tell(t, result.mean)
-            results.append(result)
-            if on_trial is not None:
-                on_trial(result)
     return results
 
 

@@ -36,6 +36,7 @@ _STATE: dict[str, Any] = {}
 def _hydra_main(cfg: DictConfig) -> float | None:
     from rlmdj.experiments.cli.preflight import preflight
     from rlmdj.experiments.registry import get_job
+    from rlmdj.registry import load_plugins
 
     _STATE["cfg"] = cfg  # lets a failure name the config key behind a failing path
     _settle_heap()
@@ -44,6 +45,7 @@ def _hydra_main(cfg: DictConfig) -> float | None:
         remember_override_secrets(list(HydraConfig.get().overrides.task))
     with masked_console():
         try:
+            load_plugins()  # a launcher's worker process: the plug-ins' entries (once per process)
             preflight(cfg)  # everything checkable, before a run is opened or anything is spent
             return get_job(str(cfg.experiment.name))(cfg)
         except Exception as exc:
@@ -66,17 +68,32 @@ def _settle_heap() -> None:
         gc.enable()
 
 
+def _load_extensions() -> None:
+    """The plug-ins (``rlmdj.plugins`` entry points), then a group option for every registered
+    driver, scorer and job that has none (``dj=<name>``), before anything is composed."""
+    from rlmdj.experiments.options import register_options
+    from rlmdj.registry import load_plugins
+
+    load_plugins()
+    register_options()
+
+
 def _check_keys(argv: list[str]) -> None:
     """Unknown keys fail here with the closest real key, before Hydra composes."""
     from rlmdj.config import Config
     from rlmdj.config.override_check import (
+        KeyTable,
         check_override_keys,
         config_groups,
         key_table,
         override_args,
     )
+    from rlmdj.experiments.options import option_keys
 
-    check_override_keys(override_args(argv), key_table(Config, config_groups(_CONF_DIR)))
+    table = key_table(Config, config_groups(_CONF_DIR))
+    keys, free = option_keys()  # what registered components' own settings add (dj.<setting>)
+    table = KeyTable(table.keys | keys, table.free_tables | free, table.groups)
+    check_override_keys(override_args(argv), table)
 
 
 def _report(exc: BaseException) -> None:
@@ -126,6 +143,7 @@ def _main() -> None:
     # RLMDJ_DEBUG=1 or hydra.verbose is given, with the full traceback).
     os.environ.setdefault("HYDRA_FULL_ERROR", "1")
     try:
+        _load_extensions()
         _check_keys(sys.argv[1:])
         _hydra_main()
     except KeyboardInterrupt:

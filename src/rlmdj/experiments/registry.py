@@ -5,11 +5,13 @@ A job is a function of the composed config returning the sweep objective (or Non
 is a function ``(client, experiment_id, parent_run_id, config, *, out_dir) -> result`` the sweep
 callback calls once a multirun ends, logging to the sweep's parent run.
 
-Built-ins are listed below as ``"module:function"`` and imported only when chosen, so the entry
-point stays a thin, fast dispatcher. To add a job: write ``my_job(cfg)`` in a module of
-``rlmdj.experiments``, add one line to ``JOBS`` here, and (usually) a ``conf/experiment/<name>.yaml``
-overlay with ``experiment.name: <name>`` and the job's settings under ``experiment.<name>``.
-Plug-ins and tests register with ``@job("name")`` (or ``JOBS.register``) instead.
+Built-ins are listed below as ``"module:function"``, each once, and imported only when chosen, so
+the entry point stays a thin, fast dispatcher. So are their checks: what the preflight
+(:mod:`rlmdj.experiments.cli.preflight`) runs before the job opens anything; a job without one
+gets the common checks. To add a job: write ``my_job(cfg)`` and its ``check(cfg)`` in
+``rlmdj/experiments/jobs/<name>.py`` and add one line to ``JOBS`` here (``experiment=<name>`` is
+then an option; docs/architecture.md, "Add a job"). Plug-ins and tests register with
+``JOBS.register(name, job, check=...)`` (or ``@job("name")``) instead.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from omegaconf import DictConfig
 
 from rlmdj.registry import Registry
 
-__all__ = ["ANALYSES", "JOBS", "Analysis", "Job", "get_job", "job", "load_jobs", "run_analysis"]
+__all__ = ["ANALYSES", "JOBS", "Analysis", "Job", "check_compare_settings", "get_job", "job", "load_jobs",
+           "run_analysis"]
 
 Job = Callable[[DictConfig], "float | None"]
 Analysis = Callable[..., Any]
@@ -42,6 +45,13 @@ JOBS: Registry[Job] = Registry(
         "rerun": "rlmdj.experiments.jobs.rerun:rerun_job",
         "ears_cell": "rlmdj.experiments.jobs.ears_cell:ears_cell_job",
     },
+    checks={
+        "run": "rlmdj.experiments.cli.preflight:check_run",
+        "serve": "rlmdj.experiments.jobs.serve:check",
+        "replay": "rlmdj.experiments.jobs.replay:check",
+        "compare": "rlmdj.experiments.jobs.compare:check",
+        "samples": "rlmdj.experiments.jobs.samples:check",
+    },
 )
 
 ANALYSES: Registry[Analysis] = Registry(
@@ -54,7 +64,20 @@ ANALYSES: Registry[Analysis] = Registry(
         "ears": "rlmdj.analysis.studies.ears:ears_analysis",
         "none": "rlmdj.experiments.registry:no_analysis",
     },
+    checks={"compare": "rlmdj.experiments.registry:check_compare_settings"},
 )
+
+
+def check_compare_settings(cfg: DictConfig) -> None:
+    """``experiment.compare.*`` in range: what the compare analysis and the compare job read,
+    checked here, where importing it costs nothing (the analysis imports the statistics)."""
+    from omegaconf import OmegaConf
+
+    from rlmdj.config.experiment import check_compare
+
+    node = OmegaConf.select(cfg, "experiment.compare", default=None)
+    if node is not None:
+        check_compare(node)
 
 
 def no_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig, *,
@@ -63,9 +86,9 @@ def no_analysis(client: Any, experiment_id: str, parent: str, config: DictConfig
     return None
 
 
-def job(name: str) -> Callable[[Job], Job]:
-    """Decorator registering ``fn`` as the job run by ``experiment.name=<name>``."""
-    return JOBS.register(name)
+def job(name: str, *, check: Callable[[DictConfig], None] | None = None) -> Callable[[Job], Job]:
+    """Decorator registering ``fn`` (with its ``check``) as the job ``experiment.name=<name>`` runs."""
+    return JOBS.register(name, check=check)
 
 
 def get_job(name: str) -> Job:

@@ -8,9 +8,13 @@ CachedScorer. Builders are imported lazily, so a proxy run needs neither torch n
 Settings are read from :class:`~rlmdj.config.scorer.ScorerConfig` only: a DictConfig, a plain
 dict or a dataclass is merged onto the schema first, so every default is the schema's.
 
+Each entry may declare a ``check(cfg)`` the preflight runs when ``scorer.name`` (or
+``ears.scorer``) names it: ``http`` and ``modal`` need a URL and the variables their settings
+name, ``audiobox`` a precision it knows and a checkpoint that exists.
+
 To add a scorer: implement :class:`~rlmdj.scoring.base.Scorer` in ``rlmdj/scoring/<name>.py``
-with a ``from_config(cfg: ScorerConfig)`` builder, add one line to ``SCORERS``, and a
-``conf/scorer/<name>.yaml`` holding ``name: <name>`` and what differs from the schema.
+with a ``from_config(cfg: ScorerConfig)`` builder (and its ``check``), and add one line to
+``SCORERS`` (docs/architecture.md, "Add a scorer").
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import is_dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -27,6 +32,7 @@ from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
 from rlmdj.registry import Registry
 from rlmdj.scoring.base import Scorer
+from rlmdj.validation import choice, env_set, http_url, setting
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -34,6 +40,9 @@ __all__ = [
     "SCORERS",
     "ScorerBuilder",
     "build_scorer",
+    "check_audiobox",
+    "check_http",
+    "check_modal",
     "scorer_config",
 ]
 
@@ -51,6 +60,11 @@ SCORERS: Registry[ScorerBuilder] = Registry(
         "audiobox": "rlmdj.scoring.factory:audiobox_scorer",
         "http": "rlmdj.scoring.factory:http_scorer",
         "modal": "rlmdj.scoring.factory:modal_scorer",
+    },
+    checks={
+        "audiobox": "rlmdj.scoring.factory:check_audiobox",
+        "http": "rlmdj.scoring.factory:check_http",
+        "modal": "rlmdj.scoring.factory:check_modal",
     },
 )
 
@@ -137,6 +151,34 @@ def http_scorer(c: ScorerConfig, *, backend: str = "http") -> Scorer:
 
 def modal_scorer(c: ScorerConfig) -> Scorer:
     return http_scorer(c, backend="modal")
+
+
+def check_audiobox(cfg: Any) -> None:
+    """``scorer=audiobox``: a precision the model runs at, and a local checkpoint that exists."""
+    choice(cfg, "scorer.precision", ("fp32", "fp16", "bf16"), lower=True)
+    ckpt = setting(cfg, "scorer.checkpoint")
+    if ckpt and str(ckpt).startswith((".", "/", "~")) and not Path(str(ckpt)).expanduser().exists():
+        raise ParameterError(f"scorer.checkpoint: {ckpt} does not exist")
+
+
+def _check_remote(cfg: Any, backend: str) -> None:
+    url = setting(cfg, "scorer.url") or (os.environ.get(MODAL_URL_ENV) if backend == "modal" else None)
+    if not url:
+        raise ParameterError(f"scorer={backend} needs scorer.url=http://host:port "
+                             "(a server started with `rlmdj experiment=serve`)")
+    http_url(url, "scorer.url", "http://127.0.0.1:8000")
+    for key in ("scorer.token_env", "scorer.modal_key_env", "scorer.modal_secret_env"):
+        env_set(cfg, key)
+
+
+def check_http(cfg: Any) -> None:
+    """``scorer=http``: an http(s) ``scorer.url``, and the variables ``scorer.*_env`` name are set."""
+    _check_remote(cfg, "http")
+
+
+def check_modal(cfg: Any) -> None:
+    """``scorer=modal``: as ``http``, the URL possibly from ``$RLMDJ_MODAL_URL``."""
+    _check_remote(cfg, "modal")
 
 
 def build_scorer(cfg: Any) -> Scorer:

@@ -29,7 +29,7 @@ from rlmdj.dj.session import Session
 from rlmdj.dj.tools.guardrails import Guardrails
 from rlmdj.errors import ParameterError
 
-__all__ = ["GreedyDriver", "from_config"]
+__all__ = ["GreedyDriver", "check", "from_config"]
 
 
 class GreedyDriver:
@@ -147,3 +147,14 @@ def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> Greed
         candidates=int(cfg.dj.candidates),
         normalize_dbfs=ears_settings(cfg).normalize_dbfs,
     )
+
+
+def check(cfg: Any) -> None:
+    """``dj=greedy``'s preflight: the phrase and the candidates in range, and the tools' checks
+    (its moves are the tools'). The ears scorer is the run's to check (``ears.scorer``)."""
+    from rlmdj.dj.tools.registry import check_tools
+    from rlmdj.validation import number
+
+    number(cfg, "dj.phrase_bars", lo=1, hi=4096, integer=True, example=8)
+    number(cfg, "dj.candidates", lo=1, hi=1000, integer=True, example=6)
+    check_tools(cfg)

@@ -4,9 +4,11 @@ A builder takes the composed config and, keyword-only, ``ear_scorer``: an
 :data:`~rlmdj.dj.ears.EarScorerSource` the run's assembly injects
 (:func:`rlmdj.experiments.assemble.make_driver`), since this layer builds no scorers. A driver
 that hears (``dj=greedy``, ``dj=rlm ears=on``) calls it; the others ignore it. Built-ins are lazy
-``"module:function"`` entries, so the offline drivers never import DSPy. To add a driver: write
-the class and its ``from_config(cfg, *, ear_scorer=None)`` in ``rlmdj/dj/<name>.py``, add one
-line to ``DRIVERS``, and a ``conf/dj/<name>.yaml`` with ``name`` and ``driver`` set to it.
+``"module:function"`` entries, so the offline drivers never import DSPy; so are their checks,
+which the preflight runs for the driver ``dj.driver`` names. To add a driver: write the class,
+its ``from_config(cfg, *, ear_scorer=None)`` and its ``check(cfg)`` in
+``rlmdj/dj/drivers/<name>.py`` and add one line to ``DRIVERS`` (``dj=<name>`` is then an option;
+docs/architecture.md, "Add a DJ driver").
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ DRIVERS: Registry[DriverBuilder] = Registry(
         "random": "rlmdj.dj.drivers.random:from_config",
         "rlm": "rlmdj.dj.rlm.driver:rlm_driver_from_config",
         "greedy": "rlmdj.dj.drivers.greedy:from_config",
+    },
+    checks={
+        "random": "rlmdj.dj.tools.registry:check_tools",
+        "rlm": "rlmdj.dj.rlm_inputs:check",
+        "greedy": "rlmdj.dj.drivers.greedy:check",
     },
 )
 

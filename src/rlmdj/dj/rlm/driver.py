@@ -14,14 +14,12 @@ the earlier prototype lacked:
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dspy
@@ -359,26 +357,6 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         return DriverReport(metrics=metrics, step_metrics=step, tags=tags, artifacts=artifacts)
 
 
-def _prompt_text(cfg: Any) -> tuple[str, str]:
-    from rlmdj.errors import ParameterError
-    from rlmdj.resources import bundled_dir
-
-    name = str(cfg.prompt.name)
-    path = cfg.prompt.get("path")
-    if not path:
-        raise ParameterError(f"dj=rlm needs a prompt; choose one, e.g. prompt=baseline (got prompt={name})")
-    candidates = [Path(str(path))]
-    with contextlib.suppress(Exception):  # ${hydra:...} does not resolve outside a Hydra app
-        candidates.append(Path(str(cfg.paths.prompts_dir)) / str(path))
-    shipped = bundled_dir("prompts")
-    if shipped is not None:
-        candidates.append(shipped / str(path))
-    for candidate in candidates:
-        if candidate.is_file():
-            return name, candidate.read_text()
-    raise ParameterError(f"prompt file {path!r} not found (looked in: {', '.join(map(str, candidates))})")
-
-
 def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> RLMDriver:
     """The RLM driver for a composed config (``dj=rlm model=... prompt=...``).
 
@@ -389,6 +367,7 @@ def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = Non
     from rlmdj.dj.ears.settings import ears_from_config
     from rlmdj.dj.rlm.lm import LMSettings, build_lm
     from rlmdj.dj.rlm.replay import ReplayLM
+    from rlmdj.dj.rlm_inputs import NEEDS_MODEL, prompt_text
     from rlmdj.errors import ParameterError
 
     settings = RLMSettings.from_config(cfg)
@@ -409,8 +388,8 @@ def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = Non
         )
         return driver
     if not m.model:
-        raise ParameterError("dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)")
-    name, text = _prompt_text(cfg)
+        raise ParameterError(NEEDS_MODEL)
+    name, text = prompt_text(cfg)
     ears = ears_from_config(cfg, ear_scorer)
     if ears is None and ("listen(" in text or "audition(" in text):
         raise ParameterError(f"prompt={name} tells the DJ to use listen() and audition(), which only "

@@ -63,6 +63,7 @@ __all__ = [
     "TOOLS",
     "Text",
     "Tool",
+    "check_tools",
     "mix_moves",
     "tool",
 ]
@@ -263,19 +264,28 @@ TOOLS: Registry[Tool] = Registry("DJ tool", key="tool", example="status()")
 def tool(fn: Callable[..., dict[str, Any]] | None = None, *, name: str | None = None,
          random_weight: float = 0.0, targets: Callable[[Session], list[str]] | None = None,
          brief: bool = False, changes_mix: bool | None = None, passes_time: bool = False,
-         registry: Registry[Tool] = TOOLS) -> Any:
+         registry: Registry[Tool] = TOOLS, check: Callable[[Any], None] | None = None) -> Any:
     """Register a tool function (usable bare, ``@tool``, or with options, ``@tool(...)``).
 
-    Returns the :class:`Tool`; ``Tool.fn`` is the plain function.
+    ``check(cfg)``: what the tool needs from the composed config, run before a set by every
+    driver that offers the tools (:func:`check_tools`). Returns the :class:`Tool`; ``Tool.fn`` is
+    the plain function.
     """
 
     def register(f: Callable[..., dict[str, Any]]) -> Tool:
         spec = Tool(f, name=name, random_weight=random_weight, targets=targets, brief=brief,
                     changes_mix=changes_mix, passes_time=passes_time)
-        registry.register(spec.name, spec)
+        registry.register(spec.name, spec, check=check)
         return spec
 
     return register(fn) if fn is not None else register
+
+
+def check_tools(cfg: Any, registry: Registry[Tool] = TOOLS) -> None:
+    """Run the check of every registered tool that declares one: the preflight of a driver that
+    acts through the tools (``dj=random``, ``dj=greedy``, ``dj=rlm``)."""
+    for name in registry.names():
+        registry.check(name, cfg)
 
 
 def mix_moves(registry: Registry[Tool] = TOOLS) -> tuple[str, ...]:

@@ -20,12 +20,19 @@ from rlmdj.analysis.from_store import (
 )
 from rlmdj.analysis.report import print_report, print_verdicts
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.registry import job
 
-__all__ = ["compare_job"]
+__all__ = ["check", "compare_job"]
 
 
-@job("compare")
+def check(cfg: DictConfig) -> None:
+    """``experiment.compare.*`` in range, and the store it reads."""
+    from rlmdj.experiments.cli.preflight import check_tracking
+    from rlmdj.experiments.registry import check_compare_settings
+
+    check_compare_settings(cfg)
+    check_tracking(cfg)
+
+
 def compare_job(cfg: DictConfig) -> float | None:
     """Compare runs in the store and log the report (to the parent run, or a new run)."""
     from rlmdj.tracking import open_store

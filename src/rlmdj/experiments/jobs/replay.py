@@ -19,9 +19,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.registry import job
 
-__all__ = ["replay_job", "replay_overrides", "transcript_from_run"]
+__all__ = ["check", "replay_job", "replay_overrides", "transcript_from_run"]
 
 
 def transcript_from_run(cfg: DictConfig, run_id: str, dest: Path) -> Path:
@@ -66,7 +65,22 @@ def replay_overrides(cfg: DictConfig, transcript: Transcript, path: Path, workdi
     return new
 
 
-@job("replay")
+def check(cfg: DictConfig) -> None:
+    """What the replayed run reads that is not recorded: the store, the scorer, the folders (the
+    DJ, the palette and the set come from the recording)."""
+    from rlmdj.experiments.cli.preflight import (
+        check_folders,
+        check_numbers,
+        check_scorer,
+        check_tracking,
+    )
+
+    check_numbers(cfg)
+    check_tracking(cfg)
+    check_scorer(cfg)
+    check_folders(cfg)
+
+
 def replay_job(cfg: DictConfig) -> float | None:
     """Replay one recorded RLM run as a new tracked run; returns its OBJ."""
     from rlmdj.experiments.cli.summary import print_run_summary

@@ -38,7 +38,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.registry import job
 from rlmdj.secrets import MASK
 from rlmdj.tracking.identity import hashed_key
 from rlmdj.tracking.params import is_path_key
@@ -390,7 +389,6 @@ def _rerun_sweep(cfg: DictConfig, client: Any, parent_id: str, given: Sequence[s
     print_ui_lines(cfg, parent.info.experiment_id or experiment_id, new_parent)
 
 
-@job("rerun")
 def rerun_job(cfg: DictConfig) -> float | None:
     """Play a recorded run (``experiment.rerun.run_id``) or a sweep's jobs (``.parent``) again."""
     r = cfg.experiment.rerun

@@ -20,9 +20,8 @@ from rich.table import Table
 
 from rlmdj.audio.palette import list_palettes
 from rlmdj.audio.samples import ALL_ROLES, SampleIndex, required_kind
-from rlmdj.experiments.registry import job
 
-__all__ = ["print_samples", "samples_job", "samples_report"]
+__all__ = ["check", "print_samples", "samples_job", "samples_report"]
 
 
 def _role_table(index: SampleIndex, role: str) -> Table:
@@ -89,7 +88,18 @@ def samples_report(index: SampleIndex, palettes: dict[str, Path], *, width: int 
     return buffer.getvalue()
 
 
-@job("samples")
+def check(cfg: DictConfig) -> None:
+    """The sample folders exist, and the pack's cache folder can be written."""
+    from rlmdj.errors import ParameterError
+    from rlmdj.validation import folder_writable, setting
+
+    for i, p in enumerate(setting(cfg, "samples.paths") or []):
+        if not Path(str(p)).expanduser().is_dir():
+            raise ParameterError(f"samples.paths[{i}]: {p} is not a folder")
+    if setting(cfg, "samples.builtin"):
+        folder_writable(setting(cfg, "samples.cache_dir"), "samples.cache_dir")
+
+
 def samples_job(cfg: DictConfig) -> None:
     """List the indexed samples, skipped files and palettes for ``cfg``'s sample settings."""
     from rlmdj.experiments.assemble import load_index, palette_search_dirs

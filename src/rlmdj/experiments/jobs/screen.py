@@ -33,8 +33,6 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.experiments.registry import job
-
 __all__ = [
     "ScreenRow",
     "screen_palettes",
@@ -327,7 +325,6 @@ def _log_candidates(cfg: DictConfig, run: Any, seed: int, rows: Sequence[ScreenR
         run.set_tags({"rlmdj.inputs_error": repr(exc)[:500]})
 
 
-@job("screen_palettes")
 def screen_job(cfg: DictConfig) -> float | None:
     """Screen palettes, print the top of the ranking, return the best OBJ."""
     from rich.console import Console

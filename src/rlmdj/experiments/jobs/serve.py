@@ -13,9 +13,8 @@ import socket
 from omegaconf import DictConfig
 
 from rlmdj.errors import ParameterError
-from rlmdj.experiments.registry import job
 
-__all__ = ["serve"]
+__all__ = ["check", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,26 @@ def _check_port_free(host: str, port: int) -> None:
             ) from exc
 
 
-@job("serve")
+def check(cfg: DictConfig) -> None:
+    """The server's port, host and limits, then the scorer it serves (before the model loads)."""
+    from rlmdj.experiments.cli.preflight import check_scorer
+    from rlmdj.validation import env_set, number, setting
+
+    p = "experiment.serve"
+    number(cfg, f"{p}.port", lo=0, hi=65535, integer=True, example=8000)
+    if not str(setting(cfg, f"{p}.host") or ""):
+        raise ParameterError(f"{p}.host must name an interface, e.g. {p}.host=127.0.0.1")
+    number(cfg, f"{p}.max_upload_mb", lo=0.001, hi=1e6, example=200)
+    number(cfg, f"{p}.max_duration_s", lo=1, hi=1e6, example=1800)
+    number(cfg, f"{p}.max_concurrency", lo=1, hi=1024, integer=True, example=1)
+    number(cfg, f"{p}.max_queue", lo=0, hi=100000, integer=True, example=16)
+    number(cfg, f"{p}.read_timeout_s", lo=0.1, hi=86400, example=15)
+    number(cfg, f"{p}.max_uploads_per_client", lo=1, hi=100000, integer=True, example=4)
+    number(cfg, f"{p}.max_batch_sets", lo=1, hi=100000, integer=True, example=64)
+    env_set(cfg, f"{p}.token_env")
+    check_scorer(cfg)
+
+
 def serve(cfg: DictConfig) -> None:
     """Build ``cfg.scorer`` once and serve it until interrupted (settings in ``cfg.experiment.serve``)."""
     from rlmdj.scoring.factory import build_scorer

@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.errors import ParameterError
+from rlmdj.validation import number
 
 __all__ = ["check_launcher", "check_sweeper", "preflight_sweep", "sweep_jobs"]
 
@@ -56,9 +57,7 @@ _LAUNCHER_LIMITS: dict[str, tuple[_Limit, ...]] = {
 
 def _number(cfg: DictConfig, key: str, lo: float, hi: float, integer: bool, optional: bool,
             example: Any) -> None:
-    from rlmdj.experiments.cli import preflight
-
-    preflight._number(cfg, key, lo=lo, hi=hi, integer=integer, example=example, optional=optional)
+    number(cfg, key, lo=lo, hi=hi, integer=integer, example=example, optional=optional)
 
 
 def _target_class(cfg: DictConfig, node: str) -> str:
@@ -165,11 +164,10 @@ def sweep_jobs(cfg: DictConfig) -> list[tuple[str, list[str]]]:
 
 
 def _job_checks(job_cfg: DictConfig) -> None:
-    from rlmdj.experiments.cli.preflight import check_folders, check_tracking, checks_for
+    from rlmdj.experiments.cli.preflight import preflight, shared_checked
 
-    for check in checks_for(job_cfg):
-        if check not in (check_tracking, check_folders):  # shared: checked once, on the sweep
-            check(job_cfg)
+    with shared_checked():  # the store and the folders: checked once, on the sweep
+        preflight(job_cfg)
 
 
 def _without_replica(overrides: list[str]) -> tuple[str, ...]:

@@ -182,3 +182,15 @@ def test_a_record_knows_which_scorer_wrote_each_prefix() -> None:
     assert r.identity("proxy") == "proxy-v1" and r.identity("audiobox") == "audiobox/http/rms-v1"
     assert r.identity_tag("audiobox") == "rlmdj.rescored.audiobox"
     assert r.identity_tag("proxy") == "rlmdj.scorer_identity"
+
+
+@pytest.mark.parametrize("tags, heard", [
+    ({"dj.ears_scorer": "proxy-v1"}, "proxy-v1"),
+    ({"rlmdj.ears_scorer": "proxy-v1"}, "proxy-v1"),  # a greedy run stored before the rename
+    ({"dj.ears_scorer": "proxy-v2", "rlmdj.ears_scorer": "proxy-v1"}, "proxy-v2"),
+    ({}, None),
+])
+def test_a_record_names_the_ears_scorer_under_either_tag(tags, heard) -> None:
+    mlflow_run = SimpleNamespace(info=SimpleNamespace(run_id="r1", status="FINISHED", start_time=1),
+                                 data=SimpleNamespace(tags=tags, params={}, metrics=scored("proxy", 6.0)))
+    assert record_from_run(mlflow_run).ears_scorer == heard

@@ -26,29 +26,16 @@ def _groove(session, bars: int = 8) -> None:
     session.play(bars)
 
 
-def apply_move(session, op, args) -> None:
-    getattr(session, op)(*args)
-
-
-def _ahead(fork, moves, bars):
-    for op, args in moves:
-        apply_move(fork, op, args)
-    start = fork.bars_played
-    fork.play(bars)
-    return fork.segment(start, fork.bars_played), []
-
-
 def test_fork_renders_ahead_and_leaves_the_set_bit_identical(make_session) -> None:
     plain, probed = make_session(16), make_session(16)
     for s in (plain, probed):
         _groove(s, 6)
-    ahead, _ = render_ahead(probed, 4, [("fader", ["hihat", 0.2]), ("remove", ["kick"])],
-                            apply=lambda f, m: [apply_move(f, op, a) for op, a in m] and [],
-                            play=lambda f, n: f.play(n))
+    ahead, _ = render_ahead(probed, [("fader", ["hihat", 0.2]), ("remove", ["kick"])], 4)
     assert ahead.shape[0] == probed.grid.bars_to_samples(4)
     assert probed.bars_played == 6 and set(probed.channels) == {"kick", "hihat", "bassline"}
+    assert probed.channels["hihat"].gain == 0.5
     # The fork's bars without moves are exactly the bars the set itself renders next.
-    same, _ = render_ahead(probed, 4, [], apply=lambda f, m: [], play=lambda f, n: f.play(n))
+    same, _ = render_ahead(probed, [], 4)
     for s in (plain, probed):
         s.play(4)
     assert plain.audio().tobytes() == probed.audio().tobytes()
@@ -87,7 +74,7 @@ def test_audition_compares_without_committing(make_session, proxy) -> None:
     _groove(session, 8)
     before = (session.audio().tobytes(), session.channels, session.bars_played)
     ears = Ears(proxy)
-    out = ears.audition(session, [["remove", "kick"], ["remove", "bassline"]], 4, ahead=_ahead)
+    out = ears.audition(session, [["remove", "kick"], ["remove", "bassline"]], 4)
     assert out["delta"]["OBJ"] == pytest.approx(out["with_moves_OBJ"] - out["as_is_OBJ"], abs=2e-3)
     assert out["delta"]["OBJ"] < 0  # losing the pulse and the low end is heard
     assert "zero-padded" in out["note"]  # 4 bars = 7.5 s < 10 s
@@ -102,9 +89,9 @@ def test_budgets_and_end_of_set_are_refused(make_session, proxy) -> None:
     ears.listen(session, 4)
     with pytest.raises(ParameterError, match="max_listens=1"):
         ears.listen(session, 4)
-    ears.audition(session, [["fader", "hihat", 0.3]], 2, ahead=_ahead)
+    ears.audition(session, [["fader", "hihat", 0.3]], 2)
     with pytest.raises(ParameterError, match="max_auditions=1"):
-        ears.audition(session, [["fader", "hihat", 0.3]], 2, ahead=_ahead)
+        ears.audition(session, [["fader", "hihat", 0.3]], 2)
     session.play(4)
     fresh = Ears(proxy)
     with pytest.raises(ParameterError, match="complete"):
@@ -122,6 +109,42 @@ def test_budgets_and_end_of_set_are_refused(make_session, proxy) -> None:
 def test_bad_move_lists_are_refused(moves, match) -> None:
     with pytest.raises(ParameterError, match=match):
         parse_moves(moves)
+
+
+def test_render_ahead_validates_and_guards_moves_as_the_tools_do(make_session) -> None:
+    from rlmdj.dj.tools.guardrails import Guardrails
+
+    session = make_session(16)
+    _groove(session, 6)
+    rails = Guardrails()
+    # A capped gain is lowered on the fork and reported; the set's guardrails count nothing.
+    _, corrections = render_ahead(session, [("add", ["texture", 0.9])], 2, guardrails=rails)
+    assert any("texture cap" in c for c in corrections) and not rails.counts
+    with pytest.raises(ParameterError, match=r"move 1 fader\('nobody', 0.5\)"):
+        render_ahead(session, [("fader", ["nobody", 0.5])], 2)
+    with pytest.raises(ParameterError, match="unknown tool 'play'"):
+        render_ahead(session, [("play", [4])], 2)  # time passes only in the set itself
+    assert session.bars_played == 6
+
+
+def test_a_registered_mixer_tool_can_be_auditioned(make_session, proxy) -> None:
+    """Moves come from the tool registry: a new tool that changes the mix is a move at once."""
+    from rlmdj.dj.tools.registry import TOOLS, Gain, Role, Tool
+
+    def halve(t, role: Role, gain: Gain) -> dict:
+        """Halve a channel's gain toward a target: halve('hihat', 0.2)."""
+        ch = t.session.channel(role)
+        t.session.fader(ch.role, (ch.gain + gain) / 2)
+        return {"action": f"{ch.role} halved"}
+
+    session = make_session(32)
+    _groove(session, 8)
+    with pytest.raises(ParameterError, match="not a mixer move"):
+        parse_moves([["halve", "hihat", 0.1]])
+    with TOOLS.registered("halve", Tool(halve, changes_mix=True)):
+        assert parse_moves([["halve", "hihat", 0.1]]) == [("halve", ["hihat", 0.1])]
+        out = Ears(proxy).audition(session, [["halve", "kick", 0.0]], 4)
+        assert out["delta"]["OBJ"] != 0 and session.channels["kick"].gain == 0.9
 
 
 def test_move_lists_accept_json_text_and_one_bare_move() -> None:

@@ -41,6 +41,22 @@ def test_same_seed_same_set_and_moves_log(make_session, proxy) -> None:
     assert report.metrics["time/ears_s"] > 0
 
 
+def test_the_set_plays_the_candidate_that_was_heard(make_session, proxy) -> None:
+    """Auditions and the committed phrase go through the same tools and render, so each chosen
+    candidate's score is the score of the bars the set then played, also across phase edges."""
+    from rlmdj.dj.ears import score_stretch
+
+    session = make_session(32)  # the last phrase crosses the edges at bars 26 and 29
+    driver = GreedyDriver(seed=0, scorer=proxy, guardrails=Guardrails(), candidates=3)
+    driver.perform(session)
+    assert driver.guardrails.counts["density"] > 0  # a lower layer ceiling bit inside a phrase
+    for p in json.loads(driver.report().artifacts["dj/moves.json"]):
+        obj, _ = score_stretch(session.segment(p["bar"], p["bar"] + p["bars"]), sr=session.grid.sr,
+                               scorer=proxy, normalize_dbfs=driver.normalize_dbfs)
+        assert round(obj, 4) == p["candidates"][p["chosen"]]["OBJ"]
+    assert driver.report().tags["dj.ears_scorer"] == "proxy-v1"
+
+
 def test_greedy_beats_random_on_fixed_seeds(sample_index, make_session, proxy) -> None:
     greedy, rand = [], []
     for seed in range(4):

@@ -20,6 +20,7 @@ __all__ = [
     "ADOPTED_TAG_PREFIX",
     "COND_TAG_PREFIX",
     "CONFIG_HASH_TAG",
+    "EARS_SCORER_TAGS",
     "JOB_TAG",
     "PALETTE_HASH_TAG",
     "PALETTE_TAG",
@@ -51,6 +52,9 @@ SCORER_TAG = "rlmdj.scorer"
 # ``rlmdj.rescored.<prefix>``: the identity of a scorer that scored the stored set later
 # (``rlmdj experiment=rescore``); its metrics sit beside the in-run scorer's.
 RESCORED_TAG_PREFIX = "rlmdj.rescored."
+# The tag naming the scorer a hearing DJ listened through (``dj=greedy``, ``dj=rlm ears=on``);
+# greedy runs logged it as ``rlmdj.ears_scorer`` before the name was shared with the LLM DJ's.
+EARS_SCORER_TAGS: tuple[str, ...] = ("dj.ears_scorer", "rlmdj.ears_scorer")
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class RunRecord:
     A run can hold several scorers' metrics (``proxy/OBJ`` from the run, ``audiobox/OBJ`` from a
     rescore): ``scorer`` is the in-run scorer's identity, ``scorers`` maps each metric prefix to
     the identity that wrote it, and ``rescored`` lists the prefixes a rescore wrote.
+    ``ears_scorer`` is the identity of the scorer the DJ heard through (None: it did not hear).
     """
 
     run_id: str
@@ -81,6 +86,7 @@ class RunRecord:
     prompt_version: str | None = None  # rlmdj.prompt_version, e.g. "rlmdj-baseline v3"
     scorers: dict[str, str] = field(default_factory=dict)
     rescored: tuple[str, ...] = ()
+    ears_scorer: str | None = None
 
     @property
     def prefixes(self) -> list[str]:
@@ -147,6 +153,7 @@ def record_from_run(run: Any) -> RunRecord:
         prompt_version=tags.get("rlmdj.prompt_version") or None,
         scorers=scorers,
         rescored=rescored,
+        ears_scorer=next((str(tags[k]) for k in EARS_SCORER_TAGS if tags.get(k)), None),
     )
 
 

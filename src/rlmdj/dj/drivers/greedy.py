@@ -3,9 +3,11 @@
 Every phrase (``dj.phrase_bars`` bars) it draws ``dj.candidates`` moves from the random DJ's
 move generator (:func:`rlmdj.dj.drivers.random.draw_move`), auditions each of them and "hold"
 (no move) over the coming phrase with the ears scorer, and commits the best; ties go to the
-earlier candidate, so holding wins a tie. Auditions run on forks of the session
-(:meth:`~rlmdj.dj.session.Session.fork`) with their own guardrails, so only the committed move
-reaches the set and the guardrail counters. Seeded by ``seed_for(replica, "greedy_driver")``;
+earlier candidate, so holding wins a tie. Auditions render ahead on forks of the session with
+fresh guardrails (:func:`~rlmdj.dj.ears.listener.render_ahead`), so only the committed move
+reaches the set and the guardrail counters; the committed moves and the phrase go through the
+same tools (:func:`~rlmdj.dj.ears.listener.apply_moves`, ``play``), so the set plays exactly
+the candidate that was heard. Seeded by ``seed_for(replica, "greedy_driver")``;
 the proxy scorer is deterministic, so one config plays one set. ``dj/moves.json`` records every
 phrase's candidates and their scores.
 
@@ -23,13 +25,22 @@ from typing import Any
 import numpy as np
 
 from rlmdj.dj.drivers.base import DriverReport
-from rlmdj.dj.drivers.random import apply_move, draw_args, draw_move
-from rlmdj.dj.ears import EarScorer, EarScorerSource, Move, need_ear_scorer, score_stretch
+from rlmdj.dj.drivers.random import draw_args, draw_move
+from rlmdj.dj.ears import (
+    EarScorer,
+    EarScorerSource,
+    Move,
+    apply_moves,
+    need_ear_scorer,
+    render_ahead,
+    score_stretch,
+)
 from rlmdj.dj.session import Session
 from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.mixer import ToolLayer
 from rlmdj.errors import ParameterError
 
-__all__ = ["GreedyDriver", "check", "from_config"]
+__all__ = ["GreedyDriver", "from_config"]
 
 
 class GreedyDriver:
@@ -57,12 +68,12 @@ class GreedyDriver:
     # -------------------------------------------------------------- perform
     def perform(self, session: Session) -> None:
         rng = np.random.default_rng(self.seed)
-        self.guardrails.attach(session)
+        layer = ToolLayer(session, self.guardrails, critique=None, hard_stop=False)
         roles = list(session.palette.samples)
         if "kick" in roles:  # a set starts from a pulse, as the random DJ's does
             first = draw_args(session, "add", "kick", rng)
             if first is not None:
-                apply_move(session, *first, guardrails=self.guardrails)
+                apply_moves(layer, [first])
                 self.operations += 1
         while not session.finished:
             n = min(self.phrase_bars, session.remaining)
@@ -72,10 +83,9 @@ class GreedyDriver:
             self.ears_s += time.perf_counter() - t0
             best = max(range(len(scored)), key=lambda i: (scored[i]["OBJ"], -i))
             bar = session.bars_played
-            for op, args in proposals[best]:
-                apply_move(session, op, args, guardrails=self.guardrails)
-                self.operations += 1
-            session.play(n)
+            apply_moves(layer, proposals[best])
+            self.operations += len(proposals[best])
+            layer.render(n, breakdown=False)
             self.phrases.append({
                 "bar": bar, "bars": n, "chosen": best,
                 "candidates": [{"moves": [[op, *args] for op, args in moves], **s}
@@ -99,16 +109,9 @@ class GreedyDriver:
         return out
 
     def _audition(self, session: Session, moves: list[Move], bars: int) -> dict[str, float]:
-        fork = session.fork()
-        # Fresh guardrails of the same settings: the real set's counters stay untouched.
-        rails = Guardrails(self.guardrails.settings, phases=self.guardrails.phases)
-        rails.attach(fork)
-        for op, args in moves:
-            apply_move(fork, op, args, guardrails=rails)
-        start = fork.bars_played
-        fork.play(bars)
-        obj, scores = score_stretch(fork.segment(start, fork.bars_played), sr=session.grid.sr,
-                                    scorer=self.scorer, normalize_dbfs=self.normalize_dbfs)
+        audio, _ = render_ahead(session, moves, bars, guardrails=self.guardrails)
+        obj, scores = score_stretch(audio, sr=session.grid.sr, scorer=self.scorer,
+                                    normalize_dbfs=self.normalize_dbfs)
         self.auditions += 1
         return {"OBJ": round(obj, 4), **{k: round(v, 4) for k, v in scores.items()}}
 
@@ -127,7 +130,7 @@ class GreedyDriver:
         return DriverReport(
             metrics=metrics,
             tags={"rlmdj.random_seed": str(self.seed),
-                  "rlmdj.ears_scorer": str(getattr(self.scorer, "identity", self.scorer.name))},
+                  "dj.ears_scorer": str(getattr(self.scorer, "identity", self.scorer.name))},
             artifacts={"dj/moves.json": json.dumps(self.phrases, indent=1)},
         )
 
@@ -147,14 +150,3 @@ def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> Greed
         candidates=int(cfg.dj.candidates),
         normalize_dbfs=ears_settings(cfg).normalize_dbfs,
     )
-
-
-def check(cfg: Any) -> None:
-    """``dj=greedy``'s preflight: the phrase and the candidates in range, and the tools' checks
-    (its moves are the tools'). The ears scorer is the run's to check (``ears.scorer``)."""
-    from rlmdj.dj.tools.registry import check_tools
-    from rlmdj.validation import number
-
-    number(cfg, "dj.phrase_bars", lo=1, hi=4096, integer=True, example=8)
-    number(cfg, "dj.candidates", lo=1, hi=1000, integer=True, example=6)
-    check_tools(cfg)

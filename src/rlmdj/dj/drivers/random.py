@@ -5,8 +5,8 @@ Its moves are the registered DJ tools that carry a ``random_weight``
 draws the other arguments from the tools' annotated argument types, and runs the tool function
 itself, with the same tool-layer guardrails as the RLM (gain caps, loop type, density ceiling),
 so its score is the floor an LLM DJ must beat on the same palette and length. A new tool with a
-``random_weight`` becomes a random move with no change here. :func:`draw_move`,
-:func:`draw_args` and :func:`apply_move` are that move generator, shared with the greedy DJ.
+``random_weight`` becomes a random move with no change here. :func:`draw_move` and
+:func:`draw_args` are that move generator, shared with the greedy DJ.
 Its randomness comes from ``seed_for(replica, "random_driver")``:
 replicas differ, and one config always plays the same set — a source of replica variance for
 offline sweeps.

@@ -15,7 +15,7 @@ from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.dj.session import Session
 
 if TYPE_CHECKING:
-    from rlmdj.dj.ears import EarScorerSource
+    from rlmdj.dj.ears.measure import EarScorerSource
 
 __all__ = ["REFERENCE_GAINS", "REFERENCE_BLOCKS", "ReferenceDriver", "block_lengths", "from_config"]
 

@@ -7,10 +7,10 @@
 """
 
 from rlmdj.dj.ears.listener import (
-    EAR_MOVES,
     Ears,
     EarsSettings,
     Move,
+    apply_moves,
     compact,
     parse_moves,
     render_ahead,
@@ -34,7 +34,6 @@ from rlmdj.dj.ears.measure import (
 __all__ = [
     "AXES",
     "BANDS",
-    "EAR_MOVES",
     "LUFS_FLOOR",
     "EarScorer",
     "EarScorerSource",
@@ -42,6 +41,7 @@ __all__ = [
     "EarsSettings",
     "Heard",
     "Move",
+    "apply_moves",
     "band_balance",
     "compact",
     "hear",

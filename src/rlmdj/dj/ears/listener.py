@@ -8,9 +8,14 @@ guesses. :class:`Ears` lets a driver hear, through the run's own scorer (or the 
   change since the previous listen, loudness (LUFS), low/mid/high balance and the pair of roles
   whose energy overlaps most in one band (measures in :mod:`rlmdj.dj.ears.measure`).
 - :meth:`Ears.audition` renders the next ``bars`` bars twice off-line from copies of the set
-  (:meth:`~rlmdj.dj.session.Session.fork`) — as it stands and with ``moves`` applied — and
-  returns the difference per axis and in OBJ. The real session is never touched: no set time
-  passes and its audio afterwards is bit-identical.
+  (:func:`render_ahead`) — as it stands and with ``moves`` applied — and returns the difference
+  per axis and in OBJ. The real session is never touched: no set time passes and its audio
+  afterwards is bit-identical.
+
+:func:`render_ahead` is the one way anything in rlmdj hears a set ahead: the ears' auditions, the
+greedy DJ's and the tests all apply moves with :func:`apply_moves` through the real tools and
+render as ``play`` does. A move is any registered tool that changes the mix without passing time
+(:func:`~rlmdj.dj.tools.registry.mix_moves`), so a new mixer tool can be auditioned as it is.
 
 Results are plain dicts that :func:`compact` turns into JSON of at most ``max_chars`` characters.
 """
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,16 +39,14 @@ from rlmdj.dj.ears.measure import (
     window_seconds,
 )
 from rlmdj.dj.session import Session, parse_bars
+from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.tools.mixer import ToolLayer
+from rlmdj.dj.tools.registry import mix_moves
 from rlmdj.errors import ParameterError
 
-__all__ = ["EAR_MOVES", "Ears", "EarsSettings", "Move", "compact", "parse_moves", "render_ahead"]
-
-EAR_MOVES: tuple[str, ...] = ("add", "remove", "fader", "pattern", "mute", "unmute", "swap")
-"""Mixer operations an audition may apply (time-passing ones are not moves)."""
+__all__ = ["Ears", "EarsSettings", "Move", "apply_moves", "compact", "parse_moves", "render_ahead"]
 
 Move = tuple[str, list[Any]]
-Ahead = Callable[[Session, Sequence[Move], int], tuple[np.ndarray, list[str]]]
-"""``(fork, moves, bars) -> (audio, corrections)``: apply moves to a fork and render bars on it."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ def parse_moves(moves: Any, *, max_moves: int = 6) -> list[Move]:
     """``[["fader", "hihat", 0.6], ["pattern", "perc", "gallop"]]`` (or its JSON text) as moves.
 
     Only the shape is checked here; each move's arguments are validated by the tool it names.
+    A move names a registered tool that changes the mix without passing time (:func:`mix_moves`).
     """
     example = '[["fader", "hihat", 0.6], ["pattern", "perc", "gallop"]]'
     if isinstance(moves, str):
@@ -85,30 +89,48 @@ def parse_moves(moves: Any, *, max_moves: int = 6) -> list[Move]:
         raise ParameterError(f"moves must be a non-empty list of moves, e.g. {example}; got {moves!r}")
     if len(moves) > max_moves:
         raise ParameterError(f"at most {max_moves} moves per audition, got {len(moves)}")
+    allowed = mix_moves()
     out: list[Move] = []
     for i, move in enumerate(moves, 1):
         if not isinstance(move, list | tuple) or not move or not isinstance(move[0], str):
             raise ParameterError(f"move {i} must be a list like [\"fader\", \"hihat\", 0.6], got {move!r}")
         op = move[0].strip().lower()
-        if op not in EAR_MOVES:
-            raise ParameterError(f"move {i}: {move[0]!r} is not a mixer move; moves: {', '.join(EAR_MOVES)}")
+        if op not in allowed:
+            raise ParameterError(f"move {i}: {move[0]!r} is not a mixer move; moves: {', '.join(allowed)}")
         out.append((op, list(move[1:])))
     return out
 
 
-def render_ahead(session: Session, bars: int, moves: Sequence[Move], *,
-                 apply: Callable[[Session, Sequence[Move]], list[str]],
-                 play: Callable[[Session, int], None]) -> tuple[np.ndarray, list[str]]:
-    """Render ``bars`` bars ahead on a fork of ``session`` after ``apply``-ing ``moves`` to it.
+def apply_moves(layer: ToolLayer, moves: Sequence[Move]) -> list[str]:
+    """Run ``moves`` through ``layer``'s tools in order, validated and guarded as the model's calls
+    are; returns the corrections the guardrails reported. An invalid move raises
+    :class:`ParameterError` naming it (moves before it stay applied)."""
+    corrections: list[str] = []
+    for i, (op, args) in enumerate(moves, 1):
+        out = json.loads(layer.call(op, *args))
+        corrections += [c["detail"] for c in out.get("corrections", [])]
+        if not out["ok"]:
+            call = f"{op}({', '.join(repr(a) for a in args)})"
+            raise ParameterError(f"move {i} {call}: {out['error']} (e.g. {out.get('hint', '')})")
+    return corrections
 
-    Returns the new bars' audio and the corrections the guardrails made; ``session`` itself is
-    never changed. ``apply`` raises :class:`ParameterError` for an invalid move.
+
+def render_ahead(session: Session, moves: Sequence[Move], bars: int, *,
+                 guardrails: Guardrails | None = None) -> tuple[np.ndarray, list[str]]:
+    """The next ``bars`` bars of ``session`` with ``moves`` applied, rendered on a fork of it.
+
+    The moves run through a throwaway tool layer with fresh guardrails of ``guardrails``'
+    settings (None: the defaults), and the bars render as ``play`` renders them (split at phase
+    edges), so what is heard is what the real calls would play. Returns the new bars' audio and
+    the corrections the guardrails made; ``session`` and the guardrails' counters never change.
     """
-    fork = session.fork()
-    corrections = apply(fork, moves) if moves else []
-    start = fork.bars_played
-    play(fork, bars)
-    return fork.segment(start, fork.bars_played), corrections
+    rails = Guardrails() if guardrails is None else Guardrails(guardrails.settings, phases=guardrails.phases)
+    layer = ToolLayer(session.fork(), rails, critique=None, hard_stop=False, tools=mix_moves())
+    corrections = apply_moves(layer, moves)
+    start = layer.session.bars_played
+    layer.render(bars, breakdown=False)
+    corrections += [c.detail for c in rails.take()]
+    return layer.session.segment(start, layer.session.bars_played), corrections
 
 
 # ------------------------------------------------------------------------------ output
@@ -204,12 +226,12 @@ class Ears:
         finally:
             self.seconds += time.perf_counter() - t0
 
-    def audition(self, session: Session, moves: Any, bars: Any = 4, *, ahead: Ahead) -> dict[str, Any]:
+    def audition(self, session: Session, moves: Any, bars: Any = 4, *,
+                 guardrails: Guardrails | None = None) -> dict[str, Any]:
         """Score the next ``bars`` bars as the mixer stands and with ``moves``; commit nothing.
 
-        ``ahead(fork, moves, bars)`` applies moves to a fork exactly as the real tools would and
-        renders ``bars`` bars on it. The moves' fork is rendered first, so an invalid move is
-        refused before anything is rendered.
+        Both are rendered by :func:`render_ahead` under ``guardrails``' settings (the set's). The
+        moves' fork is rendered first, so an invalid move is refused before the other renders.
         """
         t0 = time.perf_counter()
         try:
@@ -219,8 +241,8 @@ class Ears:
                 raise ParameterError(f"bars must be a whole number >= 1, got {bars!r} (e.g. 4)")
             n = min(parse_bars(bars, limit=max(1, session.max_bars)), session.remaining)
             parsed = parse_moves(moves, max_moves=self.settings.max_moves)
-            audio_b, corrections = ahead(session.fork(), parsed, n)
-            audio_a, _ = ahead(session.fork(), [], n)
+            audio_b, corrections = render_ahead(session, parsed, n, guardrails=guardrails)
+            audio_a, _ = render_ahead(session, [], n, guardrails=guardrails)
             sr = session.grid.sr
             kw = {"sr": sr, "scorer": self.scorer, "normalize_dbfs": self.settings.normalize_dbfs}
             as_is, moved = hear(audio_a, **kw), hear(audio_b, **kw)

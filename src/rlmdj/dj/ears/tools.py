@@ -5,21 +5,17 @@ They reach the set's :class:`~rlmdj.dj.ears.Ears` through the tool layer's servi
 them in ``ToolLayer(tools=...)`` (see :func:`tool_names`). Their results skip the status
 envelope the mixer tools carry, so each is one compact JSON object of at most ``ears.max_chars``
 characters. An audition applies its moves on a fork of the set through a throwaway tool layer
-with fresh guardrails of the same settings, so a move is validated exactly as the real tool
-would validate it, guardrails apply, and nothing reaches the real set or its counters.
+with fresh guardrails of the set's settings (:func:`~rlmdj.dj.ears.listener.render_ahead`), so a
+move is validated exactly as the real tool would validate it, guardrails apply, and nothing
+reaches the real set or its counters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-from rlmdj.dj.ears import Ears, Move, compact
-from rlmdj.dj.session import Session
-from rlmdj.dj.tools.guardrails import Guardrails
+from rlmdj.dj.ears import Ears, compact
 from rlmdj.dj.tools.mixer import TOOLS, ToolLayer, tool
 from rlmdj.dj.tools.registry import Bars, Text
 from rlmdj.errors import ParameterError
@@ -50,28 +46,6 @@ def _brief(ears: Ears, body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _ahead(t: ToolLayer) -> Any:
-    """Apply moves on a fork through the real tools, then render bars on it as ``play`` does."""
-
-    def ahead(fork: Session, moves: Sequence[Move], bars: int) -> tuple[np.ndarray, list[str]]:
-        rails = Guardrails(t.guardrails.settings, phases=t.guardrails.phases)
-        layer = ToolLayer(fork, rails, critique=None, hard_stop=False,
-                          tools=[*{op for op, _ in moves}] or ["status"])
-        corrections: list[str] = []
-        for i, (op, args) in enumerate(moves, 1):
-            out = json.loads(layer.call(op, *args))
-            corrections += [c["detail"] for c in out.get("corrections", [])]
-            if not out["ok"]:
-                call = f"{op}({', '.join(repr(a) for a in args)})"
-                raise ParameterError(f"move {i} {call}: {out['error']} (e.g. {out.get('hint', '')})")
-        start = fork.bars_played
-        layer.render(bars, breakdown=False)
-        corrections += [c.detail for c in rails.take()]
-        return fork.segment(start, fork.bars_played), corrections
-
-    return ahead
-
-
 @tool(brief=True)
 def listen(t: ToolLayer, bars: Bars = 8) -> dict[str, Any]:
     """Score the last bars you played: listen(8) gives OBJ (higher is better), CE/CU/PC/PQ, the change since your last listen, loudness, low/mid/high balance and the two roles that clash most.
@@ -89,5 +63,5 @@ def audition(t: ToolLayer, moves: Text, bars: Bars = 4) -> dict[str, Any]:
     Hint: audition([["pattern", "{oneshot}", "{pattern}"]], 4)
     """
     ears = _ears(t)
-    return _brief(ears, ears.audition(t.session, moves, bars, ahead=_ahead(t)))
+    return _brief(ears, ears.audition(t.session, moves, bars, guardrails=t.guardrails))
 

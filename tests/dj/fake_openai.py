@@ -2,14 +2,16 @@
 
 It answers ``POST .../chat/completions`` with scripted assistant messages in DSPy's ChatAdapter
 format (the RLM's next code block, or the critic's direction), reports token usage, and can be
-told to answer ``429`` a few times first. Every request body is kept, so a test can check what
-actually went over the wire (model, sampling options, headers without secrets).
+told to answer ``429`` a few times first, or to take ``delay_s`` per answer. Every request body is
+kept with the usage reported for it, so a test can check what actually went over the wire
+(model, sampling options, headers without secrets, tokens).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -27,15 +29,21 @@ class FakeOpenAI:
     ``script``: the main LM's code blocks, in order (then ``fallback``). Critic requests (their
     system prompt is the critic signature's) get ``{"direction": critic_says}``. ``fail_first``:
     that many requests are answered ``429`` with ``Retry-After: 0`` before any succeeds.
+    ``usages[i]`` is the usage reported for ``requests[i]`` (``None`` for a refused one),
+    ``times[i]`` when it arrived (``time.time()``).
     """
 
     def __init__(self, script: Sequence[str], *, fallback: str = "print(status())",
-                 critic_says: str = "hold the groove", fail_first: int = 0) -> None:
+                 critic_says: str = "hold the groove", fail_first: int = 0,
+                 delay_s: float = 0.0) -> None:
         self.script = list(script)
         self.fallback = fallback
         self.critic_says = critic_says
         self.fail_first = fail_first
+        self.delay_s = delay_s
         self.requests: list[dict[str, Any]] = []
+        self.usages: list[dict[str, int] | None] = []
+        self.times: list[float] = []
         self.headers: list[dict[str, str]] = []
         self.rejected = 0
         self._lock = threading.Lock()
@@ -58,6 +66,8 @@ class FakeOpenAI:
     def _answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
             self.requests.append(body)
+            self.usages.append(None)
+            self.times.append(time.time())
             if self.rejected < self.fail_first:
                 self.rejected += 1
                 return 429, {"error": {"message": "rate limited, slow down", "type": "rate_limit_error",
@@ -68,8 +78,13 @@ class FakeOpenAI:
             else:
                 code = self.script.pop(0) if self.script else self.fallback
                 content = chat_fields({"reasoning": "Next step of the set.", "code": f"```python\n{code}\n```"})
-        prompt_tokens = max(1, len(text_in) // 4)
-        completion_tokens = max(1, len(content) // 4)
+            prompt_tokens = max(1, len(text_in) // 4)
+            completion_tokens = max(1, len(content) // 4)
+            usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                     "total_tokens": prompt_tokens + completion_tokens}
+            self.usages[-1] = usage
+        if self.delay_s:
+            time.sleep(self.delay_s)
         return 200, {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
@@ -77,8 +92,7 @@ class FakeOpenAI:
             "model": body.get("model", "local-model"),
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
+            "usage": usage,
         }
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:

@@ -42,7 +42,8 @@ class DJConfig:
     RLM settings: ``max_iters`` code turns (0: derived from the set length), ``max_llm_calls``
     sub-LLM calls the code may make (``llm_query``), ``max_output_chars`` of printed output
     shown back. ``replay_transcript``: serve LM responses from this transcript instead of
-    calling the model (set by ``experiment=replay``).
+    calling the model (set by ``experiment=replay``). ``max_wall_s``: the set's wall-clock
+    budget (null: none); once spent no LM request is sent and the rest is played holding the mix.
     """
 
     name: str = "reference"
@@ -53,6 +54,7 @@ class DJConfig:
     verbose: bool = False
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     replay_transcript: Optional[str] = None
+    max_wall_s: Optional[float] = None
     # dj=greedy: every phrase_bars bars, audition `candidates` random moves plus holding.
     phrase_bars: int = 8
     candidates: int = 6
@@ -67,6 +69,8 @@ class ModelConfig:
     replica is also the request's ``rollout_id``. ``retries`` transient failures are retried
     with exponential backoff from ``backoff_s`` up to ``backoff_max_s``. The critic (every 16
     bars) and the code's ``llm_query`` sub-LM default to the main model unless named.
+    ``max_tokens_per_set`` (prompt + completion, every role) and ``max_cost_usd`` are the set's
+    hard budgets (null: none; see ``rlmdj.dj.rlm.budget``).
     """
 
     name: str = "none"
@@ -85,6 +89,8 @@ class ModelConfig:
     critic_temperature: Optional[float] = 0.7
     critic_max_tokens: Optional[int] = 400
     sub_model: Optional[str] = None
+    max_tokens_per_set: Optional[int] = None
+    max_cost_usd: Optional[float] = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -2,7 +2,8 @@
 
 LM calls, tokens and cost per LM role (main, critic, sub), failed attempts, tool calls and
 errors, calls after the end, guardrail interventions by kind, sandbox restarts, wall time per
-code turn and the real-time factor (seconds of audio produced per wall-clock second).
+code turn and the real-time factor (seconds of audio produced per wall-clock second), and the
+set's budgets: the limits that were set and the bars held after one was reached.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ def driver_metrics(
     wall_s: float,
     audio_s: float,
     critic: Any = None,
+    budget: Any = None,
 ) -> dict[str, float]:
     """Flat metrics from the driver's parts (any of which may be missing after a failure)."""
     m: dict[str, float] = {}
@@ -65,6 +67,8 @@ def driver_metrics(
             m[f"dj/guardrail/{kind}"] = float(guardrails.counts.get(kind, 0))
     if critic is not None:
         m["dj/critic_errors"] = float(critic.errors)
+    if budget is not None:
+        m.update(budget.metrics())
     m["dj/sandbox_restarts"] = float(sandbox_restarts)
     m["dj/wall_s"] = round(wall_s, 3)
     m["dj/audio_s"] = round(audio_s, 3)

@@ -3,7 +3,7 @@
 The critic is phase-aware (it is told where the set is and what comes next) and answers with
 one actionable direction of at most ``max_chars`` characters. A critic failure never stops the
 set: the tool result simply carries no critic note and the failure is counted — except a replay
-divergence, which must surface.
+divergence, which must surface. A spent set budget silences it without counting a failure.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import dspy
 
 from rlmdj.config.dj import GuardrailsConfig
+from rlmdj.dj.rlm.budget import BudgetReached
 from rlmdj.dj.rlm.replay import ReplayDivergence
 
 __all__ = ["Critic", "CriticSignature"]
@@ -57,6 +58,8 @@ class Critic:
             text = " ".join(str(out.direction).split())
         except ReplayDivergence:
             raise
+        except BudgetReached:
+            return ""  # the set's budget is spent: no request went out, and no note comes back
         except Exception as exc:  # noqa: BLE001 - the set goes on without a critic note
             self.errors += 1
             log.warning("critic failed: %s: %s", type(exc).__name__, exc)

@@ -8,7 +8,8 @@ the earlier prototype lacked:
   answer, so the RLM loop ends with no further LM call (and any tool call after the end
   aborts the running code);
 - a refused early ``SUBMIT`` while bars remain; bars still unplayed when the model runs out of
-  turns are played with the mixer as it stands (counted as ``dj/autopilot_bars``);
+  turns are played with the mixer as it stands (counted as ``dj/autopilot_bars``), and so are
+  those left when the set's budget stops its LM requests (``dj/budget_bars_held``);
 - crash/hang recovery of the sandbox, every LM call recorded (transcript) and exact replay.
 """
 
@@ -30,10 +31,11 @@ from rlmdj.dj.drivers.base import DriverReport, PromptedDriver, SandboxDriver, T
 from rlmdj.dj.drivers.reference import block_lengths
 from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
 from rlmdj.dj.rlm.accounting import driver_metrics
+from rlmdj.dj.rlm.budget import SetBudget
 from rlmdj.dj.rlm.critic import Critic
 from rlmdj.dj.rlm.lm import RecordingLM
 from rlmdj.dj.rlm.reask import ReaskingAdapter
-from rlmdj.dj.rlm.replay import ReplaySource
+from rlmdj.dj.rlm.replay import ReplaySource, replay_config
 from rlmdj.dj.rlm.sandbox import interpreter_factory
 from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.dj.session import Session
@@ -184,6 +186,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         self.wall_s = 0.0
         self.summary = ""
         self.adapter: ReaskingAdapter | None = None
+        self.budget = SetBudget()
 
     # ----------------------------------------------------------------- perform
     def perform(self, session: Session) -> None:
@@ -198,6 +201,8 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             "bars": session.max_bars,
             "bpm": session.grid.bpm,
         })
+        self.budget = SetBudget.for_set(s, meta=self.transcript.meta,
+                                        recorded=self.replay.transcript.meta if self.replay else None)
         ended = lambda: session.finished  # noqa: E731
         self.main = self._record(self._raw["main"], "main", ended)
         self.sub = self._record(self._raw["sub"], "sub", ended)
@@ -228,12 +233,12 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         self.stop_reason = "running"
         try:
             with dspy.context(lm=self.main, adapter=self.adapter):
-                prediction = rlm(palette=palette_text(session, self.guardrails),
-                                 set_plan=set_plan_text(session, self.guardrails))
+                prediction = self.budget.run(rlm, palette=palette_text(session, self.guardrails),
+                                             set_plan=set_plan_text(session, self.guardrails))
             self.summary = str(getattr(prediction, "summary", ""))[:2000]
             if self.stop_reason == "running":
-                self.stop_reason = "submit" if session.finished else "out_of_turns"
-            if not session.finished:
+                self.stop_reason = self.budget.stop_reason or ("submit" if session.finished else "out_of_turns")
+            if not session.finished and not self.budget.hold(self.tools):
                 bars = session.remaining
                 self.tools.call("play", bars)
                 self.autopilot_bars = bars
@@ -270,7 +275,8 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             return None
         s = self.settings
         return RecordingLM(lm, self.transcript, label, retries=s.retries, backoff_s=s.backoff_s,
-                           backoff_max_s=s.backoff_max_s, after_end=ended, sleep=self._sleep)
+                           backoff_max_s=s.backoff_max_s, after_end=ended, sleep=self._sleep,
+                           budget=self.budget)
 
     def _gate(self, result: Any) -> Any:
         """Turn the end of the set into the RLM's final answer; refuse an early SUBMIT."""
@@ -300,7 +306,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         audio_s = session.grid.bars_to_seconds(session.bars_played) if session else 0.0
         metrics = driver_metrics(
             lms=lms, tools=tools, guardrails=self.guardrails, sandbox_restarts=restarts,
-            wall_s=self.wall_s, audio_s=audio_s, critic=self.critic,
+            wall_s=self.wall_s, audio_s=audio_s, critic=self.critic, budget=self.budget,
         )
         metrics["dj/autopilot_bars"] = float(self.autopilot_bars)
         metrics["dj/refused_submits"] = float(self.refused_submits)
@@ -408,27 +414,3 @@ def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = Non
         meta={"model": str(m.model), "model_name": str(m.name), "replica": replica,
               "config": replay_config(cfg)},
     )
-
-
-REPLAYED_GROUPS: tuple[str, ...] = ("dj", "guardrails", "samples", "render", "palette", "ears")
-
-
-def replay_config(cfg: Any) -> dict[str, Any]:
-    """The config groups a replay must reuse to reproduce the set (resolved where possible)."""
-    from omegaconf import OmegaConf
-
-    out: dict[str, Any] = {}
-    for key in ("bars", "bpm", "replica"):
-        if key in cfg:
-            out[key] = cfg[key]
-    for group in REPLAYED_GROUPS:
-        if group not in cfg:
-            continue
-        try:
-            out[group] = OmegaConf.to_container(cfg[group], resolve=True)
-        except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app
-            out[group] = OmegaConf.to_container(cfg[group], resolve=False)
-    ears = out.get("ears")
-    if isinstance(ears, dict) and ears.get("enabled") and not ears.get("scorer") and "scorer" in cfg:
-        ears["scorer"] = str(cfg.scorer.name)  # a replay hears through the same kind of scorer
-    return out

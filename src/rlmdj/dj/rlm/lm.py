@@ -7,7 +7,9 @@
 - :class:`RecordingLM` wraps any DSPy LM: it appends every request and response (with usage,
   cost and wall time) to a :class:`~rlmdj.dj.rlm.transcript.Transcript`, retries transient
   failures (rate limits, timeouts, server and transport errors) with exponential backoff, and
-  counts calls — including any after the set ended, which the hard stop keeps at zero.
+  counts calls — including any after the set ended, which the hard stop keeps at zero. With a
+  :class:`~rlmdj.dj.rlm.budget.SetBudget` it sends nothing once the set's budget is spent, and
+  prices calls the provider reported no cost for from LiteLLM's table.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import dspy
 
 from rlmdj.config.dj import ModelConfig
+from rlmdj.dj.rlm.budget import SetBudget, token_cost
 from rlmdj.dj.rlm.dspy_compat import history_usage, with_callbacks
 from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.errors import ParameterError
@@ -175,6 +178,7 @@ class RecordingLM(dspy.BaseLM):
         after_end: Callable[[], bool] = lambda: False,
         sleep: Callable[[float], None] = time.sleep,
         callbacks: list[Any] | None = None,
+        budget: SetBudget | None = None,
     ) -> None:
         super().__init__(
             model=getattr(inner, "model", "unknown"),
@@ -192,6 +196,7 @@ class RecordingLM(dspy.BaseLM):
         self.backoff_max_s = float(backoff_max_s)
         self.after_end = after_end
         self.sleep = sleep
+        self.budget = budget
         self.calls = 0
         self.failed_attempts = 0
         self.calls_after_end = 0
@@ -204,6 +209,8 @@ class RecordingLM(dspy.BaseLM):
 
     @with_callbacks
     def __call__(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
+        if self.budget is not None:
+            self.budget.check()  # a spent budget sends nothing (BudgetReached)
         with self._lock:
             self.calls += 1
             self.started.append(time.perf_counter())
@@ -212,6 +219,8 @@ class RecordingLM(dspy.BaseLM):
         request = messages if messages is not None else [{"role": "user", "content": prompt}]
         options = {**self.kwargs, **kwargs}
         for attempt in range(self.retries + 1):
+            if attempt and self.budget is not None:
+                self.budget.check()  # the wall-clock budget may run out while backing off
             before = len(getattr(self.inner, "history", []) or [])
             t0 = time.perf_counter()
             try:
@@ -265,9 +274,15 @@ class RecordingLM(dspy.BaseLM):
                 f"(model.retries={self.retries})")
 
     def _account(self, usage: dict[str, Any], cost: float | None) -> None:
+        n_in = int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+        n_out = int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+        if cost is None and usage:  # not reported: LiteLLM's price table, when it knows the model
+            cost = token_cost(self.model, n_in, n_out)
         with self._lock:
-            self.input_tokens += int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
-            self.output_tokens += int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+            self.input_tokens += n_in
+            self.output_tokens += n_out
             if cost is not None:
                 self.cost += cost
                 self.cost_known = True
+        if self.budget is not None:
+            self.budget.spend(n_in + n_out, cost)

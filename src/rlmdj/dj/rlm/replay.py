@@ -6,6 +6,7 @@ response after checking that the request is the one recorded. Any difference —
 more calls than recorded — is a divergence: it raises :class:`ReplayDivergence`, and every
 later call raises too, so a diverged replay can never finish as if it had matched. After the
 set, :meth:`ReplaySource.check_complete` reports recorded calls the replay never asked for.
+:func:`replay_config` is what a recorded run keeps of its config for the replay to reuse.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import dspy
 from rlmdj.dj.rlm.transcript import Transcript, messages_sha256
 from rlmdj.errors import RlmdjError
 
-__all__ = ["ReplayDivergence", "ReplayLM", "ReplaySource"]
+__all__ = ["REPLAYED_GROUPS", "ReplayDivergence", "ReplayLM", "ReplaySource", "replay_config"]
 
 
 class ReplayDivergence(RlmdjError):
@@ -103,3 +104,27 @@ class ReplayLM(dspy.BaseLM):
 
     async def acall(self, prompt: Any = None, *, messages: Any = None, **kwargs: Any) -> Any:
         return self(prompt, messages=messages, **kwargs)
+
+
+REPLAYED_GROUPS: tuple[str, ...] = ("dj", "guardrails", "samples", "render", "palette", "ears")
+
+
+def replay_config(cfg: Any) -> dict[str, Any]:
+    """The config groups a replay must reuse to reproduce the set (resolved where possible)."""
+    from omegaconf import OmegaConf
+
+    out: dict[str, Any] = {}
+    for key in ("bars", "bpm", "replica"):
+        if key in cfg:
+            out[key] = cfg[key]
+    for group in REPLAYED_GROUPS:
+        if group not in cfg:
+            continue
+        try:
+            out[group] = OmegaConf.to_container(cfg[group], resolve=True)
+        except Exception:  # noqa: BLE001 - e.g. ${hydra:...} outside a Hydra app
+            out[group] = OmegaConf.to_container(cfg[group], resolve=False)
+    ears = out.get("ears")
+    if isinstance(ears, dict) and ears.get("enabled") and not ears.get("scorer") and "scorer" in cfg:
+        ears["scorer"] = str(cfg.scorer.name)  # a replay hears through the same kind of scorer
+    return out

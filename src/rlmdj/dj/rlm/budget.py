@@ -1,0 +1,292 @@
+"""Hard budgets of one RLM set, LM prices, and what a set is expected to cost before it is played.
+
+:class:`SetBudget` caps a set's tokens (``model.max_tokens_per_set``: prompt + completion of
+every LM role), its cost (``model.max_cost_usd``) and its wall time (``dj.max_wall_s``). Every
+:class:`~rlmdj.dj.rlm.lm.RecordingLM` asks it before each request: once a limit is reached the
+request is refused with :class:`BudgetReached` and nothing goes over the wire, so a set can
+overshoot a limit only by the one call that crossed it. The driver then plays the remaining bars
+holding the mix as it stands (the scorers are duration-sensitive, so the set keeps its length)
+and ends with the stop reason ``budget:<tokens|cost|wall>``.
+
+A replay ignores the limits and stops where the recorded set stopped (the transcript's
+``budget_stop``), so a budget hit replays byte-identically even when it was a wall-clock one.
+
+Costs are the provider's reported cost where DSPy passes it on, otherwise LiteLLM's price table
+(:func:`token_prices`); a model with no known price cannot have a cost limit
+(:func:`check_set_budgets`). :func:`estimate_set` gives the forecast of a set from the prompt
+size and the set length, for sweeps to show and budget before their first job.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rlmdj.config.dj import DJConfig, ModelConfig
+from rlmdj.errors import ParameterError
+
+__all__ = [
+    "BudgetReached",
+    "SetBudget",
+    "SetEstimate",
+    "check_set_budgets",
+    "estimate_set",
+    "token_cost",
+    "token_prices",
+]
+
+# What a set is expected to ask, calibrated on the shipped prompts and DSPy 3.4's RLM template
+# (tests/dj/test_budget.py measures it): the RLM's own instructions, tool list and input fields
+# around the prompt, the history each code turn adds to every later request, one reply, the bars
+# a turn plays, and the critic's request and reply.
+CHARS_PER_TOKEN = 4.0
+SCAFFOLD_TOKENS = 2600
+TURN_HISTORY_TOKENS = 450
+REPLY_TOKENS = 220
+BARS_PER_TURN = 6
+CRITIC_REQUEST_TOKENS = 900
+CRITIC_REPLY_TOKENS = 60
+
+
+class BudgetReached(Exception):  # noqa: N818 - reads as the event it is: the budget was reached
+    """A set's budget is spent: the LM request was not sent (``which``: tokens, cost or wall)."""
+
+    def __init__(self, which: str, message: str) -> None:
+        super().__init__(message)
+        self.which = which
+
+
+@functools.lru_cache(maxsize=64)
+def token_prices(model: str) -> tuple[float, float] | None:
+    """(USD per input token, per output token) of a LiteLLM model id; ``None`` when unknown."""
+    try:
+        import litellm
+
+        info = litellm.get_model_info(model)
+    except Exception:  # noqa: BLE001 - LiteLLM raises plain Exceptions for unmapped models
+        return None
+    rates = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if not all(isinstance(r, int | float) and math.isfinite(r) for r in rates):
+        return None
+    return float(rates[0]), float(rates[1])  # type: ignore[arg-type]
+
+
+def token_cost(model: str, input_tokens: int, output_tokens: int) -> float | None:
+    """The cost of one call by the price table (``None``: the model has no known price)."""
+    prices = token_prices(str(model))
+    if prices is None:
+        return None
+    return input_tokens * prices[0] + output_tokens * prices[1]
+
+
+def _limit(value: Any, key: str, example: Any, *, integer: bool = False) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ParameterError(f"{key} must be a number or null (no limit), got {value!r} (e.g. {key}={example})")
+    if integer and float(value) != int(value):
+        raise ParameterError(f"{key} must be a whole number, got {value!r} (e.g. {key}={example})")
+    if value <= 0:
+        raise ParameterError(f"{key} must be positive (null: no limit), got {value!r} (e.g. {key}={example})")
+    return float(value)
+
+
+def _priced_models(model: ModelConfig, critic: bool) -> list[tuple[str, str]]:
+    """(config key, model id) of every LM the set may call: main, critic, sub."""
+    found = [("model.model", str(model.model))]
+    if critic:
+        found.append(("model.critic_model", str(model.critic_model or model.model)))
+    if model.sub_model:
+        found.append(("model.sub_model", str(model.sub_model)))
+    return found
+
+
+def check_set_budgets(dj: DJConfig, model: ModelConfig, *, critic: bool) -> None:
+    """The per-set limits are positive numbers or null, and a cost limit is measurable: every
+    model the set may call has a price (else one line naming it and the token limit instead)."""
+    _limit(model.max_tokens_per_set, "model.max_tokens_per_set", 200000, integer=True)
+    _limit(dj.max_wall_s, "dj.max_wall_s", 600)
+    if _limit(model.max_cost_usd, "model.max_cost_usd", 0.5) is None:
+        return
+    for key, name in _priced_models(model, critic):
+        if token_prices(name) is None:
+            raise ParameterError(
+                f"model.max_cost_usd: the cost cannot be measured for {key}={name} (no price in "
+                "LiteLLM's table); limit the set with model.max_tokens_per_set instead")
+
+
+@dataclass
+class SetBudget:
+    """The limits of one set and what it has spent; thread-safe (the critic and ``llm_query``
+    call from the sandbox's tool thread).
+
+    ``stop_after_calls`` (a replay): refuse the request after that many LM calls, as ``which``
+    did in the recorded set. ``meta`` (the transcript's) receives ``budget_stop`` when a limit
+    is reached, which is what a replay reads back.
+    """
+
+    max_tokens: float | None = None
+    max_cost_usd: float | None = None
+    max_wall_s: float | None = None
+    stop_after_calls: int | None = None
+    which: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    clock: Callable[[], float] = time.perf_counter
+    tokens: int = 0
+    cost: float = 0.0
+    calls: int = 0
+    reached: str | None = None
+    bars_held: int = 0
+    started: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.clock()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_set(cls, settings: Any, *, meta: dict[str, Any], recorded: Mapping[str, Any] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> SetBudget:
+        """The budget of a set played with ``settings`` (an ``RLMSettings``); ``recorded``: the
+        meta of the transcript a replay serves, whose stop replaces the limits."""
+        if recorded is not None:
+            stop = recorded.get("budget_stop") or {}
+            calls = stop.get("calls")
+            return cls(stop_after_calls=int(calls) if calls is not None else None,
+                       which=str(stop.get("which", "")), meta=meta, clock=clock)
+        m, d = settings.model, settings.dj
+        return cls(max_tokens=m.max_tokens_per_set, max_cost_usd=m.max_cost_usd,
+                   max_wall_s=d.max_wall_s, meta=meta, clock=clock)
+
+    @property
+    def stop_reason(self) -> str | None:
+        """``budget:<which>`` once a limit refused a request, else None."""
+        return f"budget:{self.reached}" if self.reached else None
+
+    def _over(self) -> tuple[str, str] | None:
+        if self.stop_after_calls is not None:
+            if self.calls >= self.stop_after_calls:
+                return self.which or "replayed", "the recorded set stopped at its budget here"
+            return None
+        if self.max_tokens is not None and self.tokens >= self.max_tokens:
+            return "tokens", f"model.max_tokens_per_set={self.max_tokens:g}: {self.tokens} tokens used"
+        if self.max_cost_usd is not None and self.cost >= self.max_cost_usd:
+            return "cost", f"model.max_cost_usd={self.max_cost_usd:g}: ${self.cost:.4f} spent"
+        wall = self.clock() - self.started
+        if self.max_wall_s is not None and wall >= self.max_wall_s:
+            return "wall", f"dj.max_wall_s={self.max_wall_s:g}: {wall:.1f} s elapsed"
+        return None
+
+    def check(self) -> None:
+        """Raise :class:`BudgetReached` instead of letting an LM request go out over a limit."""
+        with self._lock:
+            over = self._over()
+            if over is None:
+                return
+            which, why = over
+            if self.reached is None:
+                self.reached = which
+                self.meta["budget_stop"] = {"which": which, "calls": self.calls,
+                                            "at": round(time.time(), 6)}
+        raise BudgetReached(which, f"the set's {which} budget is spent ({why}); no further LM request")
+
+    def spend(self, tokens: int, cost: float | None) -> None:
+        """Count one successful LM call."""
+        with self._lock:
+            self.calls += 1
+            self.tokens += int(tokens)
+            self.cost += float(cost or 0.0)
+
+    def run(self, fn: Callable[..., Any], /, **kwargs: Any) -> Any:
+        """``fn(**kwargs)``, or ``None`` when a refused request ended it (:attr:`reached` says why).
+
+        DSPy may wrap the refusal (an adapter falling back to another); it is found in the chain.
+        """
+        try:
+            return fn(**kwargs)
+        except Exception as exc:
+            if self.reached is None or not _caused_by_budget(exc):
+                raise
+            return None
+
+    def hold(self, tools: Any) -> int:
+        """After a budget stop, play the bars left with the mix as it stands: their number (0 when
+        no budget was reached). The critic is an LM too, so it stays silent meanwhile."""
+        if self.reached is None:
+            return 0
+        bars = int(tools.session.remaining)
+        critic, tools.critic = tools.critic, None
+        try:
+            if bars > 0:
+                tools.call("play", bars)
+        finally:
+            tools.critic = critic
+        self.bars_held = bars
+        return bars
+
+    def metrics(self) -> dict[str, float]:
+        """``dj/budget_bars_held`` and the limits that were set (``dj/budget_<which>``)."""
+        out = {"dj/budget_bars_held": float(self.bars_held)}
+        for name, value in (("tokens", self.max_tokens), ("cost_usd", self.max_cost_usd),
+                            ("wall_s", self.max_wall_s)):
+            if value is not None:
+                out[f"dj/budget_{name}"] = float(value)
+        return out
+
+
+def _caused_by_budget(exc: BaseException | None) -> bool:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, BudgetReached):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@dataclass(frozen=True)
+class SetEstimate:
+    """What one set is expected to use: tokens in and out, and the cost (``None``: no price)."""
+
+    input_tokens: float
+    output_tokens: float
+    cost_usd: float | None
+    source: str
+
+    @property
+    def tokens(self) -> float:
+        return self.input_tokens + self.output_tokens
+
+
+def estimate_set(*, model: ModelConfig, prompt_chars: int, context_chars: int, bars: int,
+                 critic: bool, critic_every: int) -> SetEstimate:
+    """A set's tokens and cost from the prompt's size, the palette and plan the model reads
+    (``context_chars``) and the set length: one code turn per :data:`BARS_PER_TURN` bars plus a
+    first look, each request carrying the scaffold, the prompt and the turns before it; a critic
+    request every ``critic_every`` bars. Capped by the set's own token and cost limits."""
+    turns = math.ceil(bars / BARS_PER_TURN) + 1
+    base = SCAFFOLD_TOKENS + (prompt_chars + context_chars) / CHARS_PER_TOKEN
+    main_in = turns * base + TURN_HISTORY_TOKENS * turns * (turns - 1) / 2
+    main_out = turns * REPLY_TOKENS
+    critics = bars // max(1, critic_every) if critic else 0
+    critic_in, critic_out = critics * CRITIC_REQUEST_TOKENS, critics * CRITIC_REPLY_TOKENS
+    cost: float | None = token_cost(str(model.model), int(main_in), int(main_out))
+    if critics and cost is not None:
+        extra = token_cost(str(model.critic_model or model.model), critic_in, critic_out)
+        cost = None if extra is None else cost + extra
+    return capped(SetEstimate(main_in + critic_in, main_out + critic_out, cost, "prompt size"), model)
+
+
+def capped(e: SetEstimate, model: ModelConfig) -> SetEstimate:
+    """``e`` limited by the set's ``model.max_tokens_per_set`` and ``model.max_cost_usd``."""
+    scale = 1.0
+    if model.max_tokens_per_set is not None and e.tokens > model.max_tokens_per_set:
+        scale = float(model.max_tokens_per_set) / e.tokens
+    cost = None if e.cost_usd is None else e.cost_usd * scale
+    if cost is not None and model.max_cost_usd is not None:
+        cost = min(cost, float(model.max_cost_usd))
+    return SetEstimate(e.input_tokens * scale, e.output_tokens * scale, cost, e.source)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from rlmdj.config.ears import EarsConfig
 from rlmdj.dj.ears import (
     Ears,
-    EarsSettings,
     compact,
     most_clashing,
     parse_moves,
@@ -85,7 +85,7 @@ def test_audition_compares_without_committing(make_session, proxy) -> None:
 def test_budgets_and_end_of_set_are_refused(make_session, proxy) -> None:
     session = make_session(8)
     _groove(session, 4)
-    ears = Ears(proxy, EarsSettings(max_listens=1, max_auditions=1))
+    ears = Ears(proxy, EarsConfig(max_listens=1, max_auditions=1))
     ears.listen(session, 4)
     with pytest.raises(ParameterError, match="max_listens=1"):
         ears.listen(session, 4)

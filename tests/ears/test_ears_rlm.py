@@ -9,7 +9,8 @@ import pytest
 from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig, SandboxConfig
-from rlmdj.dj.ears import Ears, EarsSettings
+from rlmdj.config.ears import EarsConfig
+from rlmdj.dj.ears import Ears
 from rlmdj.dj.rlm.driver import RLMDriver, RLMSettings
 from rlmdj.dj.rlm.replay import ReplayLM, ReplaySource
 from rlmdj.dj.rlm.transcript import Transcript
@@ -30,7 +31,7 @@ def driver(lm, proxy, **kw) -> RLMDriver:
     settings = RLMSettings(dj=DJConfig(sandbox=SandboxConfig(timeout_s=60)), model=ModelConfig(backoff_s=0.0))
     critic = kw.pop("critic_lm", ScriptedLM([], fallback={"direction": "hold the groove"}))
     return RLMDriver(prompt_text="You are a techno DJ who can hear.", lm=lm, critic_lm=critic,
-                     settings=settings, sleep=lambda s: None, ears=Ears(proxy, EarsSettings(max_listens=1)), **kw)
+                     settings=settings, sleep=lambda s: None, ears=Ears(proxy, EarsConfig(max_listens=1)), **kw)
 
 
 def test_hearing_set_is_traced_accounted_and_replays_byte_identically(make_session, proxy, tmp_path):

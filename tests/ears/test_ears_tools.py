@@ -7,14 +7,15 @@ import json
 
 import pytest
 
-from rlmdj.dj.ears import Ears, EarsSettings
+from rlmdj.config.ears import EarsConfig
+from rlmdj.dj.ears import Ears
 from rlmdj.dj.ears.tools import EAR_TOOLS, tool_names
 from rlmdj.dj.tools.guardrails import Guardrails
 from rlmdj.dj.tools.mixer import TOOL_NAMES, SetComplete, ToolLayer
 
 
 def layer(session, proxy, *, ears=True, hard_stop=True, **budget) -> ToolLayer:
-    services = {"ears": Ears(proxy, EarsSettings(**budget))} if ears else None
+    services = {"ears": Ears(proxy, EarsConfig(**budget))} if ears else None
     return ToolLayer(session, Guardrails(), critique=None, hard_stop=hard_stop,
                      tools=tool_names(ears), services=services)
 

@@ -25,7 +25,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional  # noqa: UP035 - OmegaConf reads these at run time
 
@@ -41,7 +41,6 @@ __all__ = ["RayLauncherConf", "RayLauncher"]
 log = logging.getLogger(__name__)
 
 _LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-_DEFAULT_FORWARD = ["RLMDJ_*", "MLFLOW_*", "HF_*", "LITELLM_*", "DENO_DIR", "*_API_KEY", "*_API_BASE"]
 
 
 # Hydra's plugin scan runs this module outside sys.modules, so no ``from __future__ import
@@ -53,7 +52,8 @@ class RayLauncherConf:
     num_cpus: Optional[int] = None  # noqa: UP045
     remote: Dict[str, Any] = field(default_factory=lambda: {"num_cpus": 1})  # noqa: UP006
     runtime_env: Dict[str, Any] = field(default_factory=dict)  # noqa: UP006
-    forward_env: List[str] = field(default_factory=lambda: list(_DEFAULT_FORWARD))  # noqa: UP006
+    forward_env: List[str] = field(default_factory=lambda: [  # noqa: UP006
+        "RLMDJ_*", "MLFLOW_*", "HF_*", "LITELLM_*", "DENO_DIR", "*_API_KEY", "*_API_BASE"])
     cancel_grace_s: float = 10.0
 
 
@@ -100,24 +100,19 @@ def forwarded_env(patterns: Sequence[str], environ: dict[str, str] | None = None
 class RayLauncher(Launcher):
     """Hydra launcher: one Ray task per job (see the module docstring)."""
 
-    def __init__(
-        self,
-        address: str | None = None,
-        num_cpus: int | None = None,
-        remote: Any = None,
-        runtime_env: Any = None,
-        forward_env: Any = None,
-        cancel_grace_s: float = 10.0,
-    ) -> None:
+    def __init__(self, **params: Any) -> None:
+        # As Hydra's own launchers: the config node's values arrive as keywords, so every
+        # default is RayLauncherConf's; a launcher built in Python gets them the same way.
         def plain(value: Any) -> Any:
             return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
-        self.address = address
-        self.num_cpus = num_cpus
-        self.remote = dict(plain(remote) or {})
-        self.runtime_env = dict(plain(runtime_env) or {})
-        self.forward_env = list(plain(forward_env) if forward_env is not None else _DEFAULT_FORWARD)
-        self.cancel_grace_s = float(cancel_grace_s)
+        settings = replace(RayLauncherConf(), **{k: plain(v) for k, v in params.items()})
+        self.address = settings.address
+        self.num_cpus = settings.num_cpus
+        self.remote = dict(settings.remote)
+        self.runtime_env = dict(settings.runtime_env)
+        self.forward_env = list(settings.forward_env)
+        self.cancel_grace_s = float(settings.cancel_grace_s)
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
         self.hydra_context: HydraContext | None = None

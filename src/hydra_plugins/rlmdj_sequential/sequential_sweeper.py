@@ -10,9 +10,9 @@ or ``max_replicas`` is reached. Baseline and metric are the sweep comparison's
 jobs, ``N`` those launched through the current round. The logic lives in
 :mod:`rlmdj.experiments.sweep.sequential`.
 
-Keys (``hydra.sweeper.*``): ``min_replicas`` (3), ``max_replicas`` (20), ``round_size`` (2),
-``delta`` (0.3 OBJ), ``alpha`` (0.05), ``prior_effect`` (2.0: the effect, in SDs of the differences,
-the confidence sequence decides fastest, around 5 replicas).
+Keys (``hydra.sweeper.*``, defaults in :class:`rlmdj.config.experiment.SequentialSettings`):
+``min_replicas``, ``max_replicas``, ``round_size``, ``delta`` (OBJ), ``alpha``, ``prior_effect``
+(the effect, in SDs of the differences, the confidence sequence decides fastest).
 """
 
 # No ``from __future__ import annotations``: Hydra executes plugin modules without registering
@@ -47,14 +47,12 @@ ConfigStore.instance().store(group="hydra/sweeper", name="sequential", node=Sequ
 class SequentialSweeper(Sweeper):
     """Runs rounds of replicas until the primary contrasts are decided (see the module docstring)."""
 
-    def __init__(self, min_replicas: int = 3, max_replicas: int = 20, round_size: int = 2,
-                 delta: float = 0.3, alpha: float = 0.05, prior_effect: float = 2.0,
-                 params: Any = None) -> None:
+    def __init__(self, **params: Any) -> None:
+        # As Hydra's own sweepers: the config node's values arrive as keywords, so every default
+        # is SequentialSweeperConf's (that is, SequentialSettings').
         super().__init__()
-        self.settings = SequentialSettings(min_replicas=min_replicas, max_replicas=max_replicas,
-                                           round_size=round_size, delta=delta, alpha=alpha,
-                                           prior_effect=prior_effect)
-        self.params = dict(params or {})
+        self.params = dict(params.pop("params", None) or {})
+        self.settings = SequentialSettings(**params)
         self.hydra_context: HydraContext | None = None
         self.config: DictConfig | None = None
         self.launcher: Any = None
@@ -75,6 +73,7 @@ class SequentialSweeper(Sweeper):
         from rlmdj.experiments.sweep.sequential import (
             SequentialState,
             baseline_first,
+            compare_of,
             plan,
             sequential_primary,
         )
@@ -84,8 +83,7 @@ class SequentialSweeper(Sweeper):
         # An experiment overlay's ``replica: range(n)`` is the fixed-n plan this sweeper replaces.
         params = [f"{k}={v}" for k, v in self.params.items() if k != "replica"]
         conditions, fixed = plan(params + list(arguments))
-        conditions = baseline_first(conditions, OmegaConf.select(self.config, "experiment.compare.baseline",
-                                                                 default=None))
+        conditions = baseline_first(conditions, compare_of(self.config).baseline)
         primary = sequential_primary(self.config)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)

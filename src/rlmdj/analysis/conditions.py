@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 
 from rlmdj.analysis.records import RunRecord
 from rlmdj.axes import OBJ_AND_AXES
+from rlmdj.config.experiment import CompareConfig
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -82,7 +83,7 @@ def filter_override(tag: str, value: str) -> str:
     return shlex.quote('experiment.compare.filter="{}"'.format(where.replace('"', '\\"')))
 
 
-def choose_scorer(records: Sequence[RunRecord], *, primary: str = "OBJ",
+def choose_scorer(records: Sequence[RunRecord], *, primary: str = CompareConfig.primary,
                   scorer: str | None = None) -> tuple[str, list[str]]:
     """(metric prefix to compare on, notes): ``scorer``, else ``primary``'s prefix, else the one
     most runs hold (ties: the one most runs were played with, then by name).

@@ -17,12 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import DictConfig
 
 from rlmdj.analysis.compare import SWEPT_KEYS_TAG, Comparison, compare, load_runs
 from rlmdj.analysis.listen import write_listen_page
 from rlmdj.analysis.report import log_report, print_report
+from rlmdj.config.bind import bind
+from rlmdj.config.experiment import CompareConfig, check_compare
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -57,23 +58,19 @@ def resolve_parent(client: Any, run_id: str, *, key: str = "experiment.compare.p
     raise ParameterError(f"{key}={run_id!r} {what}; recent sweep parents: {recent}")
 
 
-def compare_settings(settings: DictConfig | dict | None) -> DictConfig:
-    """``settings`` (an ``experiment.compare`` node or a partial dict) on the schema, checked:
-    every default is CompareConfig's, and a value out of range is one ParameterError."""
-    from rlmdj.config.experiment import CompareConfig, check_compare
-
-    try:
-        node = OmegaConf.merge(OmegaConf.structured(CompareConfig), settings or {})
-    except OmegaConfBaseException as exc:
-        raise ParameterError(f"experiment.compare: {getattr(exc, 'msg', exc)}") from None
-    check_compare(node)
-    return node
+def compare_settings(settings: Any) -> CompareConfig:
+    """``settings`` (an ``experiment.compare`` node, a partial dict or a CompareConfig) as its
+    schema, checked: every default is CompareConfig's, and a value out of range is one
+    ParameterError."""
+    s = bind(settings, CompareConfig, "experiment.compare")
+    check_compare(s)
+    return s
 
 
 def compare_from_store(
     client: Any,
     experiment_ids: list[str],
-    settings: DictConfig | dict,
+    settings: Any,
     *,
     parent: str | None = None,
 ) -> Comparison:

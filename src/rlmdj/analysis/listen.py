@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from rlmdj.analysis.compare import Comparison
+from rlmdj.config.experiment import CompareConfig
 
 __all__ = ["Cell", "build_listen_page", "condition_curves", "gather_cells", "write_listen_page"]
 
@@ -217,7 +218,8 @@ def gather_cells(client: Any, c: Comparison, dest: str | Path) -> tuple[dict[str
     return cells, seconds_per_bar
 
 
-def write_listen_page(client: Any, c: Comparison, path: str | Path, *, max_inline_mb: float = 20.0,
+def write_listen_page(client: Any, c: Comparison, path: str | Path, *,
+                      max_inline_mb: float = CompareConfig.max_inline_mb,
                       experiment_id: str = "", work_dir: str | Path | None = None) -> Path:
     """Gather the runs' previews and scores, and write ``listen.html`` to ``path``."""
     import tempfile

@@ -63,6 +63,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from rlmdj.config.experiment import SequentialSettings
 from rlmdj.errors import ParameterError
 
 __all__ = ["Interval", "MIXTURE", "log_bayes_factor", "cs_multiplier", "confidence_sequence", "decide",
@@ -115,7 +116,7 @@ def _log_component(t: float, n: int, m: float, s: float) -> float:
     return -0.5 * math.log(r) - n * m * m / (2 * r) + core + _log_hyp1f1_half(n / 2, z)
 
 
-def log_bayes_factor(t: float, n: int, *, prior_effect: float = 2.0) -> float:
+def log_bayes_factor(t: float, n: int, *, prior_effect: float = SequentialSettings.prior_effect) -> float:
     """log B_n: the mixture likelihood ratio of the t-statistic ``t`` after ``n`` >= 2 pairs."""
     from scipy import special
 
@@ -124,7 +125,8 @@ def log_bayes_factor(t: float, n: int, *, prior_effect: float = 2.0) -> float:
 
 
 @lru_cache(maxsize=4096)
-def cs_multiplier(n: int, *, alpha: float, prior_effect: float = 2.0) -> float:
+def cs_multiplier(n: int, *, alpha: float,
+                  prior_effect: float = SequentialSettings.prior_effect) -> float:
     """c_n: the CS half-width in units of SD / sqrt(n) after ``n`` pairs (inf when unbounded)."""
     if not 0 < alpha < 1:
         raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {alpha!r}")
@@ -144,7 +146,8 @@ def cs_multiplier(n: int, *, alpha: float, prior_effect: float = 2.0) -> float:
                                  0.0, hi, xtol=1e-12))
 
 
-def confidence_sequence(d: Sequence[float], *, alpha: float, prior_effect: float = 2.0) -> Interval:
+def confidence_sequence(d: Sequence[float], *, alpha: float,
+                        prior_effect: float = SequentialSettings.prior_effect) -> Interval:
     """The CS for the mean of the differences ``d`` (all pairs so far, in order)."""
     x = np.asarray([float(v) for v in d], dtype=np.float64)
     x = x[np.isfinite(x)]
@@ -172,7 +175,7 @@ def decide(low: float, high: float, *, delta: float) -> str:
 
 
 def simulate(d: np.ndarray, looks: Sequence[int], *, alpha: float, delta: float,
-             prior_effect: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+             prior_effect: float = SequentialSettings.prior_effect) -> tuple[np.ndarray, np.ndarray]:
     """The stopping rule on many sequences at once: ``d`` holds one sequence of differences per row
     (at least ``looks[-1]`` columns); looks are the replicas analysed (the sweeper's schedule).
 

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import stats as st
 
+from rlmdj.config.experiment import CompareConfig
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -103,7 +104,7 @@ def _t_power(df: int, ncp: float, alpha: float) -> float:
     return float(st.nct.sf(crit, df, ncp) + st.nct.cdf(-crit, df, ncp))
 
 
-def power_two_sample(n: int, *, delta: float, sd: float, alpha: float = 0.05) -> float:
+def power_two_sample(n: int, *, delta: float, sd: float, alpha: float = CompareConfig.alpha) -> float:
     """Power of a two-sided two-sample t-test with ``n`` per group for a true difference ``delta``."""
     if n < 2:
         return 0.0
@@ -112,7 +113,7 @@ def power_two_sample(n: int, *, delta: float, sd: float, alpha: float = 0.05) ->
     return _t_power(2 * n - 2, abs(delta) / (sd * math.sqrt(2.0 / n)), alpha)
 
 
-def power_paired(n: int, *, delta: float, sd_diff: float, alpha: float = 0.05) -> float:
+def power_paired(n: int, *, delta: float, sd_diff: float, alpha: float = CompareConfig.alpha) -> float:
     """Power of a two-sided paired t-test over ``n`` pairs whose differences have SD ``sd_diff``."""
     if n < 2:
         return 0.0
@@ -136,7 +137,8 @@ def _check_delta(delta: float) -> None:
 
 
 def replicas_needed(
-    *, delta: float, sd: float, power: float = 0.80, alpha: float = 0.05, n_max: int = 10_000
+    *, delta: float, sd: float, power: float = CompareConfig.power, alpha: float = CompareConfig.alpha,
+    n_max: int = 10_000,
 ) -> int:
     """Smallest replicas per group so a two-sided two-sample t-test detects ``delta`` with ``power``.
 
@@ -155,7 +157,8 @@ def replicas_needed(
 
 
 def replicas_needed_paired(
-    *, delta: float, sd_diff: float, power: float = 0.80, alpha: float = 0.05, n_max: int = 10_000
+    *, delta: float, sd_diff: float, power: float = CompareConfig.power, alpha: float = CompareConfig.alpha,
+    n_max: int = 10_000,
 ) -> int:
     """Smallest number of replicas (pairs) so a two-sided paired t-test detects ``delta``.
 
@@ -204,9 +207,9 @@ def two_sample(
     a: Sequence[float],
     b: Sequence[float],
     *,
-    delta: float = 0.3,
-    power: float = 0.80,
-    alpha: float = 0.05,
+    delta: float = CompareConfig.delta,
+    power: float = CompareConfig.power,
+    alpha: float = CompareConfig.alpha,
     confidence: float = 0.95,
 ) -> TwoSample:
     """Welch's t (with its CI), Mann-Whitney U, Hedges' g and replicas needed for ``a`` vs ``b``.
@@ -279,9 +282,9 @@ def paired(
     a: Sequence[float],
     b: Sequence[float],
     *,
-    delta: float = 0.3,
-    power: float = 0.80,
-    alpha: float = 0.05,
+    delta: float = CompareConfig.delta,
+    power: float = CompareConfig.power,
+    alpha: float = CompareConfig.alpha,
     confidence: float = 0.95,
 ) -> Paired:
     """Paired comparison of equal-length replica series (replica i of a with replica i of b)."""

@@ -4,12 +4,22 @@ Each config group has a dataclass schema here, the one place its defaults are wr
 ``conf/<group>/*.yaml`` files set only what an option changes. A typo'd key or a wrong type in an
 override fails at composition with Hydra's message. :func:`register_configs` puts the schema and
 the palette files (``palette=<file stem>``) in Hydra's ConfigStore, for the ``rlmdj`` command and
-the compose API alike.
+the compose API alike. :func:`bind` turns a composed node into its schema dataclass, which is what
+components take.
+
+The schema modules themselves import only the standard library (and :mod:`rlmdj.errors`), so the
+scoring server reads its defaults from them in an image without OmegaConf or Hydra (the Modal
+app): there, only the registration and binding below are missing.
 """
 
-from rlmdj.config.resolvers import register_resolvers
-from rlmdj.config.root import Config, register_configs
+try:
+    from rlmdj.config.bind import bind
+    from rlmdj.config.resolvers import register_resolvers
+    from rlmdj.config.root import Config, register_configs
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised by tests/config/test_single_source.py
+    if exc.name not in ("omegaconf", "hydra"):
+        raise
+else:
+    register_resolvers()
 
-register_resolvers()
-
-__all__ = ["Config", "register_configs", "register_resolvers"]
+__all__ = ["Config", "bind", "register_configs", "register_resolvers"]

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from rlmdj.errors import ParameterError
+
 __all__ = ["EarsConfig"]
 
 
@@ -18,7 +20,8 @@ class EarsConfig:
     ``scorer``: a scorer name (``proxy``, ``audiobox``, ``http``, ``modal``) for the ears, with
     the run's scorer settings and OBJ weights; ``null`` uses the run's own scorer. Budgets are per
     set: ``max_listens`` listen() and ``max_auditions`` audition() calls, at most ``max_moves``
-    moves per audition; a result is at most ``max_chars`` characters of JSON.
+    moves per audition; a result is at most ``max_chars`` characters of JSON. The DJ's ears take
+    this dataclass as it is (:func:`rlmdj.config.bind`), so the budgets are checked here too.
     """
 
     name: str = "off"
@@ -28,3 +31,11 @@ class EarsConfig:
     max_auditions: int = 8
     max_moves: int = 6
     max_chars: int = 600
+
+    def __post_init__(self) -> None:
+        for key in ("max_listens", "max_auditions", "max_moves"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ParameterError(f"ears.{key} must be a whole number >= 0, got {value!r}")
+        if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 200:
+            raise ParameterError(f"ears.max_chars must be >= 200, got {self.max_chars!r}")

@@ -5,7 +5,9 @@ sweep callback computes over a finished multirun (``compare`` the conditions, or
 decomposition). The nested groups hold each experiment's knobs so one command line can set them:
 ``rlmdj experiment=screen_palettes experiment.screen.n=200``. Every job's settings live under
 ``experiment.<job>`` (``experiment.serve.port``, ``experiment.replay.run_id``), so they never
-collide with the groups a run reads, and the config hash of a run ignores them.
+collide with the groups a run reads, and the config hash of a run ignores them. The sequential
+sweeper's settings (``hydra.sweeper.*``) are here too, beside the comparison whose baseline and
+metric it shares.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rlmdj.errors import ParameterError
 
 __all__ = [
     "COMPARE_TESTS", "COMPARE_UNITS", "CompareConfig", "ScreenConfig", "GapConfig", "RescoreConfig", "RerunConfig",
-    "ExperimentConfig", "check_compare",
+    "ExperimentConfig", "MAX_PRIOR_EFFECT", "MAX_REPLICAS", "SequentialSettings", "check_compare",
 ]
 
 COMPARE_TESTS: tuple[str, ...] = ("t", "rank")
@@ -160,3 +162,54 @@ class ExperimentConfig:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     rescore: RescoreConfig = field(default_factory=RescoreConfig)
     rerun: RerunConfig = field(default_factory=RerunConfig)
+
+
+# Effects beyond 10 SDs of the differences are decided by any test after a few pairs; a larger
+# prior_effect only makes the mixture's series longer (it grows with n * prior_effect^2).
+MAX_PRIOR_EFFECT = 10.0
+MAX_REPLICAS = 1000  # per condition: the schedule and the confidence sequence stay small
+
+
+@dataclass
+class SequentialSettings:
+    """``hydra.sweeper.*`` of ``hydra/sweeper=sequential``: rounds, budget, the difference worth
+    finding and the error rate (:mod:`rlmdj.experiments.sweep.sequential`). The sweeper's config
+    node is this dataclass plus Hydra's target, so its defaults live here only."""
+
+    min_replicas: int = 3
+    max_replicas: int = 20
+    round_size: int = 2
+    delta: float = 0.3
+    alpha: float = 0.05
+    prior_effect: float = 2.0
+
+    def __post_init__(self) -> None:
+        for key in ("min_replicas", "max_replicas", "round_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ParameterError(f"hydra.sweeper.{key} must be a whole number, got {value!r}")
+        for key in ("delta", "alpha", "prior_effect"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParameterError(f"hydra.sweeper.{key} must be a finite number, got {value!r}")
+        if self.min_replicas < 2:
+            raise ParameterError(f"hydra.sweeper.min_replicas must be >= 2, got {self.min_replicas}")
+        if self.max_replicas < self.min_replicas:
+            raise ParameterError(f"hydra.sweeper.max_replicas ({self.max_replicas}) must be >= "
+                                 f"min_replicas ({self.min_replicas})")
+        if self.max_replicas > MAX_REPLICAS:
+            raise ParameterError(f"hydra.sweeper.max_replicas must be <= {MAX_REPLICAS}, got {self.max_replicas}")
+        if self.round_size < 1:
+            raise ParameterError(f"hydra.sweeper.round_size must be >= 1, got {self.round_size}")
+        if not self.delta > 0:
+            raise ParameterError(f"hydra.sweeper.delta must be > 0 (OBJ), got {self.delta}")
+        if not 0 < self.alpha < 1:
+            raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {self.alpha}")
+        if not 0 < self.prior_effect <= MAX_PRIOR_EFFECT:
+            raise ParameterError(f"hydra.sweeper.prior_effect must be in (0, {MAX_PRIOR_EFFECT:g}] "
+                                 f"(effect / SD), got {self.prior_effect}")
+
+    def schedule(self) -> list[int]:
+        """Replicas per condition after each round: min, min+round, ..., max."""
+        looks = list(range(self.min_replicas, self.max_replicas, self.round_size))
+        return [*looks, self.max_replicas]

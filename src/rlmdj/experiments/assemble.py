@@ -20,6 +20,7 @@ from rlmdj.audio.palette import Palette, find_palette, random_palette, validate_
 from rlmdj.audio.samples import SampleIndex, build_index
 from rlmdj.dj.drivers.base import Driver
 from rlmdj.dj.drivers.registry import build_driver
+from rlmdj.dj.ears.settings import ears_settings
 from rlmdj.dj.session import Session
 from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir
@@ -122,7 +123,7 @@ def ears_scorer(cfg: DictConfig) -> Scorer:
     from rlmdj.scoring.factory import build_scorer as factory
 
     node: dict[str, Any] = OmegaConf.to_container(cfg.scorer, resolve=True)  # type: ignore[assignment]
-    kind = OmegaConf.select(cfg, "ears.scorer", default=None)
+    kind = ears_settings(cfg).scorer
     if not kind:
         return factory(node)
     node["name"] = str(kind)

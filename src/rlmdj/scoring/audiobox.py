@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import (
     AXES,
@@ -271,9 +272,9 @@ class AudioboxScorer:
         self,
         checkpoint: str | os.PathLike[str] | None = None,
         *,
-        device: str = "auto",
-        precision: str = "fp32",
-        batch_size: int = 4,
+        device: str = ScorerConfig.device,
+        precision: str = ScorerConfig.precision,
+        batch_size: int = ScorerConfig.batch_size,
         weights: dict[str, float] | None = None,
     ) -> None:
         if precision not in PRECISIONS:

@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from rlmdj.axes import AXES
+from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
 
 __all__ = [
@@ -42,7 +43,8 @@ __all__ = [
     "weighted_average",
 ]
 
-DEFAULT_WEIGHTS: Mapping[str, float] = {"CE": 0.60, "CU": 0.05, "PC": 0.05, "PQ": 0.30}
+DEFAULT_WEIGHTS: Mapping[str, float] = ScorerConfig().weights
+"""OBJ's weights unless a scorer is given others: the schema's ``scorer.weights``."""
 MIN_SCORE_S = 0.1
 """The shortest audio a scoring window scores: shorter audio is refused, not scored.
 

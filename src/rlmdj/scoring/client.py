@@ -36,6 +36,7 @@ import httpx
 import numpy as np
 
 from rlmdj.audio.wavio import wav_bytes
+from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError, RlmdjError
 from rlmdj.scoring.base import DEFAULT_WEIGHTS, ScoreResult
 from rlmdj.scoring.resample import MODEL_SR, to_model_input
@@ -106,7 +107,9 @@ class HttpScorer:
     ``token`` is sent as ``Authorization: Bearer``; ``headers`` adds others (e.g. Modal's
     ``Modal-Key``/``Modal-Secret`` proxy-auth pair). ``expect_scorer`` guards metric prefixes: a
     server scoring with something else is an error, so numbers are never mislabelled.
-    ``transport`` swaps httpx's network layer (tests pass ``httpx.MockTransport``).
+    ``transport`` swaps httpx's network layer (tests pass ``httpx.MockTransport``). Unset
+    limits are :class:`~rlmdj.config.scorer.ScorerConfig`'s (``scorer=http`` builds it from
+    the config in :func:`rlmdj.scoring.factory.http_scorer`).
     """
 
     def __init__(
@@ -116,13 +119,13 @@ class HttpScorer:
         backend: str = "http",
         token: str | None = None,
         headers: Mapping[str, str] | None = None,
-        timeout_s: float = 120.0,
-        connect_timeout_s: float = 10.0,
-        retries: int = 3,
-        backoff_s: float = 1.0,
-        max_concurrency: int = 2,
-        max_wait_s: float = 300.0,
-        max_batch_sets: int = 8,
+        timeout_s: float = ScorerConfig.timeout_s,
+        connect_timeout_s: float = ScorerConfig.connect_timeout_s,
+        retries: int = ScorerConfig.retries,
+        backoff_s: float = ScorerConfig.backoff_s,
+        max_concurrency: int = ScorerConfig.max_concurrency,
+        max_wait_s: float = ScorerConfig.max_wait_s,
+        max_batch_sets: int = ScorerConfig.max_batch_sets,
         upload_model_rate: bool = True,
         expect_scorer: str = "audiobox",
         weights: Mapping[str, float] | None = None,

@@ -20,14 +20,11 @@ with a ``from_config(cfg: ScorerConfig)`` builder (and its ``check``), and add o
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import is_dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
+from rlmdj.config.bind import bind
 from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
 from rlmdj.registry import Registry
@@ -71,16 +68,7 @@ SCORERS: Registry[ScorerBuilder] = Registry(
 
 def scorer_config(cfg: Any) -> ScorerConfig:
     """``cfg`` (DictConfig, mapping or ScorerConfig) as a resolved :class:`ScorerConfig`."""
-    if isinstance(cfg, ScorerConfig):
-        node = OmegaConf.structured(cfg)
-    elif isinstance(cfg, DictConfig | Mapping) or is_dataclass(cfg):
-        try:
-            node = OmegaConf.merge(OmegaConf.structured(ScorerConfig), cfg)
-        except OmegaConfBaseException as exc:
-            raise ParameterError(f"scorer config: {exc.msg if hasattr(exc, 'msg') else exc}") from None
-    else:
-        raise ParameterError(f"scorer config must be a mapping or ScorerConfig, got {type(cfg).__name__}")
-    return OmegaConf.to_object(node)  # type: ignore[return-value]
+    return bind(cfg, ScorerConfig, "scorer")
 
 
 def _env(name: str | None, what: str) -> str | None:

@@ -30,14 +30,13 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rlmdj.config.scorer import ServeConfig
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.service import RequestError, ScoringService
 from rlmdj.scoring.uploads import over_limit
 
 __all__ = [
     "BUSY_RETRY_AFTER_S",
-    "DEFAULT_READ_TIMEOUT_S",
-    "DEFAULT_UPLOADS_PER_CLIENT",
     "create_app",
     "run_server",
     "ServerThread",
@@ -47,8 +46,6 @@ log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER_S = 2
 """``Retry-After`` seconds sent with 503 (busy) and 429 (too many uploads from one address)."""
-DEFAULT_READ_TIMEOUT_S = 15.0
-DEFAULT_UPLOADS_PER_CLIENT = 4
 
 
 class _BodyTooLarge(Exception):
@@ -99,10 +96,10 @@ class _BodyLimit:
 def create_app(
     service: ScoringService,
     *,
-    max_concurrency: int = 1,
-    max_queue: int = 16,
-    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-    max_uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
+    max_concurrency: int = ServeConfig.max_concurrency,
+    max_queue: int = ServeConfig.max_queue,
+    read_timeout_s: float = ServeConfig.read_timeout_s,
+    max_uploads_per_client: int = ServeConfig.max_uploads_per_client,
 ) -> FastAPI:
     """The FastAPI app serving ``service``; bodies beyond the upload limit (+64 KiB form overhead) get 413.
 
@@ -277,13 +274,13 @@ async def _read_batch(request: Request, max_sets: int) -> list[tuple[str, bytes]
 def run_server(
     service: ScoringService,
     *,
-    host: str = "127.0.0.1",
-    port: int = 8000,
-    max_concurrency: int = 1,
-    max_queue: int = 16,
-    read_timeout_s: float = DEFAULT_READ_TIMEOUT_S,
-    max_uploads_per_client: int = DEFAULT_UPLOADS_PER_CLIENT,
-    log_level: str = "info",
+    host: str = ServeConfig.host,
+    port: int = ServeConfig.port,
+    max_concurrency: int = ServeConfig.max_concurrency,
+    max_queue: int = ServeConfig.max_queue,
+    read_timeout_s: float = ServeConfig.read_timeout_s,
+    max_uploads_per_client: int = ServeConfig.max_uploads_per_client,
+    log_level: str = ServeConfig.log_level,
 ) -> None:
     """Serve until interrupted."""
     import uvicorn
@@ -299,7 +296,7 @@ class ServerThread:
     Use as a context manager; :attr:`url` is ``http://host:port`` once entered.
     """
 
-    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(self, app: Any, *, host: str = ServeConfig.host, port: int = 0, log_level: str = "warning") -> None:
         import uvicorn
 
         self._server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off"))

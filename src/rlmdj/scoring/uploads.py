@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from rlmdj.audio.valid import valid_audio
+from rlmdj.config.scorer import ServeConfig
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import MIN_SCORE_S, min_score_frames
 from rlmdj.scoring.resample import MAX_SR, MIN_SR
@@ -80,18 +81,18 @@ def over_limit(what: str, *, key: str, value: float, maximum: float, unit: str, 
 class UploadLimits:
     """Bounds on uploads; what exceeds them gets 413 before any decoding or scoring.
 
-    Defaults mirror :class:`rlmdj.config.scorer.ServeConfig` (the Modal app, which has no Hydra
-    config, uses them as they are; a test keeps the two equal).
+    Defaults are :class:`rlmdj.config.scorer.ServeConfig`'s (the Modal app, which has no Hydra
+    config, uses them as they are).
     """
 
-    max_bytes: int = 200 * 1024 * 1024
-    max_duration_s: float = 1800.0
-    max_channels: int = 16
-    max_batch_sets: int = 64
+    max_bytes: int = int(ServeConfig.max_upload_mb * 1024 * 1024)
+    max_duration_s: float = ServeConfig.max_duration_s
+    max_channels: int = ServeConfig.max_channels
+    max_batch_sets: int = ServeConfig.max_batch_sets
     """Sets one ``POST /score_batch`` may carry (413 beyond); ``max_bytes`` caps the whole batch."""
-    max_decoded_samples: int = 57_600_000
+    max_decoded_samples: int = ServeConfig.max_decoded_samples
     """Frames x channels one set may decode to: 10 minutes of 48 kHz stereo, 230 MB as float32."""
-    max_request_decoded_samples: int = 230_400_000
+    max_request_decoded_samples: int = ServeConfig.max_request_decoded_samples
     """Decoded samples of all sets of one request together: four such sets, or eight 30-minute
     sets of 16 kHz mono (what ``scorer=http`` uploads, ``scorer.max_batch_sets`` per request)."""
 

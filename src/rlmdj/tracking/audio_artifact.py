@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rlmdj.config.core import RenderConfig
 from rlmdj.errors import ParameterError
 
 __all__ = ["ARTIFACT_FORMATS", "PREVIEW_BYTES_PER_MIN", "listening_preview", "render_sha256",
@@ -40,7 +41,7 @@ def render_sha256(audio: np.ndarray) -> str:
 
 
 def write_set_audio(path_stem: Path, audio: np.ndarray, *, sr: int, fmt: str = "flac",
-                    wav_subtype: str = "FLOAT") -> Path:
+                    wav_subtype: str = RenderConfig.wav_subtype) -> Path:
     """Write ``audio`` as ``<path_stem>.flac`` (24-bit) or ``.wav`` (``wav_subtype``)."""
     key = str(fmt).lower()
     if key not in ARTIFACT_FORMATS:

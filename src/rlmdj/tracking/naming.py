@@ -24,7 +24,7 @@ SEP = "·"
 
 def _override(cfg: Any) -> str | None:
     try:
-        name = cfg.tracking.get("run_name")
+        name = cfg.tracking.run_name
     except Exception:  # noqa: BLE001 - a partial config (tests) may lack tracking
         return None
     return str(name) if name else None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlmdj.axes import OBJ_AND_AXES
+from rlmdj.config.core import RenderConfig
 
 __all__ = [
     "MAX_EMBED_AUDIO_BYTES",
@@ -262,7 +263,7 @@ def write_run_card(
     score: Any | None,
     history: Sequence[Mapping[str, Any]],
     artifacts: Mapping[str, str] | None = None,
-    preview_format: str = "ogg",
+    preview_format: str = RenderConfig.preview_format,
     seconds_per_bar: float | None = None,
     subtitle: str = "",
 ) -> Path:

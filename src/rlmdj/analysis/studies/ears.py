@@ -25,6 +25,7 @@ from typing import Any
 
 from rlmdj.analysis.compare import Contrast, contrast, with_holm
 from rlmdj.analysis.formatting import number
+from rlmdj.config.bind import bind
 from rlmdj.config.experiment import CompareConfig
 from rlmdj.errors import ParameterError
 
@@ -100,7 +101,8 @@ def _verdict(c: Contrast, alpha: float, delta: float) -> str:
 
 
 def ears_markdown(metric: str, values: dict[str, dict[tuple[int, str], float]],
-                  contrasts: list[Contrast], *, alpha: float = 0.05, delta: float = 0.3) -> str:
+                  contrasts: list[Contrast], *, alpha: float = CompareConfig.alpha,
+                  delta: float = CompareConfig.delta) -> str:
     lines = [f"# Ears test ({metric})", "", "| cell | n | mean |", "|---|---|---|"]
     for cell in CELLS:
         if cell in values:
@@ -132,8 +134,8 @@ def ears_analysis(client: Any, experiment_id: str, parent: str, config: Any, *,
     except Exception as exc:  # noqa: BLE001 - the ears report below does not depend on it
         client.set_tag(parent, "rlmdj.analysis_error", repr(exc)[:1000])
         print(f"rlmdj: ears_test: the standard comparison was skipped: {exc}", file=sys.stderr)
-    alpha = float(config.experiment.compare.alpha)
-    delta = float(config.experiment.compare.get("delta", 0.3))
+    settings = bind(config.experiment.compare, CompareConfig, "experiment.compare")
+    alpha, delta = float(settings.alpha), float(settings.delta)
     metric, values = cell_values(_finished_runs(client, experiment_id, parent))
     if "reference" not in values:
         raise ParameterError("the ears test needs finished reference runs (ears_cell=reference)")

@@ -25,6 +25,7 @@ from typing import Any
 from rlmdj.analysis.compare import Contrast, RunRecord, compare, contrast, load_runs, with_holm
 from rlmdj.analysis.formatting import number
 from rlmdj.analysis.stats import Summary, describe
+from rlmdj.config.experiment import CompareConfig, GapConfig
 from rlmdj.errors import ParameterError
 
 __all__ = ["CONTRASTS", "GapResult", "gap_decomposition", "gap_markdown", "gap_from_store", "gap_analysis"]
@@ -66,11 +67,11 @@ def _cell_values(records: Sequence[RunRecord], dj: str, bars: int, metric: str) 
 def gap_decomposition(
     records: Sequence[RunRecord],
     *,
-    reference: str = "reference",
-    target_bars: int = 32,
-    alt_bars: int = 64,
+    reference: str = GapConfig.reference,
+    target_bars: int = GapConfig.target_bars,
+    alt_bars: int = GapConfig.alt_bars,
     metric: str | None = None,
-    alpha: float = 0.05,
+    alpha: float = CompareConfig.alpha,
 ) -> GapResult:
     """The four cells' summaries and the four contrasts with CIs and Holm-corrected tests."""
     prefixes = sorted({k.split("/")[0] for r in records for k in r.metrics if k.endswith("/OBJ")})

@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmdj.config.core import RenderConfig
+from rlmdj.config.dj import DJConfig
 from rlmdj.dj.drivers.base import DriverReport
 from rlmdj.dj.drivers.random import draw_args, draw_move
 from rlmdj.dj.ears import (
@@ -49,8 +51,8 @@ class GreedyDriver:
     name = "greedy"
 
     def __init__(self, *, seed: int, scorer: EarScorer, guardrails: Guardrails | None = None,
-                 phrase_bars: int = 8, candidates: int = 6,
-                 normalize_dbfs: float | None = -1.0) -> None:
+                 phrase_bars: int = DJConfig.phrase_bars, candidates: int = DJConfig.candidates,
+                 normalize_dbfs: float | None = RenderConfig.normalize_dbfs) -> None:
         for key, value in (("dj.phrase_bars", phrase_bars), ("dj.candidates", candidates)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
                 raise ParameterError(f"{key} must be a whole number >= 1, got {value!r}")
@@ -138,7 +140,7 @@ class GreedyDriver:
 def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> GreedyDriver:
     """``dj=greedy``: seeded by ``replica``; hears through ``ear_scorer``, which the run builds
     from ``ears.scorer`` (default: the run's own scorer)."""
-    from rlmdj.dj.ears.settings import ears_settings
+    from rlmdj.dj.ears.settings import ears_normalize_dbfs
     from rlmdj.dj.tools.guardrails import guardrails_from_config
     from rlmdj.seeding import seed_for
 
@@ -148,5 +150,5 @@ def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> Greed
         guardrails=guardrails_from_config(cfg.guardrails),
         phrase_bars=int(cfg.dj.phrase_bars),
         candidates=int(cfg.dj.candidates),
-        normalize_dbfs=ears_settings(cfg).normalize_dbfs,
+        normalize_dbfs=ears_normalize_dbfs(cfg),
     )

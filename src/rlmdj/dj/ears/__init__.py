@@ -8,7 +8,6 @@
 
 from rlmdj.dj.ears.listener import (
     Ears,
-    EarsSettings,
     Move,
     apply_moves,
     compact,
@@ -38,7 +37,6 @@ __all__ = [
     "EarScorer",
     "EarScorerSource",
     "Ears",
-    "EarsSettings",
     "Heard",
     "Move",
     "apply_moves",

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from rlmdj.config.core import RenderConfig
+from rlmdj.config.ears import EarsConfig
 from rlmdj.dj.ears.measure import (
     EarScorer,
     Heard,
@@ -44,32 +46,13 @@ from rlmdj.dj.tools.mixer import ToolLayer
 from rlmdj.dj.tools.registry import mix_moves
 from rlmdj.errors import ParameterError
 
-__all__ = ["Ears", "EarsSettings", "Move", "apply_moves", "compact", "parse_moves", "render_ahead"]
+__all__ = ["Ears", "Move", "apply_moves", "compact", "parse_moves", "render_ahead"]
 
 Move = tuple[str, list[Any]]
 
 
-@dataclass(frozen=True)
-class EarsSettings:
-    """Per-set budgets and limits (``ears.*`` in the config)."""
-
-    max_listens: int = 16
-    max_auditions: int = 8
-    max_moves: int = 6
-    max_chars: int = 600
-    normalize_dbfs: float | None = -1.0
-
-    def __post_init__(self) -> None:
-        for key in ("max_listens", "max_auditions", "max_moves"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ParameterError(f"ears.{key} must be a whole number >= 0, got {value!r}")
-        if not isinstance(self.max_chars, int) or self.max_chars < 200:
-            raise ParameterError(f"ears.max_chars must be >= 200, got {self.max_chars!r}")
-
-
 # ------------------------------------------------------------------------------- moves
-def parse_moves(moves: Any, *, max_moves: int = 6) -> list[Move]:
+def parse_moves(moves: Any, *, max_moves: int = EarsConfig.max_moves) -> list[Move]:
     """``[["fader", "hihat", 0.6], ["pattern", "perc", "gallop"]]`` (or its JSON text) as moves.
 
     Only the shape is checked here; each move's arguments are validated by the tool it names.
@@ -138,7 +121,7 @@ def _r(x: float, digits: int = 3) -> float:
     return round(float(x), digits)
 
 
-def compact(result: Mapping[str, Any], *, max_chars: int = 600,
+def compact(result: Mapping[str, Any], *, max_chars: int = EarsConfig.max_chars,
             drop: Sequence[str] = ("corrections", "note", "clash", "balance", "change", "lufs",
                                    "lufs_change", "listens_left", "auditions_left", "as_is_OBJ",
                                    "with_moves_OBJ")) -> str:
@@ -169,13 +152,16 @@ def compact(result: Mapping[str, Any], *, max_chars: int = 600,
 class Ears:
     """A DJ's ears on one set: budgets, the previous listen, accounting.
 
-    ``scorer`` is the ears scorer; ``settings`` the budgets. :meth:`listen` and
+    ``scorer`` is the ears scorer; ``settings`` the budgets (the ``ears`` group's schema);
+    ``normalize_dbfs`` the peak level each stretch is scored at (``render.normalize_dbfs``, as
+    the whole set is). :meth:`listen` and
     :meth:`audition` return result dicts (ready for :func:`compact`) and raise
     :class:`ParameterError` for a refused call (bad argument, budget spent, set over).
     """
 
     scorer: EarScorer
-    settings: EarsSettings = field(default_factory=EarsSettings)
+    settings: EarsConfig = field(default_factory=EarsConfig)
+    normalize_dbfs: float | None = RenderConfig.normalize_dbfs
     listens: int = 0
     auditions: int = 0
     refused: int = 0
@@ -198,7 +184,7 @@ class Ears:
             end = session.bars_played
             start = max(0, end - n)
             heard = hear(session.segment(start, end), sr=session.grid.sr, scorer=self.scorer,
-                         normalize_dbfs=self.settings.normalize_dbfs)
+                         normalize_dbfs=self.normalize_dbfs)
             out: dict[str, Any] = {"action": f"listened to bars {start + 1}-{end}", **heard.brief()}
             if self.last is not None:
                 out["change"] = {k: _r(v - self.last.brief()[k]) for k, v in heard.brief().items()}
@@ -244,7 +230,7 @@ class Ears:
             audio_b, corrections = render_ahead(session, parsed, n, guardrails=guardrails)
             audio_a, _ = render_ahead(session, [], n, guardrails=guardrails)
             sr = session.grid.sr
-            kw = {"sr": sr, "scorer": self.scorer, "normalize_dbfs": self.settings.normalize_dbfs}
+            kw = {"sr": sr, "scorer": self.scorer, "normalize_dbfs": self.normalize_dbfs}
             as_is, moved = hear(audio_a, **kw), hear(audio_b, **kw)
             start = session.bars_played
             out: dict[str, Any] = {

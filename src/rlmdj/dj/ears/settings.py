@@ -11,33 +11,33 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from rlmdj.dj.ears import Ears, EarScorerSource, EarsSettings, need_ear_scorer
+from rlmdj.config.bind import bind
+from rlmdj.config.core import RenderConfig
+from rlmdj.config.ears import EarsConfig
+from rlmdj.dj.ears import Ears, EarScorerSource, need_ear_scorer
 
-__all__ = ["ears_enabled", "ears_from_config", "ears_settings"]
+__all__ = ["ears_enabled", "ears_from_config", "ears_normalize_dbfs", "ears_settings"]
+
+
+def ears_settings(cfg: DictConfig) -> EarsConfig:
+    """The ``ears`` group as its schema (the schema's defaults where the group is absent)."""
+    return bind(OmegaConf.select(cfg, "ears"), EarsConfig, "ears")
 
 
 def ears_enabled(cfg: DictConfig) -> bool:
     """True for ``ears=on`` (``ears.enabled``)."""
-    return bool(OmegaConf.select(cfg, "ears.enabled", default=False))
+    return ears_settings(cfg).enabled
 
 
-def ears_settings(cfg: DictConfig) -> EarsSettings:
-    """Budgets from ``ears.*`` (schema defaults where the group is absent)."""
-    node = OmegaConf.select(cfg, "ears", default=None)
-    get = (lambda k, d: node.get(k, d)) if node is not None else (lambda k, d: d)  # noqa: E731
-    d = EarsSettings()
-    normalize = OmegaConf.select(cfg, "render.normalize_dbfs", default=d.normalize_dbfs)
-    return EarsSettings(
-        max_listens=int(get("max_listens", d.max_listens)),
-        max_auditions=int(get("max_auditions", d.max_auditions)),
-        max_moves=int(get("max_moves", d.max_moves)),
-        max_chars=int(get("max_chars", d.max_chars)),
-        normalize_dbfs=None if normalize is None else float(normalize),
-    )
+def ears_normalize_dbfs(cfg: DictConfig) -> float | None:
+    """The peak level stretches are heard at: ``render.normalize_dbfs``, as the whole set is."""
+    return bind(OmegaConf.select(cfg, "render"), RenderConfig, "render").normalize_dbfs
 
 
 def ears_from_config(cfg: DictConfig, ear_scorer: EarScorerSource | None) -> Ears | None:
     """:class:`Ears` for ``ears=on`` (``ear_scorer`` is called then), else ``None``."""
-    if not ears_enabled(cfg):
+    settings = ears_settings(cfg)
+    if not settings.enabled:
         return None
-    return Ears(scorer=need_ear_scorer(ear_scorer, "ears=on"), settings=ears_settings(cfg))
+    return Ears(scorer=need_ear_scorer(ear_scorer, "ears=on"), settings=settings,
+                normalize_dbfs=ears_normalize_dbfs(cfg))

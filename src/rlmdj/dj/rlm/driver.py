@@ -71,14 +71,11 @@ class RLMSettings:
         """From a composed config's ``dj``, ``guardrails`` and ``model`` groups."""
         from omegaconf import OmegaConf
 
-        def node(schema: type, group: str) -> Any:
-            value = cfg.get(group) if hasattr(cfg, "get") else getattr(cfg, group, None)
-            if value is None:
-                return schema()
-            return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), value))
+        from rlmdj.config.bind import bind
 
-        return cls(dj=node(DJConfig, "dj"), guardrails=guardrails_config(cfg.guardrails),
-                   model=node(ModelConfig, "model"))
+        return cls(dj=bind(OmegaConf.select(cfg, "dj"), DJConfig, "dj"),
+                   guardrails=guardrails_config(cfg.guardrails),
+                   model=bind(OmegaConf.select(cfg, "model"), ModelConfig, "model"))
 
     max_iters = property(lambda self: self.dj.max_iters)
     max_llm_calls = property(lambda self: self.dj.max_llm_calls)

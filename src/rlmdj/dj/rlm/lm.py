@@ -128,7 +128,7 @@ def api_key(settings: LMSettings, *, role: str = "model") -> str | None:
     return value
 
 
-def build_lm(settings: LMSettings, *, replica: int = 0, role: str = "model") -> dspy.LM:
+def build_lm(settings: LMSettings, *, replica: int, role: str = "model") -> dspy.LM:
     """A ``dspy.LM`` for ``settings``; retries are left to :class:`RecordingLM` (recorded)."""
     if not settings.model:
         raise ParameterError(f"{role}: no LiteLLM model id configured (e.g. model=openai)")

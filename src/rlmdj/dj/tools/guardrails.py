@@ -21,7 +21,6 @@ from rlmdj.config.dj import GuardrailsConfig
 from rlmdj.dj.energy import PHASES, Phase, phase_at
 from rlmdj.dj.session import Session
 from rlmdj.dj.tools.feedback import CritiqueSettings
-from rlmdj.errors import ParameterError
 
 __all__ = [
     "Correction",
@@ -127,16 +126,9 @@ class Guardrails:
 def guardrails_config(gcfg: Any) -> GuardrailsConfig:
     """The ``guardrails`` group as its schema dataclass (a DictConfig, mapping or the dataclass;
     missing keys take the schema's defaults, unknown keys are an error naming them)."""
-    if isinstance(gcfg, GuardrailsConfig):
-        return gcfg
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+    from rlmdj.config.bind import bind
 
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(GuardrailsConfig), gcfg)
-    except OmegaConfBaseException as exc:
-        raise ParameterError(f"guardrails config: {exc}") from None
-    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    return bind(gcfg, GuardrailsConfig, "guardrails")
 
 
 def guardrails_from_config(gcfg: Any) -> Guardrails:

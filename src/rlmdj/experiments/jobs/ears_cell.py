@@ -12,7 +12,7 @@ def ears_cell_job(cfg: DictConfig) -> float | None:
     """One cell of the test: an ordinary run, except that an RLM cell without a model is skipped."""
     from rlmdj.experiments.jobs.run import run_job
 
-    if str(cfg.dj.driver) == "rlm" and not cfg.model.get("model") and not cfg.dj.get("replay_transcript"):
+    if str(cfg.dj.driver) == "rlm" and not cfg.model.model and not cfg.dj.replay_transcript:
         cell = "listening" if cfg.ears.enabled else "deaf"
         print(f"rlmdj: ears_test: cell {cell} replica={cfg.replica} skipped: "
               "no model configured (add model=openai, model=ollama, ...)")

@@ -17,6 +17,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from rlmdj.config.bind import bind
+from rlmdj.config.dj import ReplayConfig
 from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.errors import ParameterError
 
@@ -86,8 +88,8 @@ def replay_job(cfg: DictConfig) -> float | None:
     from rlmdj.experiments.cli.summary import print_run_summary
     from rlmdj.experiments.jobs.run import run_set
 
-    rcfg = cfg.experiment.replay
-    run_id, file = rcfg.get("run_id"), rcfg.get("transcript")
+    rcfg = bind(cfg.experiment.replay, ReplayConfig, "experiment.replay")
+    run_id, file = rcfg.run_id, rcfg.transcript
     if bool(run_id) == bool(file):
         raise ParameterError(
             "experiment=replay needs exactly one source: experiment.replay.run_id=<mlflow run id> "

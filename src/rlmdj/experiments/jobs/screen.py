@@ -33,6 +33,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from rlmdj.config.experiment import ScreenConfig
 __all__ = [
     "ScreenRow",
     "screen_palettes",
@@ -220,8 +221,8 @@ def next_seed(folder: str | Path) -> int:
     return max(seeds, default=-1) + 1
 
 
-def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str = "palette",
-                 run_id: str | None = None, scorer: str = "", bars: int = 32) -> list[Path]:
+def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str = ScreenConfig.prefix,
+                 run_id: str | None = None, scorer: str = "", bars: int = ScreenConfig.bars) -> list[Path]:
     """Write each row as ``<prefix>_NNN.json`` numbered after the highest existing file.
 
     Files are created exclusively (``open(..., "x")`` inside :meth:`Palette.save`): a name that
@@ -270,7 +271,7 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
     out_dir = Path(str(cfg.paths.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(str(s.curated_dir))
-    seed = int(s.seed) if s.get("seed") is not None else next_seed(folder)
+    seed = int(s.seed) if s.seed is not None else next_seed(folder)
     params, path_tags = run_params(cfg, job="screen_palettes")
     run = _open_run(cfg, None, {"rlmdj.experiment": "screen_palettes", "rlmdj.config_hash": config_hash(cfg),
                                 **code_tags(), **path_tags},

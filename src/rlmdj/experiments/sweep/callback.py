@@ -97,7 +97,7 @@ class SweepCallback(Callback):
         except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
             exit_on(exc, config)
         _check_sequential(config, overrides)  # before any run or job exists
-        if not OmegaConf.select(config, "tracking.enabled", default=True):
+        if not config.tracking.enabled:
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +106,7 @@ class SweepCallback(Callback):
             client, experiment_id = _open(config)
         except Exception as exc:  # noqa: BLE001 - a store that cannot be opened ends the sweep here
             exit_on(exc, config)
-        resume = bool(OmegaConf.select(config, "experiment.resume", default=False))
+        resume = bool(config.experiment.resume)
         definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(IGNORED_PREFIXES)
                             and o.split("=", 1)[0] != "experiment.resume")
         sweep_hash = hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
@@ -116,7 +116,7 @@ class SweepCallback(Callback):
             "rlmdj.sweep_hash": sweep_hash,
             "rlmdj.sweep_dir": str(sweep_dir),
             "rlmdj.swept_keys": ",".join(keys),
-            "rlmdj.analysis": str(OmegaConf.select(config, "experiment.analysis", default="compare")),
+            "rlmdj.analysis": str(config.experiment.analysis),
             "mlflow.note.content": "Sweep: `rlmdj -m " + " ".join(overrides) + "`",
             **_process_tags(),
         }
@@ -162,7 +162,7 @@ class SweepCallback(Callback):
             return
         client, parent = state["client"], state["parent"]
         kill_running_children(client, state["experiment_id"], parent)
-        analysis = str(OmegaConf.select(config, "experiment.analysis", default="compare"))
+        analysis = str(config.experiment.analysis)
         if _is_search(config):
             analysis = "none"  # a search's parent holds its study and its confirmation instead
         result = None
@@ -265,14 +265,19 @@ def _check_sequential(config: DictConfig, overrides: list[str]) -> None:
     if OmegaConf.select(config, "hydra.sweeper._target_", default="") != SEQUENTIAL_TARGET:
         return
     from rlmdj.errors import RlmdjError
-    from rlmdj.experiments.sweep.sequential import baseline_first, plan, sequential_primary
+    from rlmdj.experiments.sweep.sequential import (
+        baseline_first,
+        compare_of,
+        plan,
+        sequential_primary,
+    )
 
     task = {o.split("=", 1)[0] for o in config.hydra.overrides.task}
     # replica from an experiment overlay's hydra.sweeper.params is replaced by the rounds.
     given = [o for o in overrides if o.split("=", 1)[0] != "replica" or o.split("=", 1)[0] in task]
     try:
         conditions, _ = plan(given)
-        baseline_first(conditions, OmegaConf.select(config, "experiment.compare.baseline", default=None))
+        baseline_first(conditions, compare_of(config).baseline)
         sequential_primary(config)
     except RlmdjError as exc:
         print(f"rlmdj: error: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 __all__ = [
     "ADOPTED_TAG_PREFIX",
@@ -152,7 +152,7 @@ def job_context(cfg: DictConfig) -> JobContext:
     ctx = JobContext()
     overrides, sweep_dir, job_num = _hydra_job()
     twin = None
-    if bool(OmegaConf.select(cfg, "experiment.resume", default=False)) and cfg.tracking.enabled:
+    if bool(cfg.experiment.resume) and cfg.tracking.enabled:
         twin = _finished_run(cfg)
         if twin is not None:
             ctx.finished_run_id = twin.info.run_id

@@ -36,17 +36,17 @@ from rlmdj.analysis.sequential import (
     confidence_sequence,
     decide,
 )
+from rlmdj.config.bind import bind
+from rlmdj.config.core import TrackingConfig
+from rlmdj.config.experiment import CompareConfig, SequentialSettings
 from rlmdj.errors import ParameterError
 
-__all__ = ["Condition", "SequentialSettings", "SequentialState", "baseline_first", "plan", "sequential_primary",
+__all__ = ["Condition", "SequentialSettings", "SequentialState", "baseline_first", "compare_of", "plan",
+           "sequential_primary",
            "SEQUENTIAL_TARGET"]
 
 SEQUENTIAL_TARGET = "hydra_plugins.rlmdj_sequential.sequential_sweeper.SequentialSweeper"
 _BOOKKEEPING = ("hydra.", "hydra/", "tracking.", "paths.", "progress", "experiment.")
-# Effects beyond 10 SDs of the differences are decided by any test after a few pairs; a larger
-# prior_effect only makes the mixture's series longer (it grows with n * prior_effect^2).
-MAX_PRIOR_EFFECT = 10.0
-MAX_REPLICAS = 1000  # per condition: the schedule and the confidence sequence stay small
 
 
 @dataclass(frozen=True)
@@ -55,49 +55,6 @@ class Condition:
 
     label: str
     overrides: list[str]
-
-
-@dataclass
-class SequentialSettings:
-    """``hydra.sweeper.*``: rounds, budget, the difference worth finding and the error rate."""
-
-    min_replicas: int = 3
-    max_replicas: int = 20
-    round_size: int = 2
-    delta: float = 0.3
-    alpha: float = 0.05
-    prior_effect: float = 2.0
-
-    def __post_init__(self) -> None:
-        for key in ("min_replicas", "max_replicas", "round_size"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ParameterError(f"hydra.sweeper.{key} must be a whole number, got {value!r}")
-        for key in ("delta", "alpha", "prior_effect"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                raise ParameterError(f"hydra.sweeper.{key} must be a finite number, got {value!r}")
-        if self.min_replicas < 2:
-            raise ParameterError(f"hydra.sweeper.min_replicas must be >= 2, got {self.min_replicas}")
-        if self.max_replicas < self.min_replicas:
-            raise ParameterError(f"hydra.sweeper.max_replicas ({self.max_replicas}) must be >= "
-                                 f"min_replicas ({self.min_replicas})")
-        if self.max_replicas > MAX_REPLICAS:
-            raise ParameterError(f"hydra.sweeper.max_replicas must be <= {MAX_REPLICAS}, got {self.max_replicas}")
-        if self.round_size < 1:
-            raise ParameterError(f"hydra.sweeper.round_size must be >= 1, got {self.round_size}")
-        if not self.delta > 0:
-            raise ParameterError(f"hydra.sweeper.delta must be > 0 (OBJ), got {self.delta}")
-        if not 0 < self.alpha < 1:
-            raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {self.alpha}")
-        if not 0 < self.prior_effect <= MAX_PRIOR_EFFECT:
-            raise ParameterError(f"hydra.sweeper.prior_effect must be in (0, {MAX_PRIOR_EFFECT:g}] "
-                                 f"(effect / SD), got {self.prior_effect}")
-
-    def schedule(self) -> list[int]:
-        """Replicas per condition after each round: min, min+round, ..., max."""
-        looks = list(range(self.min_replicas, self.max_replicas, self.round_size))
-        return [*looks, self.max_replicas]
 
 
 def plan(overrides: list[str]) -> tuple[list[Condition], list[str]]:
@@ -158,6 +115,13 @@ def baseline_first(conditions: list[Condition], baseline: str | None) -> list[Co
     return sorted(conditions, key=lambda c: c.label != chosen)  # stable: the others keep their order
 
 
+def compare_of(config: Any) -> CompareConfig:
+    """The sweep's ``experiment.compare`` settings, whose baseline and metric the rounds share."""
+    from omegaconf import OmegaConf
+
+    return bind(OmegaConf.select(config, "experiment.compare"), CompareConfig, "experiment.compare")
+
+
 def sequential_primary(config: Any) -> str:
     """``experiment.compare.primary`` as the rounds analyse it: OBJ (what jobs return), another axis
     (``CE``) or a full metric name (``audiobox/OBJ``), which are read from the jobs' runs."""
@@ -165,11 +129,11 @@ def sequential_primary(config: Any) -> str:
 
     from rlmdj.axes import OBJ_AND_AXES
 
-    primary = str(OmegaConf.select(config, "experiment.compare.primary", default=None) or "OBJ")
+    primary = str(compare_of(config).primary or CompareConfig.primary)
     if primary.rsplit("/", 1)[-1] not in OBJ_AND_AXES:
         raise ParameterError(f"experiment.compare.primary={primary}: choose one of {', '.join(OBJ_AND_AXES)} "
                              "(or <scorer>/<axis>)")
-    if primary != "OBJ" and not OmegaConf.select(config, "tracking.enabled", default=True):
+    if primary != "OBJ" and not OmegaConf.select(config, "tracking.enabled", default=TrackingConfig.enabled):
         raise ParameterError(f"experiment.compare.primary={primary}: a sequential sweep reads it from the "
                              "jobs' runs; turn tracking on (tracking.enabled=true) or use experiment.compare.primary=OBJ")
     return primary

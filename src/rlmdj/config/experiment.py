@@ -21,7 +21,8 @@ from rlmdj.config.scorer import ServeConfig
 from rlmdj.errors import ParameterError
 
 __all__ = [
-    "COMPARE_TESTS", "COMPARE_UNITS", "CompareConfig", "ScreenConfig", "GapConfig", "RescoreConfig", "RerunConfig",
+    "COMPARE_TESTS", "COMPARE_UNITS", "CompareConfig", "ScreenConfig", "SearchConfig", "GapConfig", "RescoreConfig",
+    "RerunConfig",
     "ExperimentConfig", "MAX_PRIOR_EFFECT", "MAX_REPLICAS", "SequentialSettings", "check_compare",
 ]
 
@@ -110,6 +111,33 @@ class ScreenConfig:
 
 
 @dataclass
+class SearchConfig:
+    """Palette search: Optuna picks one sample per role for ``n_trials`` palettes, each played with
+    the ``bars``-bar reference arrangement and scored; the top ``top_k`` are kept.
+
+    ``sampler``: ``tpe`` (default) or ``random``; ``seed`` its seed (unset: derived from the
+    study's name). ``study``: the Optuna study's name; unset, ``palettes-<bars>b-<scorer>-<digest>-<k>``
+    with a new ``k`` per search, and ``experiment.resume=true`` continues the latest.
+    ``storage``: null for a journal file beside the MLflow store, or a journal file path or a
+    database URL. ``warm_start``: the best palettes already curated are tried first.
+    ``workers``: processes that render and score (0 = one per core). Kept palettes go to
+    ``curated_dir`` as ``<prefix>_NNN.json``, numbered with the screened ones.
+    """
+
+    n_trials: int = 100
+    top_k: int = 10
+    bars: int = 32
+    seed: int | None = None
+    sampler: str = "tpe"
+    warm_start: bool = False
+    workers: int = 0
+    study: str | None = None
+    storage: str | None = None
+    curated_dir: str = "${experiment.screen.curated_dir}"
+    prefix: str = "${experiment.screen.prefix}"
+
+
+@dataclass
 class GapConfig:
     """The gap test's cells: the ``reference`` driver vs the swept DJ, ``target_bars`` vs ``alt_bars``."""
 
@@ -157,6 +185,7 @@ class ExperimentConfig:
     analysis: str = "compare"
     compare: CompareConfig = field(default_factory=CompareConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     gap: GapConfig = field(default_factory=GapConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)

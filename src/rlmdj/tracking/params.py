@@ -26,6 +26,7 @@ _PATH_SUFFIXES = ("_dir", "_path", ".path", "dir", "_transcript")
 # jobs' settings do not apply to a run of this one.
 _JOB_GROUPS = {
     "screen_palettes": ("experiment.screen.",),
+    "search_palettes": ("experiment.search.",),
     "gap_test": ("experiment.gap.",),
     "compare": ("experiment.compare.",),
     "replay": ("replay.", "experiment.replay."),
@@ -59,7 +60,7 @@ def inapplicable_prefixes(cfg: DictConfig | Mapping[str, Any], job: str | None =
     if name == "run" or name == "replay":
         if str(_get(cfg, "dj.driver", "")) != "rlm" and name != "replay":
             dropped += _LLM_GROUPS
-    elif name in ("screen_palettes", "serve", "compare", "samples"):
+    elif name in ("screen_palettes", "search_palettes", "serve", "compare", "samples"):
         dropped += [*_LLM_GROUPS, "dj.", "guardrails."]
     used = _SCORER_KEYS.get(str(_get(cfg, "scorer.name", "")), ())
     dropped += [f"scorer.{k}" for k in _ALL_SCORER_KEYS if k not in used]

@@ -34,6 +34,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from rlmdj.config.experiment import ScreenConfig
+
 __all__ = [
     "ScreenRow",
     "screen_palettes",
@@ -62,7 +63,9 @@ class ScreenRow:
 _WORKER: dict[str, Any] = {}
 
 
-def _setup(cfg_yaml: str) -> None:
+def setup_worker(cfg_yaml: str) -> None:
+    """A worker process's config, sample index and scorer (the pool's initializer); the palette
+    search's workers are set up the same way."""
     from rlmdj.config import register_resolvers
     from rlmdj.experiments.assemble import build_scorer, load_index
 
@@ -71,35 +74,47 @@ def _setup(cfg_yaml: str) -> None:
     _WORKER.update(cfg=cfg, index=load_index(cfg), scorer=build_scorer(cfg))
 
 
-def _render_one(i: int) -> tuple[int, str, Any, dict[str, str]]:
-    """Palette ``i`` played by the reference DJ: (i, name, peak-normalised master, samples)."""
-    from rlmdj.audio.palette import random_palette
+def render_palette(palette: Any) -> Any:
+    """``palette`` played by the reference DJ in a worker set up by :func:`setup_worker`: the
+    peak-normalised master of ``bars`` bars."""
     from rlmdj.audio.wavio import normalize_peak
     from rlmdj.dj.drivers.reference import ReferenceDriver
     from rlmdj.experiments.assemble import make_session
+
+    cfg, index = _WORKER["cfg"], _WORKER["index"]
+    session = make_session(cfg, index, palette)
+    ReferenceDriver().perform(session)
+    return normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
+
+
+def worker_score(master: Any) -> Any:
+    """The worker's scorer on a rendered master."""
+    return _WORKER["scorer"].score(master, sr=int(_WORKER["cfg"].render.sample_rate))
+
+
+def _render_one(i: int) -> tuple[int, str, Any, dict[str, str]]:
+    """Palette ``i`` played by the reference DJ: (i, name, peak-normalised master, samples)."""
+    from rlmdj.audio.palette import random_palette
     from rlmdj.seeding import seed_for
 
     cfg, index = _WORKER["cfg"], _WORKER["index"]
     seed = int(cfg.experiment.screen.seed)
     palette = random_palette(index, roles=list(cfg.palette.roles), seed=seed_for(i, f"screen:{seed}"),
                              name=f"screen-s{seed}-{i:04d}")
-    session = make_session(cfg, index, palette)
-    ReferenceDriver().perform(session)
-    master = normalize_peak(session.audio(), target_dbfs=cfg.render.normalize_dbfs)
-    return i, palette.name, master, dict(palette.samples)
+    return i, palette.name, render_palette(palette), dict(palette.samples)
 
 
 def _score_one(i: int) -> tuple[int, str, float, dict[str, float], dict[str, str]]:
-    cfg, scorer = _WORKER["cfg"], _WORKER["scorer"]
     _, name, master, samples = _render_one(i)
-    result = scorer.score(master, sr=int(cfg.render.sample_rate))
+    result = worker_score(master)
     return i, name, result.obj, dict(result.scores), samples
 
 
-def _score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = None) -> None:
+def score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = None, failed: Any = None) -> None:
     """Score rendered palettes ``scorer.max_batch_sets`` per ``POST /score_batch`` (scorer=http
     or modal): a GPU server scores the windows of many sets per forward pass. A palette the
-    server refuses is reported and left out; the others are ranked."""
+    server refuses is reported and left out (or handed to ``failed(i, name, error)``); the
+    others are ranked."""
     from rlmdj.experiments.assemble import build_scorer
     from rlmdj.scoring.base import BatchScorer
 
@@ -114,7 +129,10 @@ def _score_in_batches(cfg: DictConfig, renders: Any, done: Any, scorer: Any = No
                     else [scorer.score(m, sr=s) for m, s in items])
         for (i, name, _, samples), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                print(f"rlmdj: screening: palette {name} not scored: {outcome}", file=sys.stderr)
+                if failed is not None:
+                    failed(i, name, outcome)
+                else:
+                    print(f"rlmdj: screening: palette {name} not scored: {outcome}", file=sys.stderr)
                 continue
             done((i, name, outcome.obj, dict(outcome.scores), samples))
         pending.clear()
@@ -154,17 +172,17 @@ def score_palettes(cfg: DictConfig, *, n: int, workers: int = 1, seed: int | Non
     if str(cfg.scorer.name) in ("http", "modal"):
         # Render here or in the pool, score in batches from this process.
         if workers == 1:
-            _setup(cfg_yaml)
-            _score_in_batches(_WORKER["cfg"], (_render_one(i) for i in range(n)), done, _WORKER["scorer"])
+            setup_worker(cfg_yaml)
+            score_in_batches(_WORKER["cfg"], (_render_one(i) for i in range(n)), done, _WORKER["scorer"])
         else:
-            with ProcessPoolExecutor(workers, initializer=_setup, initargs=(cfg_yaml,)) as pool:
-                _score_in_batches(OmegaConf.create(cfg_yaml), pool.map(_render_one, range(n)), done)
+            with ProcessPoolExecutor(workers, initializer=setup_worker, initargs=(cfg_yaml,)) as pool:
+                score_in_batches(OmegaConf.create(cfg_yaml), pool.map(_render_one, range(n)), done)
     elif workers == 1:
-        _setup(cfg_yaml)
+        setup_worker(cfg_yaml)
         for i in range(n):
             done(_score_one(i))
     else:
-        with ProcessPoolExecutor(workers, initializer=_setup, initargs=(cfg_yaml,)) as pool:
+        with ProcessPoolExecutor(workers, initializer=setup_worker, initargs=(cfg_yaml,)) as pool:
             for row in pool.map(_score_one, range(n), chunksize=max(1, min(4, n // (4 * workers)))):
                 done(row)
     raw.sort(key=lambda r: (-r[2], r[0]))
@@ -222,8 +240,13 @@ def next_seed(folder: str | Path) -> int:
 
 
 def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str = ScreenConfig.prefix,
-                 run_id: str | None = None, scorer: str = "", bars: int = ScreenConfig.bars) -> list[Path]:
+                 run_id: str | None = None, scorer: str = "", bars: int = ScreenConfig.bars,
+                 provenance: Any = None) -> list[Path]:
     """Write each row as ``<prefix>_NNN.json`` numbered after the highest existing file.
+
+    ``meta`` records where the palette came from: the screening run, its draw and rank, or what
+    ``provenance(row)`` returns instead (the palette search's study and trial); then the OBJ,
+    scores, scorer and length it was judged on.
 
     Files are created exclusively (``open(..., "x")`` inside :meth:`Palette.save`): a name that
     appears meanwhile is skipped to the next number, never overwritten.
@@ -240,9 +263,10 @@ def save_curated(rows: Sequence[ScreenRow], folder: str | Path, *, prefix: str =
     for row in rows:
         while True:
             name = f"{prefix}_{number:03d}"
+            origin = provenance(row) if provenance is not None else {
+                "screening_run_id": run_id, "screened_as": row.name, "rank": row.rank}
             palette = Palette(name=name, samples=row.samples, meta={
-                "screening_run_id": run_id, "screened_as": row.name, "rank": row.rank,
-                "OBJ": row.obj, "scores": row.scores, "scorer": scorer, "bars": bars,
+                **origin, "OBJ": row.obj, "scores": row.scores, "scorer": scorer, "bars": bars,
                 "arrangement": "reference", "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
             })
             number += 1

@@ -64,7 +64,7 @@ class SearchSettings:
     n_trials: int = 20
     n_jobs: int = 1  # trials asked and launched together (a launcher runs their jobs in parallel)
     direction: str = "maximize"  # of what the jobs return: OBJ
-    sampler: str = "tpe"
+    sampler: str = SAMPLERS[0]  # tpe, as experiment.search.sampler (the palette search)
     seed: Optional[int] = 0  # null: a fresh seed each sweep
     study_name: Optional[str] = None  # null: one per sweep definition (rlmdj-search-<hash>)
     storage: Optional[str] = None  # null: optuna.journal beside the MLflow store

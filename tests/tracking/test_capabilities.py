@@ -43,6 +43,9 @@ class _Members:
     def restart_log(self) -> list[dict[str, Any]]:
         return [dict(RESTART)]
 
+    def system_text(self) -> str:
+        return f"Fields and tools.\n{self.prompt_text}"
+
     def perform(self, session: Any) -> None:
         session.play(session.max_bars)
 
@@ -82,7 +85,7 @@ def test_a_driver_with_the_capabilities_is_traced_and_its_prompt_registered(driv
     monkeypatch.setattr("rlmdj.tracking.prompts.register_prompt",
                         lambda run, *, name, text: registered.append((name, text)) or "v1")
     assert set_record._register_prompt(_FakeRun(), driver) == "v1"
-    assert registered == [("house", "Play a house set.")]
+    assert registered == [("house", "Fields and tools.\nPlay a house set.")]  # the text the model is sent
 
 
 def test_a_driver_without_them_is_not_asked(monkeypatch):

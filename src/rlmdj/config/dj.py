@@ -52,6 +52,14 @@ class DJConfig:
     max_llm_calls: int = 4
     max_output_chars: int = 4000
     verbose: bool = False
+    # What the RLM reads besides the prompt (docs/rlm.md): scaffold lean (rlmdj's REPL contract)
+    # or dspy (DSPy's stock RLM text); history window (the last history_window steps verbatim,
+    # earlier ones folded into a ledger of bounded size) or full; sub_lm offers llm_query to the
+    # lean scaffold's code (the dspy scaffold always offers it).
+    scaffold: str = "lean"
+    history: str = "window"
+    history_window: int = 3
+    sub_lm: bool = False
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     replay_transcript: Optional[str] = None
     max_wall_s: Optional[float] = None
@@ -65,8 +73,9 @@ class ModelConfig:
     """The LLM behind the RLM driver, as a LiteLLM model id (unused by offline drivers).
 
     ``api_key_env`` names the environment variable holding the key (null: no key, e.g. a
-    local server). ``cache: false`` keeps replicas from being served from DSPy's cache; the
-    replica is also the request's ``rollout_id``. ``retries`` transient failures are retried
+    local server). Replica r's requests carry ``rollout_id=r``, so two replicas never share a
+    cached answer; ``cache: true`` lets re-running the same replica be served from DSPy's cache
+    (the run is tagged ``rlmdj.lm_cache=true``). ``retries`` transient failures are retried
     with exponential backoff from ``backoff_s`` up to ``backoff_max_s``. The critic (every 16
     bars) and the code's ``llm_query`` sub-LM default to the main model unless named.
     ``max_tokens_per_set`` (prompt + completion, every role) and ``max_cost_usd`` are the set's

@@ -64,8 +64,9 @@ def prompt_text(cfg: Any) -> tuple[str, str]:
 
 
 def check(cfg: Any) -> None:
-    """``dj=rlm``'s preflight: sandbox and code budgets, the tools' checks, then (unless it
-    replays a transcript) the model settings, its key variables and the prompt file."""
+    """``dj=rlm``'s preflight: sandbox and code budgets, scaffold and history, the tools' checks,
+    then (unless it replays a transcript) the model settings, its key variables and the prompt file."""
+    from rlmdj.dj.rlm.scaffold import HISTORIES, SCAFFOLDS, check_sub_model
     from rlmdj.dj.tools.registry import check_tools
 
     choice(cfg, "dj.sandbox.kind", SANDBOXES)
@@ -74,6 +75,9 @@ def check(cfg: Any) -> None:
     number(cfg, "dj.max_iters", lo=0, hi=10000, integer=True, example=0)
     number(cfg, "dj.max_llm_calls", lo=0, hi=10000, integer=True, example=4)
     number(cfg, "dj.max_output_chars", lo=100, hi=10_000_000, integer=True, example=4000)
+    choice(cfg, "dj.scaffold", SCAFFOLDS)
+    choice(cfg, "dj.history", HISTORIES)
+    number(cfg, "dj.history_window", lo=1, integer=True, example=3)
     check_tools(cfg)
     transcript = setting(cfg, "dj.replay_transcript")
     if transcript:
@@ -92,6 +96,8 @@ def check(cfg: Any) -> None:
         base = setting(cfg, key)
         if base:
             http_url(base, key, "http://127.0.0.1:8000/v1")
+    check_sub_model(str(setting(cfg, "dj.scaffold")), bool(setting(cfg, "dj.sub_lm")),
+                    setting(cfg, "model.sub_model"))
     api_key_set(cfg, "model.api_key_env", "model.model")
     if setting(cfg, "guardrails.critic") and setting(cfg, "model.critic_model"):
         api_key_set(cfg, "model.critic_api_key_env", "model.critic_model")

@@ -1,9 +1,13 @@
 """The DJ prompt in MLflow's Prompt Registry: ``rlmdj-<prompt>``, one version per distinct text.
 
-A run registers the prompt it played with, reusing the latest version when the text is the
-same and registering a new one when it changed, and links that version to the run (the run's
-"Prompts" section and the prompt's "Runs"). The run is tagged ``rlmdj.prompt_version``
-(``rlmdj-baseline v3``), which comparisons and the run card print.
+The text registered is the exact system message the set sends: the prompt file with what
+surrounds it (the RLM's field structure, scaffold and tool list), so two runs that read the same
+prompt file under different scaffolds (``dj.scaffold=lean`` / ``dspy``) are two versions and
+never pool in a comparison. A run reuses the latest version when the text is the same and
+registers a new one when it changed, and links that version to the run (the run's "Prompts"
+section and the prompt's "Runs"). The run is tagged ``rlmdj.prompt_version``
+(``rlmdj-baseline v3``), which comparisons and the run card print, and ``rlmdj.prompt_sha256``,
+the text's SHA-256 (the version carries it too).
 
 On a local SQLite store, registration is serialised with a file lock so parallel sweep jobs
 that start with a changed prompt create one new version between them, not one each.
@@ -65,10 +69,10 @@ def register_prompt(run: Any, *, name: str, text: str) -> Any:
             # The registry files a new prompt under the fluent API's experiment (its Prompts tab).
             mlflow.set_experiment(experiment_id=run.experiment_id)
             version = client.register_prompt(
-                full, text, commit_message=f"prompts/{name}.txt as first played by run {run.run_id}",
+                full, text, commit_message=f"system text of prompt={name} as first sent by run {run.run_id}",
                 tags={_SHA_TAG: sha, "rlmdj.source_run": str(run.run_id)},
             )
     client.link_prompt_version_to_run(run.run_id, version)
     run.set_tags({"rlmdj.prompt_version": f"{full} v{version.version}",
-                  "rlmdj.prompt_uri": f"prompts:/{full}/{version.version}"})
+                  "rlmdj.prompt_uri": f"prompts:/{full}/{version.version}", _SHA_TAG: sha})
     return version

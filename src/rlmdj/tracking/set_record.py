@@ -74,13 +74,13 @@ def _log_inputs(cfg: DictConfig, run: TrackedRun, palette: Any, index: Any) -> N
 
 
 def _register_prompt(run: TrackedRun, driver: Driver) -> Any | None:
-    """Register a prompted driver's prompt (a new version only when its text changed)."""
+    """Register the system text a prompted driver sends (a new version only when it changed)."""
     if run.run_id is None or not isinstance(driver, PromptedDriver) or not driver.prompt_text:
         return None
     from rlmdj.tracking.prompts import register_prompt
 
     try:
-        return register_prompt(run, name=str(driver.prompt_name), text=str(driver.prompt_text))
+        return register_prompt(run, name=str(driver.prompt_name), text=driver.system_text())
     except Exception as exc:  # noqa: BLE001 - the prompt text is also in the transcript
         _error_tag(run, "prompt_registry", exc)
         return None

@@ -51,10 +51,15 @@ class Driver(Protocol):
 
 @runtime_checkable
 class PromptedDriver(Protocol):
-    """A driver that plays from a prompt: the run registers its text as a prompt version."""
+    """A driver that plays from a prompt: the run registers the system text it sends (the prompt
+    and whatever surrounds it) as a version of the prompt ``prompt_name``."""
 
     prompt_name: str
     prompt_text: str
+
+    def system_text(self) -> str:
+        """The exact system message every request of the set sends."""
+        ...
 
 
 class LMCalls(Protocol):

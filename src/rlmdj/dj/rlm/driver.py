@@ -10,7 +10,9 @@ the earlier prototype lacked:
 - a refused early ``SUBMIT`` while bars remain; bars still unplayed when the model runs out of
   turns are played with the mixer as it stands (counted as ``dj/autopilot_bars``), and so are
   those left when the set's budget stops its LM requests (``dj/budget_bars_held``);
-- crash/hang recovery of the sandbox, every LM call recorded (transcript) and exact replay.
+- crash/hang recovery of the sandbox, every LM call recorded (transcript) and exact replay;
+- rlmdj's own lean scaffold and a bounded history (:mod:`rlmdj.dj.rlm.scaffold`,
+  ``dj.scaffold``/``dj.history``), or DSPy's stock ones for comparison.
 """
 
 from __future__ import annotations
@@ -20,23 +22,30 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import dspy
 
-from rlmdj.audio.patterns import pattern_names
 from rlmdj.config.dj import DJConfig, GuardrailsConfig, ModelConfig
 from rlmdj.dj.drivers.base import DriverReport, PromptedDriver, SandboxDriver, TranscriptDriver
-from rlmdj.dj.drivers.reference import block_lengths
-from rlmdj.dj.energy import PHASES, TARGET_ENERGY, bar_energy, phase_spans, target_energy
+from rlmdj.dj.energy import PHASES, bar_energy, phase_spans, target_energy
 from rlmdj.dj.rlm.accounting import driver_metrics
 from rlmdj.dj.rlm.budget import SetBudget
 from rlmdj.dj.rlm.critic import Critic
+from rlmdj.dj.rlm.dspy_compat import ScaffoldedRLM
 from rlmdj.dj.rlm.lm import RecordingLM
 from rlmdj.dj.rlm.reask import ReaskingAdapter
 from rlmdj.dj.rlm.replay import ReplaySource, replay_config
 from rlmdj.dj.rlm.sandbox import interpreter_factory
+from rlmdj.dj.rlm.scaffold import (
+    LEAN_FIELDS,
+    check_settings,
+    lean_instructions,
+    ledger,
+    palette_text,
+    set_plan_text,
+)
 from rlmdj.dj.rlm.transcript import Transcript
 from rlmdj.dj.session import Session
 from rlmdj.dj.tools.feedback import CritiqueSettings
@@ -100,42 +109,6 @@ class RLMSettings:
         return self.max_iters if self.max_iters > 0 else max(12, bars // 4 + 10)
 
 
-def palette_text(session: Session, guardrails: Guardrails) -> str:
-    """The sample menu the model reads: role, sample id, loop/one-shot, character, cap."""
-    lines = ["role       sample         type     character"]
-    for role, sid in session.palette.samples.items():
-        info = session.index.get(sid)
-        lines.append(f"{role:<10} {sid:<14} {info.kind:<8} {info.character}")
-    caps = {r: guardrails.cap(r) for r in session.palette.samples if guardrails.cap(r) < 1.0}
-    if caps:
-        lines.append("gain caps (higher values are lowered): " + ", ".join(f"{r} {c:g}" for r, c in caps.items()))
-    lines.append("patterns for one-shot roles: " + ", ".join(pattern_names()))
-    lines.append("loops (type loop) carry their own rhythm: add them without a pattern")
-    return "\n".join(lines)
-
-
-def set_plan_text(session: Session, guardrails: Guardrails) -> str:
-    """Set length, phases in bars of this set with layer caps, and target energy by bars."""
-    g = session.grid
-    n = session.max_bars
-    lines = [
-        f"{n} bars at {g.bpm:g} BPM ({g.seconds_per_bar:.3f} s per bar). play(n) is the only way time "
-        f"passes; the set ends after bar {n} and then every tool stops working.",
-        "phases (bars are 1-based, layer cap = most layers that may sound):",
-    ]
-    for phase, start, end in phase_spans(n, guardrails.phases):
-        cap = f"max {phase.max_layers} layers" if guardrails.settings.density else "no layer cap"
-        lines.append(f"  {phase.name:<6} bars {start + 1}-{end}  {cap}")
-    edges, start = [], 0
-    for length, target in zip(block_lengths(n, len(TARGET_ENERGY)), TARGET_ENERGY, strict=True):
-        if length > 0:
-            edges.append(f"{start + 1}-{start + length} {target:.2f}")
-        start += length
-    lines.append("target energy by bars: " + ", ".join(edges))
-    lines.append("energy = sum of audible gains / 3.32 (a full six-layer mix at typical levels reads 1.0)")
-    return "\n".join(lines)
-
-
 class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
     """Plays a set through ``dspy.RLM``; see the module docstring for the stop rules.
 
@@ -164,6 +137,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         self.prompt_text = prompt_text
         self.prompt_name = prompt_name
         self.settings = settings or RLMSettings()
+        check_settings(self.settings.dj, self.settings.model)
         self.guardrails = guardrails or Guardrails()
         self.replay = replay
         self.ears = ears  # rlmdj.dj.ears.Ears: listen() and audition() are offered when set
@@ -197,6 +171,8 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             "palette": json.loads(session.palette.to_json()),
             "bars": session.max_bars,
             "bpm": session.grid.bpm,
+            **{k: getattr(s.dj, k) for k in ("scaffold", "history", "history_window", "sub_lm")},
+            "system_sha256": hashlib.sha256(self.system_text().encode()).hexdigest(),
         })
         self.budget = SetBudget.for_set(s, meta=self.transcript.meta,
                                         recorded=self.replay.transcript.meta if self.replay else None)
@@ -215,18 +191,8 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         main = self.main
         self.factory = interpreter_factory(s.sandbox, is_setup=lambda: main.calls == 0,
                                            after_execute=self._gate)
-        signature = dspy.Signature(SIGNATURE, instructions=self.prompt_text)
-        rlm = dspy.RLM(
-            signature,
-            max_iters=s.iterations_for(session.max_bars),
-            max_llm_calls=s.max_llm_calls,
-            max_output_chars=s.max_output_chars,
-            verbose=s.verbose,
-            tools=[self._stopping(fn) for fn in self.tools.functions()],
-            sub_lm=self.sub,
-            interpreter_factory=self.factory,
-        )
-        self.adapter = ReaskingAdapter(retries=s.retries)
+        rlm = self._module(self.tools.functions(), self.factory, s.iterations_for(session.max_bars))
+        self.adapter = self._adapter()
         self.stop_reason = "running"
         try:
             with dspy.context(lm=self.main, adapter=self.adapter):
@@ -246,6 +212,38 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             raise
         finally:
             self.wall_s = time.perf_counter() - started
+
+    def _module(self, functions: list[Any], factory: Any, max_iters: int) -> ScaffoldedRLM:
+        """The RLM over the tool ``functions`` with this run's scaffold and history."""
+        s, d = self.settings, self.settings.dj
+        lean = d.scaffold == "lean"
+        instructions = functools.partial(lean_instructions, sub_lm_calls=s.max_llm_calls if d.sub_lm else None)
+        return ScaffoldedRLM(
+            dspy.Signature(SIGNATURE, instructions=self.prompt_text),
+            instructions=instructions if lean else None, fields=LEAN_FIELDS if lean else None,
+            sub_lm_tools=d.sub_lm, window=d.history_window if d.history == "window" else None,
+            ledger=self._ledger, max_iters=max_iters, max_llm_calls=s.max_llm_calls,
+            max_output_chars=s.max_output_chars, verbose=s.verbose,
+            tools=[self._stopping(fn) for fn in functions], sub_lm=self.sub, interpreter_factory=factory,
+        )
+
+    def _adapter(self) -> ReaskingAdapter:
+        return ReaskingAdapter(retries=self.settings.retries, flat=self.settings.dj.scaffold == "lean")
+
+    def _ledger(self, folded: list[Any], shown: int) -> str:
+        assert self.session is not None and self.tools is not None
+        return ledger(folded, shown=shown, session=self.session, trace=self.tools.trace,
+                      feedback=self.tools.feedback_log, guardrails=self.guardrails)
+
+    def system_text(self) -> str:
+        """The system message of every main request: field structure, DJ prompt, scaffold and
+        tool list (what the Prompt Registry versions; it needs no session)."""
+        from rlmdj.dj.ears.tools import tool_names
+        from rlmdj.dj.tools.registry import TOOLS
+
+        functions = [TOOLS.get(n).sandbox_function(lambda *a: "") for n in tool_names(self.ears is not None)]
+        module = self._module(functions, interpreter_factory(self.settings.sandbox), 1)
+        return self._adapter().format_system_message(module.generate_action.signature)
 
     def _stopping(self, fn: Any) -> Any:
         """``fn`` that, once the set is over, ends the running sandbox code (the hard stop).
@@ -341,6 +339,10 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             "dj.prompt_sha256": hashlib.sha256(self.prompt_text.encode()).hexdigest(),
             "dj.model": str(getattr(self._raw["main"], "model", "unknown")),
             "dj.sandbox": self.settings.sandbox.kind,
+            "dj.scaffold": self.settings.dj.scaffold,
+            "dj.history": "full" if self.settings.dj.history == "full" else f"window {self.settings.dj.history_window}",
+            "dj.system_sha256": str(self.transcript.meta.get("system_sha256", "")),
+            "rlmdj.lm_cache": "true" if self.settings.model.cache else "false",
             "dj.stop_reason": self.stop_reason,
         }
         if self.replay is not None:
@@ -380,6 +382,10 @@ def rlm_driver_from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = Non
     if replay_path:
         recorded = Transcript.load(str(replay_path))
         source = ReplaySource(recorded)
+        # What the recorded run was shown; transcripts from before dj.scaffold had DSPy's.
+        shown = {"scaffold": "dspy", "history": "full", **{k: recorded.meta[k] for k in (
+            "scaffold", "history", "history_window", "sub_lm") if k in recorded.meta}}
+        settings = replace(settings, dj=replace(d, **shown))
         model = str(recorded.calls[0]["model"]) if recorded.calls else "replay"
         driver = RLMDriver(
             prompt_text=str(recorded.meta.get("prompt_text", "")),

@@ -35,14 +35,15 @@ __all__ = [
     "LEAN_FIELDS",
     "SCAFFOLDS",
     "check_settings",
+    "check_sub_model",
     "lean_instructions",
     "ledger",
     "palette_text",
     "set_plan_text",
 ]
 
-SCAFFOLDS = ("lean", "dspy")
-HISTORIES = ("window", "full")
+SCAFFOLDS: tuple[str, ...] = ("lean", "dspy")
+HISTORIES: tuple[str, ...] = ("window", "full")
 
 #: Descriptions of the action signature's fields under the lean scaffold (DSPy's own ask for
 #: "step-by-step" plans and restate the REPL rules).
@@ -69,19 +70,23 @@ _ERROR_CHARS = 200
 
 def check_settings(dj: DJConfig, model: ModelConfig | None = None) -> None:
     """ParameterError naming the first ``dj`` scaffold/history setting that cannot work (and a
-    ``model.sub_model`` the lean scaffold would never call)."""
-    if dj.scaffold not in SCAFFOLDS:
-        raise ParameterError(f"dj.scaffold must be one of {', '.join(SCAFFOLDS)}, got {dj.scaffold!r} "
-                             "(e.g. dj.scaffold=lean)")
-    if dj.history not in HISTORIES:
-        raise ParameterError(f"dj.history must be one of {', '.join(HISTORIES)}, got {dj.history!r} "
-                             "(e.g. dj.history=window)")
+    ``model.sub_model`` the lean scaffold would never call). The preflight checks the same keys
+    with the same messages (:func:`rlmdj.dj.rlm_inputs.check`)."""
+    for key, value, choices in (("scaffold", dj.scaffold, SCAFFOLDS), ("history", dj.history, HISTORIES)):
+        if value not in choices:
+            raise ParameterError(f"dj.{key} must be one of {', '.join(choices)}, got {value!r} "
+                                 f"(e.g. dj.{key}={choices[0]})")
     window = dj.history_window
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ParameterError(f"dj.history_window must be a whole number of at least 1, got {window!r} "
-                             "(e.g. dj.history_window=3)")
-    if model is not None and model.sub_model and dj.scaffold == "lean" and not dj.sub_lm:
-        raise ParameterError(f"model.sub_model={model.sub_model} is never called: the lean scaffold offers "
+        raise ParameterError(f"dj.history_window must be at least 1, got {window!r} (e.g. dj.history_window=3)")
+    if model is not None:
+        check_sub_model(dj.scaffold, dj.sub_lm, model.sub_model)
+
+
+def check_sub_model(scaffold: str, sub_lm: bool, sub_model: str | None) -> None:
+    """A ``model.sub_model`` must be one the set can call: not under a lean scaffold without ``llm_query``."""
+    if sub_model and scaffold == "lean" and not sub_lm:
+        raise ParameterError(f"model.sub_model={sub_model} is never called: the lean scaffold offers "
                              "llm_query only with dj.sub_lm=true (set it, or drop model.sub_model)")
 
 

@@ -315,7 +315,8 @@ class _Scan(ast.NodeVisitor):
         if _chain(func) == ["OmegaConf", "select"] and len(node.args) > 1:
             key = _literal(node.args[1])
             default = _literal(next((k.value for k in node.keywords if k.arg == "default"), None))
-            if isinstance(key, str) and default is not _NO_VALUE:
+            # default=None is select's own answer for an absent key, not a value of the setting.
+            if isinstance(key, str) and default is not _NO_VALUE and default is not None:
                 schema = _key_default(key)
                 if schema is not _NO_VALUE and _same(default, schema):
                     self.hit(f"select {key} with the schema's default", node)
@@ -345,7 +346,8 @@ class _Scan(ast.NodeVisitor):
 def scan(path: Path, rel: str, defaults: dict[str, list[tuple[str, Any]]], schema_names: set[str]) -> dict[str, int]:
     """Schema defaults written again in ``path``: a parameter, field or keyword argument named like
     a schema field with its default as a literal, a module constant holding one, ``.get(...)`` on
-    a config node (or a name bound to one) and ``OmegaConf.select(..., default=<the schema's>)``."""
+    a config node (or a name bound to one) and ``OmegaConf.select(..., default=<the schema's>)``
+    (other than None, which is what select answers for an absent key anyway)."""
     visitor = _Scan(rel, defaults, schema_names)
     visitor.visit(ast.parse(path.read_text(), str(path)))
     return visitor.hits
@@ -402,8 +404,9 @@ class Client:
 
 def job(cfg, hydra):
     uri = OmegaConf.select(cfg, "tracking.uri", default="")
+    prompt = OmegaConf.select(cfg, "prompt.path", default=None)
     live = HydraConfig.get()
-    return uri, live, {"ok": 1}.get("ok", 2)
+    return uri, prompt, live, {"ok": 1}.get("ok", 2)
 '''
 
 

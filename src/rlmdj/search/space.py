@@ -106,7 +106,7 @@ def check_space(space: Sequence[Param]) -> None:
     """A non-empty space of checked params with distinct keys."""
     if not space:
         raise ParameterError("hydra.sweeper.params: the search space is empty; search at least one setting, "
-                             "e.g. hydra.sweeper.params.dj.candidates='range(1,13)'")
+                             "e.g. rlmdj -m hydra/sweeper=search 'bpm=interval(120,136)'")
     seen: set[str] = set()
     for p in space:
         if p.key in seen:

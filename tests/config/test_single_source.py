@@ -113,6 +113,13 @@ def test_plugins_take_their_settings_from_their_config_node():
     assert RayLauncher(remote={"num_gpus": 1}).remote == {"num_gpus": 1}  # as given, not merged
     assert SequentialSweeper().settings == SequentialSettings()
     assert SequentialSweeper(round_size=3, params={"dj": "a,b"}).settings.round_size == 3
+    from hydra_plugins.rlmdj_search.search_sweeper import SearchSweeper
+
+    from rlmdj.experiments.sweep.search import SearchSettings
+
+    assert SearchSweeper().settings == SearchSettings()
+    search = SearchSweeper(n_trials=3, confirmation={"max_replicas": 8}, params={"bpm": "interval(120,136)"})
+    assert (search.settings.n_trials, search.settings.confirmation.max_replicas) == (3, 8)
 
 
 def test_scoring_server_modules_need_neither_omegaconf_nor_hydra():
@@ -183,7 +190,8 @@ def _schema_classes() -> list[type]:
 
     modules = [importlib.import_module(f"rlmdj.config.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
     for name in ("hydra_plugins.rlmdj_ray_launcher.ray_launcher", "hydra_plugins.rlmdj_sequential.sequential_sweeper",
-                 "hydra_plugins.rlmdj_submitit_launcher.submitit_launcher"):
+                 "hydra_plugins.rlmdj_submitit_launcher.submitit_launcher",
+                 "hydra_plugins.rlmdj_search.search_sweeper"):
         modules.append(importlib.import_module(name))
     return [obj for mod in modules for obj in vars(mod).values()
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == mod.__name__]

@@ -71,12 +71,12 @@ def test_the_cache_batches_through_an_inner_batch_scorer_and_scores_others_one_b
 
 @pytest.mark.parametrize("scorer_class", [Batched, OneByOne])
 def test_screening_uses_a_batch_path_only_where_there_is_one(compose_cfg, scorer_class):
-    from rlmdj.experiments.jobs.screen import _score_in_batches
+    from rlmdj.experiments.jobs.screen import score_in_batches
 
     scorer = scorer_class()
     renders = [(i, f"p{i}", np.full(10, float(i + 1), dtype=np.float32), {}) for i in range(3)]
     done: list[tuple] = []
-    _score_in_batches(compose_cfg("scorer.max_batch_sets=2"), iter(renders), done.append, scorer=scorer)
+    score_in_batches(compose_cfg("scorer.max_batch_sets=2"), iter(renders), done.append, scorer=scorer)
     assert [row[2] for row in done] == pytest.approx([1.0, 2.0, 3.0])
     if scorer_class is Batched:
         assert scorer.batches == [2, 1] and scorer.calls == 0

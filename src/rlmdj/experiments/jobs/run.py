@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig
 
@@ -56,6 +56,11 @@ from rlmdj.tracking.set_record import (
 )
 from rlmdj.tracking.versions import code_tags
 
+if TYPE_CHECKING:
+    from rlmdj.audio.palette import Palette
+    from rlmdj.audio.samples import SampleIndex
+    from rlmdj.dj.session import Session
+
 __all__ = ["RunOutcome", "run_set", "run_job"]
 
 
@@ -80,10 +85,10 @@ class _Set:
 
     driver: Driver
     scorer: Scorer
-    index: Any
-    palette: Any
+    index: SampleIndex
+    palette: Palette
     prompt: Any = None  # the registered prompt version (prompted drivers, tracking on)
-    session: Any = None
+    session: Session | None = None
     performed: float | None = None  # wall-clock start of the performance
     report: DriverReport = field(default_factory=DriverReport)
     timeline: Path | None = None

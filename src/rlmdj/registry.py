@@ -50,7 +50,7 @@ from typing import Any, Generic, TypeVar, overload
 
 from rlmdj.errors import ParameterError
 
-__all__ = ["PLUGIN_GROUP", "Check", "Registry", "load_plugins", "load_target"]
+__all__ = ["PLUGIN_GROUP", "Check", "Registry", "load_plugins", "load_target", "settings_type"]
 
 T = TypeVar("T")
 _REQUIRED: Any = object()
@@ -72,6 +72,16 @@ def load_target(spec: str) -> Any:
     for part in attr.split("."):
         obj = getattr(obj, part)
     return obj
+
+
+def settings_type(node: Any, schema: type) -> type:
+    """The dataclass a composed config node is typed as, when it subclasses ``schema``: an
+    entry's own settings (``scorer=loud`` composes ``scorer`` as ``LoudConfig``); else ``schema``.
+    A component binds its node to this type, so its own keys survive."""
+    from omegaconf import DictConfig, OmegaConf
+
+    kind = OmegaConf.get_type(node) if isinstance(node, DictConfig) else type(node)
+    return kind if isinstance(kind, type) and issubclass(kind, schema) else schema
 
 
 def load_plugins() -> list[str]:

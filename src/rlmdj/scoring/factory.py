@@ -27,7 +27,7 @@ from typing import Any
 from rlmdj.config.bind import bind
 from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError
-from rlmdj.registry import Registry
+from rlmdj.registry import Registry, settings_type
 from rlmdj.scoring.base import Scorer
 from rlmdj.validation import choice, env_set, http_url, setting
 
@@ -68,7 +68,7 @@ SCORERS: Registry[ScorerBuilder] = Registry(
 
 def scorer_config(cfg: Any) -> ScorerConfig:
     """``cfg`` (DictConfig, mapping or ScorerConfig) as a resolved :class:`ScorerConfig`."""
-    return bind(cfg, ScorerConfig, "scorer")
+    return bind(cfg, settings_type(cfg, ScorerConfig), "scorer")  # a scorer's own settings kept
 
 
 def _env(name: str | None, what: str) -> str | None:

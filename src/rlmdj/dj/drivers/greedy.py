@@ -42,7 +42,7 @@ from rlmdj.dj.tools.guardrails import Guardrails
 from rlmdj.dj.tools.mixer import ToolLayer
 from rlmdj.errors import ParameterError
 
-__all__ = ["GreedyDriver", "from_config"]
+__all__ = ["GreedyDriver", "check", "from_config"]
 
 
 class GreedyDriver:
@@ -152,3 +152,14 @@ def from_config(cfg: Any, *, ear_scorer: EarScorerSource | None = None) -> Greed
         candidates=int(cfg.dj.candidates),
         normalize_dbfs=ears_normalize_dbfs(cfg),
     )
+
+
+def check(cfg: Any) -> None:
+    """``dj=greedy``'s preflight: the phrase and the candidates in range, and the tools' checks
+    (its moves are the tools'). The ears scorer is the run's to check (``ears.scorer``)."""
+    from rlmdj.dj.tools.registry import check_tools
+    from rlmdj.validation import number
+
+    number(cfg, "dj.phrase_bars", lo=1, hi=4096, integer=True, example=8)
+    number(cfg, "dj.candidates", lo=1, hi=1000, integer=True, example=6)
+    check_tools(cfg)

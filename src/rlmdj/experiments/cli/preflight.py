@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 _STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+_SERVER_SCHEMES = ("http", "https")  # a tracking server, asked whether it answers
 
 check_folder_writable = folder_writable  # the name the tests and older callers use
 
@@ -123,7 +124,7 @@ def check_tracking(cfg: DictConfig) -> None:
     if not uri or (scheme and scheme not in _STORE_SCHEMES):
         raise ParameterError(f"tracking.uri={uri!r} is not a store MLflow can use; use "
                              "sqlite:///path/to/mlruns.db or http://host:5000")
-    if scheme in ("http", "https"):
+    if scheme in _SERVER_SCHEMES:
         from rlmdj.tracking.health import check_server
 
         check_server(uri)  # a server that is down fails in seconds, before the samples load
@@ -223,8 +224,9 @@ def check_run(cfg: DictConfig) -> None:
 def preflight(cfg: DictConfig, job: str | None = None) -> None:
     """Run the check ``job`` (default: ``experiment.name``) declares in ``JOBS`` (or
     :func:`check_common`); ParameterError on the first problem, naming its config key."""
+    from rlmdj.config.experiment import ExperimentConfig
     from rlmdj.experiments.registry import JOBS
 
-    name = job or str(setting(cfg, "experiment.name") or "run")
+    name = job or str(setting(cfg, "experiment.name") or ExperimentConfig.name)
     check: Any = JOBS.check_of(name) or check_common
     check(cfg)

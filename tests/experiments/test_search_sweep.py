@@ -212,3 +212,38 @@ def test_a_setting_with_no_effect_is_not_declared_better(tmp_path: Path) -> None
     assert tags["rlmdj.search.outcome"] != "better", tags["rlmdj.search.verdict"]
     assert "not better" in tags["rlmdj.search.verdict"] or "not shown better" in tags["rlmdj.search.verdict"]
     assert re.search(r"search verdict: trial #\d .*not (shown )?better", proc.stdout)
+
+
+def test_failed_trials_are_told_to_optuna_and_the_study_goes_on(store, monkeypatch, capsys) -> None:
+    """A job that refuses its sample (exit 2 inside the job) or meets a scorer error (exit 1)
+    fails its trial; the study runs its other trials and counts the failures on the parent."""
+    from rlmdj.errors import EnvironmentProblem, ParameterError
+    from rlmdj.experiments.registry import JOBS
+    from tests.experiments.conftest import client_for, parents, run_cli
+
+    def toy_job(cfg: Any) -> float:
+        if cfg.bpm < 124:
+            raise ParameterError(f"bpm={cfg.bpm:.1f}: this job refuses tempos under 124")
+        if cfg.bpm > 132:
+            raise EnvironmentProblem("scorer.url: the scorer answered 500 Internal Server Error")
+        return float(cfg.bpm) / 10
+
+    with JOBS.registered("toy", toy_job):
+        run_cli(["-m", "hydra/sweeper=search", f"hydra.sweep.dir={store['dir']}/multirun", "experiment.name=toy",
+                 TEMPO, "hydra.sweeper.n_trials=8", "hydra.sweeper.sampler=random", *store["overrides"]],
+                monkeypatch)
+    out = capsys.readouterr().out
+    client, exp = client_for(store["uri"])
+    [parent] = parents(client, exp)
+    study = _study(store["dir"], parent)
+    states = {t.number: (t.state.name, t.params["bpm"]) for t in study.trials}
+    assert len(states) == 8
+    for number, (state, bpm) in states.items():
+        assert state == ("COMPLETE" if 124 <= bpm <= 132 else "FAIL"), (number, bpm)
+    failed = [n for n, (s, _) in states.items() if s == "FAIL"]
+    assert failed and len(failed) < 8, states
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["rlmdj.search.trials_failed"] == str(len(failed))
+    assert parent.data.metrics["search/trials_failed"] == len(failed)
+    assert 124 <= json.loads(parent.data.tags["rlmdj.search.best_params"])["bpm"] <= 132
+    assert f"search: trial #{failed[0]} replica 0 failed: the job exited with status" in out

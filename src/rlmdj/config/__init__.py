@@ -7,6 +7,12 @@ the palette files (``palette=<file stem>``) in Hydra's ConfigStore, for the ``rl
 the compose API alike. :func:`bind` turns a composed node into its schema dataclass, which is what
 components take.
 
+The schema: :mod:`~rlmdj.config.root` (the root config), :mod:`~rlmdj.config.core` (samples,
+render, palette, tracking, paths), :mod:`~rlmdj.config.dj`, :mod:`~rlmdj.config.ears`,
+:mod:`~rlmdj.config.scorer`, :mod:`~rlmdj.config.experiment`. Around it:
+:mod:`~rlmdj.config.bind`, :mod:`~rlmdj.config.resolvers`, :mod:`~rlmdj.config.palettes` (palette
+files as options) and :mod:`~rlmdj.config.override_check` (command-line keys checked first).
+
 The schema modules themselves import only the standard library (and :mod:`rlmdj.errors`), so the
 scoring server reads its defaults from them in an image without OmegaConf or Hydra (the Modal
 app): there, only the registration and binding below are missing.

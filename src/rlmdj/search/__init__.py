@@ -7,6 +7,7 @@
   checked, turned into Optuna distributions.
 - :mod:`~rlmdj.search.loop`: ask a batch of trials, evaluate each on the same replicas, tell the
   mean; then confirm the winner against the baseline on fresh replicas (paired, sequential).
+- :mod:`~rlmdj.search.palettes`: the palette search: one choice per role, trials as palettes.
 
 The Hydra sweeper (``hydra/sweeper=search``) and the palette search job drive these.
 """

@@ -7,4 +7,8 @@
 - :mod:`~rlmdj.dj.rlm.transcript`, :mod:`~rlmdj.dj.rlm.replay`: the LM transcript and exact replay.
 - :mod:`~rlmdj.dj.rlm.reask`, :mod:`~rlmdj.dj.rlm.accounting`, :mod:`~rlmdj.dj.rlm.critic`:
   re-asking unparsable replies, ``dj/...`` metrics, the LLM critic.
+- :mod:`~rlmdj.dj.rlm.scaffold`: what the RLM reads besides the prompt (REPL contract, history).
+- :mod:`~rlmdj.dj.rlm.budget`: a set's hard budgets and its expected cost.
+
+Its settings, model and prompt file are checked before a set by :mod:`rlmdj.dj.rlm_inputs`.
 """

@@ -7,4 +7,8 @@
 - :mod:`~rlmdj.experiments.sweep.interrupts`: Ctrl-C / SIGTERM held while audio is written.
 - :mod:`~rlmdj.experiments.sweep.sequential`, :mod:`~rlmdj.experiments.sweep.sequential_record`:
   the sequential sweeper's rounds and its record on the parent run.
+- :mod:`~rlmdj.experiments.sweep.search`, :mod:`~rlmdj.experiments.sweep.search_record`: the
+  search sweeper's settings, space and jobs, and its record.
+- :mod:`~rlmdj.experiments.sweep.budget`, :mod:`~rlmdj.experiments.sweep.forecast`: a sweep's
+  spending cap, and what its LLM sets are expected to cost.
 """

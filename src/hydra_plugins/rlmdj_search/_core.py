@@ -184,7 +184,8 @@ class SearchRun:
                                    direction=s.direction, first_replica=s.replicas, settings=s.confirmation,
                                    on_round=on_round)
         verdict, outcome = self._verdict(study, summary, confirmation)
-        record = {"study": name, "storage": where, "settings": asdict(s), "baseline": plan.fixed,
+        settings = {**asdict(s), "storage": where}  # a database URL's password stays out of the record
+        record = {"study": name, "storage": where, "settings": settings, "baseline": plan.fixed,
                   "space": [asdict(p) for p in plan.space], "trials": _trials(study), "verdict": verdict,
                   "confirmation": None if confirmation is None else asdict(confirmation)}
         files = log.finish(study=study, summary=summary, record=record, verdict=verdict, outcome=outcome)

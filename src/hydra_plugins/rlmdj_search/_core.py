@@ -43,7 +43,8 @@ class FailSoftTask:
 
 
 def _params(params: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={format_value(v)}" for k, v in params.items())
+    """``key=value, ...`` for a line: floats to 4 significant digits (the record keeps them whole)."""
+    return ", ".join(f"{k}={f'{v:.4g}' if isinstance(v, float) else format_value(v)}" for k, v in params.items())
 
 
 class _Launch:

@@ -139,6 +139,12 @@ def test_lazy_checks_are_imported_only_for_the_entry_chosen():
         reg.check("c", {})
     with pytest.raises(ValueError, match="no entry"):
         Registry("thing", key="x.name", checks={"z": "json:dumps"})
+    from rlmdj.config.dj import DJConfig
+
+    lazy: Registry = Registry("thing", key="x.name", entries={"a": "json:dumps", "b": "json:loads"},
+                              settings={"a": "rlmdj.config.dj:DJConfig"})
+    assert lazy.with_settings() == ["a"] and lazy.settings_of("a") is DJConfig
+    assert lazy.settings_of("b") is None
 
 
 def test_no_component_is_named_in_the_preflight():

@@ -33,12 +33,12 @@ registry                    where                                            cho
 ==========================  ===============================================  =====================
 ``JOBS``                    :mod:`rlmdj.experiments.registry`                ``experiment.name``
 ``ANALYSES``                :mod:`rlmdj.experiments.registry`                ``experiment.analysis``
-``DRIVERS``                 :mod:`rlmdj.dj.drivers.registry`                          ``dj.driver``
-``TOOLS``                   :mod:`rlmdj.dj.tools.mixer`                            the model's code
+``DRIVERS``                 :mod:`rlmdj.dj.drivers.registry`                 ``dj.driver``
+``TOOLS``                   :mod:`rlmdj.dj.tools.registry`                   the model's code
 ``SCORERS``                 :mod:`rlmdj.scoring.factory`                     ``scorer.name``
 ==========================  ===============================================  =====================
 
-Adding an extension is a recipe of one or two files; ``docs/architecture.md`` lists them.
+Adding an extension is a recipe of two files; ``docs/architecture.md`` lists them.
 """
 
 from __future__ import annotations

@@ -148,7 +148,10 @@ class SearchRun:
         storage = open_storage(s.storage, default_path=default)
         where = describe_storage(s.storage, default_path=default)
         resume = bool(cfg.experiment.resume)
-        name = study_name(s, storage, definition=definition_hash(sweep_overrides(cfg)), resume=resume)
+        log = SearchLog.from_sweep_dir(self.sweep_dir)
+        # The study of the parent run a resumed sweep reopens: named after the same definition.
+        definition = log.sweep_hash() or definition_hash(sweep_overrides(cfg))
+        name = study_name(s, storage, definition=definition, resume=resume)
         study = open_study(name=name, storage=storage, direction=s.direction, sampler=s.sampler, seed=s.seed,
                            distributions=dists, n_jobs=s.n_jobs)
         again = 0
@@ -156,7 +159,6 @@ class SearchRun:
             fail_stale_trials(study, storage)
             again = requeue_interrupted(study)
         tags = {"rlmdj.search.study": name, "rlmdj.search.sampler": s.sampler}
-        log = SearchLog.from_sweep_dir(self.sweep_dir)
         log.start({**tags, "rlmdj.search.storage": where, "rlmdj.search.direction": s.direction,
                    "rlmdj.search.replicas": str(s.replicas), "rlmdj.search.n_trials": str(s.n_trials)})
         self._print_start(name, where, plan, len(study.trials), again)

@@ -268,9 +268,10 @@ def sweep_overrides(cfg: Any) -> list[str]:
 
 
 def definition_hash(overrides: list[str]) -> str:
-    """The sweep's identity as the sweep callback hashes it (what ``experiment.resume`` matches)."""
+    """The sweep's identity as the sweep callback hashes it (what ``experiment.resume`` matches);
+    the parent run's ``rlmdj.sweep_hash`` is used where there is one, this without tracking."""
     definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(_IGNORED_IN_HASH)
-                        and o.split("=", 1)[0] != "experiment.resume")
+                        and o.split("=", 1)[0] not in ("experiment.resume", "experiment.budget_usd"))
     return hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
 
 
@@ -315,7 +316,7 @@ def check_search(cfg: Any) -> None:
     from rlmdj.search.study import check_storage, default_storage_path, make_sampler, open_storage
 
     settings = settings_from(cfg)
-    params = OmegaConf.to_container(cfg.hydra.sweeper.params) if cfg.hydra.sweeper.params else {}
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=True) if cfg.hydra.sweeper.params else {}
     assert isinstance(params, dict)
     plan = plan_search(params, [str(o) for o in cfg.hydra.overrides.task])
     make_sampler(settings.sampler, seed=settings.seed, distributions=distributions(plan.space),

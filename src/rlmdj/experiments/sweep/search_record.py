@@ -45,6 +45,12 @@ class SearchLog:
         info = json.loads(info_file.read_text())
         return cls(scrubbing_client(info["tracking_uri"]), info["parent_run_id"], out)
 
+    def sweep_hash(self) -> str | None:
+        """The parent's ``rlmdj.sweep_hash``: what the callback matches a resumed sweep by."""
+        if self.client is None:
+            return None
+        return self.client.get_run(self.parent).data.tags.get("rlmdj.sweep_hash")
+
     def start(self, tags: dict[str, str]) -> None:
         if self.client is not None:
             for k, v in tags.items():

@@ -5,7 +5,7 @@ score with ``rlmdj scorer=modal scorer.url=https://<workspace>--rlmdj-aesthetics
 See docs/scoring.md for the settings below, auth and costs.
 
 The container runs rlmdj's own scoring code (``rlmdj.scoring.audiobox`` behind
-``rlmdj.scoring.server``), so it returns the same numbers as ``scorer=audiobox`` with the same
+``rlmdj.scoring.serving.server``), so it returns the same numbers as ``scorer=audiobox`` with the same
 weights; the released weights are fetched from the Hugging Face hub once, at image build time,
 and baked into the image (no download at cold start, and their hash is the model identity).
 
@@ -85,7 +85,7 @@ class Scorer:
     @modal.enter()
     def load(self) -> None:
         from rlmdj.scoring.audiobox import AudioboxScorer
-        from rlmdj.scoring.service import ScoringService
+        from rlmdj.scoring.serving.service import ScoringService
 
         scorer = AudioboxScorer(
             WEIGHTS_DIR,
@@ -97,7 +97,7 @@ class Scorer:
 
     @modal.asgi_app(requires_proxy_auth=PROXY_AUTH)
     def web(self):
-        from rlmdj.scoring.server import create_app
+        from rlmdj.scoring.serving.server import create_app
 
         # Behind Modal's proxy every client shares one address, so the per-address upload cap is
         # the container's input limit; bodies still time out after read_timeout_s (408).

@@ -51,8 +51,8 @@ def main() -> None:
 
     from rlmdj.scoring.audiobox import AudioboxScorer, write_random_checkpoint
     from rlmdj.scoring.client import HttpScorer
-    from rlmdj.scoring.server import ServerThread, create_app
-    from rlmdj.scoring.service import ScoringService
+    from rlmdj.scoring.serving.server import ServerThread, create_app
+    from rlmdj.scoring.serving.service import ScoringService
 
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = args.checkpoint or write_random_checkpoint(Path(tmp) / "checkpoint.pt", seed=0)

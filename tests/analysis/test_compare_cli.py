@@ -20,8 +20,8 @@ DOCS = (REPO / "README.md", REPO / "docs" / "experiments.md", REPO / "conf" / "e
 # A stand-in for audiobox behind the real scoring API (deterministic, from window RMS).
 SERVER = """
 import threading
-from rlmdj.scoring.server import ServerThread, create_app
-from rlmdj.scoring.service import ScoringService
+from rlmdj.scoring.serving.server import ServerThread, create_app
+from rlmdj.scoring.serving.service import ScoringService
 from tests.scale.test_batch_screening import RmsScorer
 with ServerThread(create_app(ScoringService(RmsScorer()))) as srv:
     print(srv.url, flush=True)

@@ -133,9 +133,9 @@ def test_scoring_server_modules_need_neither_omegaconf_nor_hydra():
         "        if top in ('omegaconf', 'hydra'):\n"
         "            raise ModuleNotFoundError(f'No module named {top!r}', name=top)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "import rlmdj.scoring.audiobox, rlmdj.scoring.service, rlmdj.scoring.server\n"
+        "import rlmdj.scoring.audiobox, rlmdj.scoring.serving.service, rlmdj.scoring.serving.server\n"
         "from rlmdj.scoring.base import DEFAULT_WEIGHTS\n"
-        "from rlmdj.scoring.uploads import UploadLimits\n"
+        "from rlmdj.scoring.serving.uploads import UploadLimits\n"
         "print(dict(DEFAULT_WEIGHTS), UploadLimits().max_channels)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

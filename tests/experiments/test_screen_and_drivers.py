@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.experiments.assemble import bundled_dir
-from rlmdj.tracking.run_card import build_run_card
+from rlmdj.tracking.record.run_card import build_run_card
 
 
 def _cfg(tmp_path, *overrides):

@@ -206,8 +206,8 @@ class _BatchCounter:
 
 def test_with_a_scoring_server_trials_are_scored_in_batches(compose_cfg, sample_index):
     from rlmdj.experiments.jobs.search_palettes import search_palettes
-    from rlmdj.scoring.server import ServerThread, create_app
-    from rlmdj.scoring.service import ScoringService
+    from rlmdj.scoring.serving.server import ServerThread, create_app
+    from rlmdj.scoring.serving.service import ScoringService
 
     scorer = _BatchCounter()
     with ServerThread(create_app(ScoringService(scorer))) as srv:

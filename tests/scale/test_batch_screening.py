@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rlmdj.scoring.base import AXES, ScoreResult, WindowScore, plan_windows, weighted_average
-from rlmdj.scoring.server import ServerThread, create_app
-from rlmdj.scoring.service import ScoringService
+from rlmdj.scoring.serving.server import ServerThread, create_app
+from rlmdj.scoring.serving.service import ScoringService
 
 pytestmark = pytest.mark.slow  # a server on 127.0.0.1, several renders
 

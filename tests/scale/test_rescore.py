@@ -11,8 +11,8 @@ import soundfile as sf
 from hydra.core.global_hydra import GlobalHydra
 from mlflow.tracking import MlflowClient
 
-from rlmdj.scoring.server import ServerThread, create_app
-from rlmdj.scoring.service import ScoringService
+from rlmdj.scoring.serving.server import ServerThread, create_app
+from rlmdj.scoring.serving.service import ScoringService
 from tests.scale.test_batch_screening import RmsScorer
 
 pytestmark = pytest.mark.slow  # a sweep and a server on 127.0.0.1

@@ -200,8 +200,8 @@ def test_bad_audio_and_settings_are_parameter_errors(scorer, ckpt):
 def test_inprocess_service_and_server_give_identical_numbers(scorer):
     """One checkpoint, three paths: in-process, the Modal handler (service) and HTTP."""
     from rlmdj.scoring.client import HttpScorer, encode_wav
-    from rlmdj.scoring.server import ServerThread, create_app
-    from rlmdj.scoring.service import ScoringService
+    from rlmdj.scoring.serving.server import ServerThread, create_app
+    from rlmdj.scoring.serving.service import ScoringService
 
     audio = _audio(23.5, seed=13)
     direct = scorer.score(audio, sr=44_100)
@@ -239,8 +239,8 @@ def test_score_batch_over_http_fails_only_the_bad_set(scorer):
     """POST /score_batch through the client, 2 sets per request: good sets equal in-process
     scores exactly; a set the server refuses (too long) comes back as that set's own error."""
     from rlmdj.scoring.client import HttpScorer, ScorerRequestError
-    from rlmdj.scoring.server import ServerThread, create_app
-    from rlmdj.scoring.service import ScoringService, UploadLimits
+    from rlmdj.scoring.serving.server import ServerThread, create_app
+    from rlmdj.scoring.serving.service import ScoringService, UploadLimits
 
     service = ScoringService(scorer, limits=UploadLimits(max_duration_s=30.0))
     sets = [(_audio(12.0, seed=31), 44_100), (_audio(35.0, seed=32), 44_100),

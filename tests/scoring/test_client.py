@@ -19,7 +19,7 @@ from rlmdj.scoring.client import (
     ScorerResponseError,
     ScorerUnavailableError,
 )
-from rlmdj.scoring.server import ServerThread
+from rlmdj.scoring.serving.server import ServerThread
 
 URL = "http://scorer.test"
 HEALTH = {"status": "ok", "scorer": "audiobox", "model": "m-1"}

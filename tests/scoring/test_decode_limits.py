@@ -28,9 +28,9 @@ from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import MIN_SCORE_S, ScoreResult, WindowScore, min_score_frames, plan_windows
 from rlmdj.scoring.proxy import ProxyScorer
 from rlmdj.scoring.resample import to_model_input
-from rlmdj.scoring.server import ServerThread, create_app
-from rlmdj.scoring.service import ScoringService
-from rlmdj.scoring.uploads import (
+from rlmdj.scoring.serving.server import ServerThread, create_app
+from rlmdj.scoring.serving.service import ScoringService
+from rlmdj.scoring.serving.uploads import (
     AudioHeader,
     RequestError,
     UploadLimits,

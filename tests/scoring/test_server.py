@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 
 from rlmdj.scoring.base import AXES, ScoreResult, WindowScore, plan_windows, weighted_average
-from rlmdj.scoring.server import ServerThread, create_app
-from rlmdj.scoring.service import RequestError, ScoringService, UploadLimits, decode_audio
+from rlmdj.scoring.serving.server import ServerThread, create_app
+from rlmdj.scoring.serving.service import RequestError, ScoringService, UploadLimits, decode_audio
 
 pytestmark = pytest.mark.slow  # servers on 127.0.0.1
 

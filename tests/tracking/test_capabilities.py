@@ -17,7 +17,7 @@ from rlmdj.dj.drivers.reference import ReferenceDriver
 from rlmdj.dj.rlm.driver import RLMDriver
 from rlmdj.scoring.base import ScoreResult
 from rlmdj.scoring.factory import SCORERS
-from rlmdj.tracking import set_record
+from rlmdj.tracking.record import set_record
 from rlmdj.tracking.traces import set_trace_from_driver
 
 CALL = {"lm": "main", "model": "m", "outputs": ["[[ ## code ## ]]\nprint(play(4))"], "ended_at": 2.0,

@@ -9,7 +9,7 @@ from pathlib import Path
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from rlmdj.tracking.naming import screen_run_name, set_run_name
+from rlmdj.tracking.record.naming import screen_run_name, set_run_name
 from rlmdj.tracking.store import open_store, run_url, ui_command
 
 

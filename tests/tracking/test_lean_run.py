@@ -17,7 +17,7 @@ from rlmdj.tracking.heap import collector_paused
 def test_timeline_png_without_pyplot(tmp_path):
     code = textwrap.dedent(f"""
         import sys
-        from rlmdj.tracking.timeline import plot_timeline
+        from rlmdj.tracking.record.timeline import plot_timeline
         history = [{{"layers": {{"kick": {{"gain": 0.8, "pattern": "four"}}, "bass": {{"gain": 0.5}}}}}},
                    {{"layers": {{"kick": {{"gain": 0.8, "pattern": "half"}}}}}}]
         out = plot_timeline(history, {str(tmp_path / "t.png")!r}, roles=["kick", "bass"], title="t",

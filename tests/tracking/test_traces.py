@@ -139,7 +139,7 @@ class Recorded:
 
 def test_traces_off_leaves_no_trace(tmp_path, compose_cfg, monkeypatch):
     """tracking.traces=false: a run logs no trace (checked on a driver that would have one)."""
-    from rlmdj.tracking.set_record import log_trace
+    from rlmdj.tracking.record.set_record import log_trace
 
     logged = []
     monkeypatch.setattr("rlmdj.tracking.traces.log_set_trace", lambda *a, **k: logged.append(a) or "tr-x")

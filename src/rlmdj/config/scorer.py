@@ -54,7 +54,7 @@ class ServeConfig:
     do sets whose header declares more than ``max_decoded_samples`` (frames x channels) and
     requests whose sets together declare more than ``max_request_decoded_samples``: the server's
     memory follows the decoded audio (4 bytes a sample), not the upload's size, and a small
-    compressed file can decode to gigabytes. ``rlmdj.scoring.uploads.UploadLimits`` (the
+    compressed file can decode to gigabytes. ``rlmdj.scoring.serving.uploads.UploadLimits`` (the
     Modal app's limits) takes its defaults from here.
     """
 

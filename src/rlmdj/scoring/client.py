@@ -40,7 +40,7 @@ from rlmdj.config.scorer import ScorerConfig
 from rlmdj.errors import ParameterError, RlmdjError
 from rlmdj.scoring.base import DEFAULT_WEIGHTS, ScoreResult
 from rlmdj.scoring.resample import MODEL_SR, to_model_input
-from rlmdj.scoring.service import body_to_result
+from rlmdj.scoring.serving.service import body_to_result
 
 __all__ = [
     "HttpScorer",

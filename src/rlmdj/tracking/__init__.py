@@ -2,12 +2,12 @@
 
 - :mod:`~rlmdj.tracking.store`, :mod:`~rlmdj.tracking.health`, :mod:`~rlmdj.tracking.scrubbing`:
   opening a store, checking it answers, and a client that never writes a secret.
-- :mod:`~rlmdj.tracking.run`: one run's lifecycle; :mod:`~rlmdj.tracking.set_record`: what a set
+- :mod:`~rlmdj.tracking.run`: one run's lifecycle; :mod:`~rlmdj.tracking.record.set_record`: what a set
   leaves in it; :mod:`~rlmdj.tracking.identity`: its config hash and params view.
-- :mod:`~rlmdj.tracking.params`, :mod:`~rlmdj.tracking.naming`, :mod:`~rlmdj.tracking.versions`,
+- :mod:`~rlmdj.tracking.params`, :mod:`~rlmdj.tracking.record.naming`, :mod:`~rlmdj.tracking.versions`,
   :mod:`~rlmdj.tracking.datasets`: params and tags, names and descriptions, code versions, inputs.
-- :mod:`~rlmdj.tracking.audio_artifact`, :mod:`~rlmdj.tracking.run_card`,
-  :mod:`~rlmdj.tracking.timeline`, :mod:`~rlmdj.tracking.traces`, :mod:`~rlmdj.tracking.prompts`:
+- :mod:`~rlmdj.tracking.record.audio`, :mod:`~rlmdj.tracking.record.run_card`,
+  :mod:`~rlmdj.tracking.record.timeline`, :mod:`~rlmdj.tracking.traces`, :mod:`~rlmdj.tracking.prompts`:
   the set's audio, the run card, the arrangement picture, the RLM trace, the prompt registry.
 - :mod:`~rlmdj.tracking.heap`: importing large libraries without paying the garbage collector.
 

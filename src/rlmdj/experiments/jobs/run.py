@@ -11,7 +11,7 @@ written to the output folder instead. MLflow writes are batched (see
 :mod:`rlmdj.tracking.run`); an RLM set also leaves a trace, its prompt version and its inputs.
 
 :func:`run_set` is a list of stages (resolve, perform, write, score, log), each leaving in the
-run what it produced; what each part of the record holds is :mod:`rlmdj.tracking.set_record`'s.
+run what it produced; what each part of the record holds is :mod:`rlmdj.tracking.record.set_record`'s.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.sweep.interrupts import deferred_interrupts
 from rlmdj.scoring.base import CachingScorer, Scorer, ScoreResult, WindowedScorer
 from rlmdj.tracking import NullRun, TrackedRun, config_hash, open_store
-from rlmdj.tracking.naming import set_run_name
+from rlmdj.tracking.record.naming import set_run_name
 from rlmdj.tracking.params import run_params
-from rlmdj.tracking.set_record import (
+from rlmdj.tracking.record.set_record import (
     log_config,
     log_description,
     log_performance,

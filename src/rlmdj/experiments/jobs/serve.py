@@ -62,8 +62,8 @@ def check(cfg: DictConfig) -> None:
 def serve(cfg: DictConfig) -> None:
     """Build ``cfg.scorer`` once and serve it until interrupted (settings in ``cfg.experiment.serve``)."""
     from rlmdj.scoring.factory import build_scorer
-    from rlmdj.scoring.server import run_server
-    from rlmdj.scoring.service import ScoringService, UploadLimits
+    from rlmdj.scoring.serving.server import run_server
+    from rlmdj.scoring.serving.service import ScoringService, UploadLimits
 
     s = cfg.experiment.serve
     token = None

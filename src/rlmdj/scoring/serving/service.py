@@ -1,7 +1,7 @@
 """The scoring API as plain functions, shared by rlmdj's server, the Modal app and the client.
 
 * :class:`UploadLimits`, :func:`decode_audio`, :class:`RequestError` -- what an upload may be and
-  how it decodes (:mod:`rlmdj.scoring.uploads`, re-exported here).
+  how it decodes (:mod:`rlmdj.scoring.serving.uploads`, re-exported here).
 * :class:`ScoringService` -- health, bearer-token check and ``score_upload`` around any Scorer.
   A request's sets are checked on their headers -- per set and for the whole request, in decoded
   samples -- before any is decoded; no decoded audio outlives its request, and a request that
@@ -38,7 +38,7 @@ import numpy as np
 
 from rlmdj.errors import ParameterError
 from rlmdj.scoring.base import AXES, DEFAULT_WEIGHTS, Scorer, ScoreResult, WindowScore
-from rlmdj.scoring.uploads import (
+from rlmdj.scoring.serving.uploads import (
     AudioHeader,
     RequestError,
     UploadLimits,

@@ -2,7 +2,7 @@
 
 * :func:`create_app` -- ``GET /health``, ``POST /score`` (multipart field ``audio``, or a raw
   ``audio/wav`` body) and ``POST /score_batch`` (one multipart field ``audio`` per set) around a
-  :class:`~rlmdj.scoring.service.ScoringService`. Request bodies are capped while they stream in
+  :class:`~rlmdj.scoring.serving.service.ScoringService`. Request bodies are capped while they stream in
   and must arrive within ``read_timeout_s`` (408); one client address may upload at most
   ``max_uploads_per_client`` bodies at once (429). Once its body has arrived a request is
   admitted: at most ``max_concurrency`` scorings run at once and ``max_queue`` more wait; beyond
@@ -32,8 +32,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rlmdj.config.scorer import ServeConfig
 from rlmdj.errors import ParameterError
-from rlmdj.scoring.service import RequestError, ScoringService
-from rlmdj.scoring.uploads import over_limit
+from rlmdj.scoring.serving.service import RequestError, ScoringService
+from rlmdj.scoring.serving.uploads import over_limit
 
 __all__ = [
     "BUSY_RETRY_AFTER_S",

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlmdj.dj.drivers.base import Driver, DriverReport, PromptedDriver
 from rlmdj.scoring.base import ScoreResult
 from rlmdj.tracking.identity import scrubbed_config
-from rlmdj.tracking.naming import set_description, set_run_name
+from rlmdj.tracking.record.naming import set_description, set_run_name
 from rlmdj.tracking.run import TrackedRun
 
 __all__ = [
@@ -123,7 +123,7 @@ def _log_arrangement(cfg: DictConfig, run: TrackedRun, session: Any, *, layers_s
     if layers_series:
         run.log_series("dj/layers", [len(bar.audible) for bar in session.history])
     if history and cfg.tracking.log_timeline:
-        from rlmdj.tracking.timeline import plot_timeline
+        from rlmdj.tracking.record.timeline import plot_timeline
 
         return plot_timeline(history, run.artifact_path("arrangement.png"),
                              roles=list(session.palette.samples),
@@ -157,7 +157,7 @@ def log_trace(cfg: DictConfig, run: TrackedRun, driver: Driver, prompt: Any | No
 def log_set_audio(cfg: DictConfig, run: TrackedRun, audio: Any, *, stem: str) -> tuple[str, Path | None]:
     """Write the set (``stem="set"``) or a failed set's ``partial`` audio once, as an artifact,
     and tag its render hash; the artifact path and, with tracking off, the file on disk."""
-    from rlmdj.tracking.audio_artifact import render_sha256, write_set_audio
+    from rlmdj.tracking.record.audio import render_sha256, write_set_audio
 
     path = write_set_audio(run.artifact_path(f"audio/{stem}"), audio, sr=int(cfg.render.sample_rate),
                            fmt=str(cfg.render.artifact_format), wav_subtype=str(cfg.render.wav_subtype))
@@ -175,7 +175,7 @@ def log_preview(cfg: DictConfig, run: TrackedRun, master: Any) -> tuple[bytes, s
     sr = int(cfg.render.sample_rate)
     fmt = str(cfg.render.preview_format).lower()
     if fmt == "ogg":
-        from rlmdj.tracking.audio_artifact import listening_preview
+        from rlmdj.tracking.record.audio import listening_preview
 
         data = listening_preview(master, sr=sr)
         run.artifact_path("audio/preview.ogg").write_bytes(data)
@@ -210,7 +210,7 @@ def log_run_card(cfg: DictConfig, run: TrackedRun, *, score: ScoreResult | None,
                  config_hash: str, session: Any, report: DriverReport, preview: tuple[bytes, str] | None,
                  timeline: Path | None, prompt: str | None) -> None:
     """The HTML run card (listen, timeline, window scores, decisions); never fails the run."""
-    from rlmdj.tracking.run_card import (
+    from rlmdj.tracking.record.run_card import (
         build_run_card,
         decisions_from_artifacts,
         decisions_from_history,

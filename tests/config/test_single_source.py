@@ -114,7 +114,6 @@ def test_plugins_take_their_settings_from_their_config_node():
     assert SequentialSweeper().settings == SequentialSettings()
     assert SequentialSweeper(round_size=3, params={"dj": "a,b"}).settings.round_size == 3
     from hydra_plugins.rlmdj_search.search_sweeper import SearchSweeper
-
     from rlmdj.experiments.sweep.search import SearchSettings
 
     assert SearchSweeper().settings == SearchSettings()

@@ -41,8 +41,8 @@ from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.sweep.interrupts import deferred_interrupts
 from rlmdj.scoring.base import CachingScorer, Scorer, ScoreResult, WindowedScorer
 from rlmdj.tracking import NullRun, TrackedRun, config_hash, open_store
-from rlmdj.tracking.record.naming import set_run_name
 from rlmdj.tracking.params import run_params
+from rlmdj.tracking.record.naming import set_run_name
 from rlmdj.tracking.record.set_record import (
     log_config,
     log_description,

@@ -287,8 +287,8 @@ def screen_palettes(cfg: DictConfig) -> tuple[list[ScreenRow], list[Path], str |
     from rlmdj.experiments.cli.progress import Progress
     from rlmdj.experiments.jobs.run import _open_run
     from rlmdj.tracking import config_hash
-    from rlmdj.tracking.record.naming import screen_run_name
     from rlmdj.tracking.params import run_params
+    from rlmdj.tracking.record.naming import screen_run_name
     from rlmdj.tracking.versions import code_tags
 
     s = cfg.experiment.screen

@@ -37,12 +37,14 @@ from rlmdj.config.experiment import SearchConfig
 from rlmdj.errors import ParameterError
 from rlmdj.search.palettes import Outcome, PaletteStudy, Scored, TrialRow, trial_name
 
-__all__ = ["SearchOutcome", "check", "evaluator", "open_search", "search_job", "search_palettes"]
+__all__ = ["SearchOutcome", "check", "evaluate_trials", "evaluator", "open_search", "search_job", "search_palettes",
+           "settings", "worker_config"]
 
 _KEY = "experiment.search"
 
 
 def settings(cfg: DictConfig) -> SearchConfig:
+    """``experiment.search`` as its schema dataclass."""
     from rlmdj.config import bind
 
     return bind(cfg.experiment.search, SearchConfig, _KEY)
@@ -324,7 +326,7 @@ def _slots(cfg: DictConfig, s: SearchConfig) -> int:
     return max(_workers(s), int(cfg.scorer.max_batch_sets)) if batched else _workers(s)
 
 
-def counted(out: SearchOutcome) -> int:
+def _counted(out: SearchOutcome) -> int:
     from rlmdj.search.loop import counted_trials
 
     return counted_trials(out.study.study)
@@ -344,7 +346,7 @@ def search_palettes(cfg: DictConfig) -> SearchOutcome:
     out = open_search(cfg)  # before the run: a storage or study refused leaves no run behind
     out_dir = Path(str(cfg.paths.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
-    before = counted(out)
+    before = _counted(out)
     todo = max(0, s.n_trials - before)
     if out.resumed:
         print(f"rlmdj: resume: study {out.name} has {before} of {s.n_trials} trials; running {todo}",

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 from fake_openai import CRITIC_MARKER, FakeOpenAI
 from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
 from scripted import ScriptedLM
 
 from rlmdj.config.dj import DJConfig, ModelConfig
@@ -125,36 +126,46 @@ def test_price_table_and_unknown_models():
     assert token_cost("openai/local-model", 1000, 100) is None
 
 
+def _cfg(dj: dict | None = None, critic: bool = False, **model):
+    return OmegaConf.create({"dj": dj or {}, "model": {"model": PRICED, **model},
+                             "guardrails": {"critic": critic}})
+
+
 @pytest.mark.parametrize(("dj", "model", "key"), [
     ({}, {"max_tokens_per_set": -5}, "model.max_tokens_per_set"),
     ({}, {"max_tokens_per_set": 0}, "model.max_tokens_per_set"),
+    ({}, {"max_tokens_per_set": 2.5}, "model.max_tokens_per_set"),
     ({}, {"max_cost_usd": -1.0}, "model.max_cost_usd"),
+    ({}, {"max_cost_usd": "lots"}, "model.max_cost_usd"),
     ({}, {"max_cost_usd": math.nan}, "model.max_cost_usd"),
     ({"max_wall_s": -3.0}, {}, "dj.max_wall_s"),
     ({"max_wall_s": math.inf}, {}, "dj.max_wall_s"),
 ])
 def test_bad_limits_name_their_key(dj, model, key):
     with pytest.raises(ParameterError, match=key.replace(".", r"\.")):
-        check_set_budgets(DJConfig(**dj), ModelConfig(model=PRICED, **model), critic=False)
+        check_set_budgets(_cfg(dj, **model))
 
 
 def test_a_cost_limit_needs_a_price():
-    check_set_budgets(DJConfig(), ModelConfig(model=PRICED, max_cost_usd=0.5), critic=True)
-    check_set_budgets(DJConfig(), ModelConfig(model="openai/local-model", max_tokens_per_set=9000), critic=True)
+    check_set_budgets(_cfg(critic=True, max_cost_usd=0.5))
+    check_set_budgets(_cfg(critic=True, model="openai/local-model", max_tokens_per_set=9000))
     with pytest.raises(ParameterError) as info:
-        check_set_budgets(DJConfig(), ModelConfig(model="openai/local-model", max_cost_usd=0.5), critic=False)
+        check_set_budgets(_cfg(model="openai/local-model", max_cost_usd=0.5))
     text = str(info.value)
     assert "cannot be measured" in text and "openai/local-model" in text and "model.max_tokens_per_set" in text
     with pytest.raises(ParameterError, match="model.critic_model"):
-        check_set_budgets(DJConfig(), ModelConfig(model=PRICED, critic_model="openai/local-model",
-                                                  max_cost_usd=0.5), critic=True)
+        check_set_budgets(_cfg(critic=True, critic_model="openai/local-model", max_cost_usd=0.5))
+    check_set_budgets(_cfg(critic=False, critic_model="openai/local-model", max_cost_usd=0.5))
 
 
 def test_the_estimate_grows_with_the_set_and_respects_the_set_limits():
-    kw = {"prompt_chars": 2000, "context_chars": 1500, "critic": True, "critic_every": 16}
+    kw = {"prompt_chars": 2000, "critic": True, "critic_every": 16, "dj": DJConfig()}
     short = estimate_set(model=ModelConfig(model=PRICED), bars=32, **kw)
     long = estimate_set(model=ModelConfig(model=PRICED), bars=128, **kw)
     assert 0 < short.tokens < long.tokens and 0 < short.cost_usd < long.cost_usd
+    full = estimate_set(model=ModelConfig(model=PRICED), bars=128,
+                        **{**kw, "dj": DJConfig(history="full", scaffold="dspy")})
+    assert full.tokens > 2 * long.tokens  # every turn carries every turn before it
     assert estimate_set(model=ModelConfig(model="openai/local-model"), bars=32, **kw).cost_usd is None
     capped = estimate_set(model=ModelConfig(model=PRICED, max_tokens_per_set=5000, max_cost_usd=0.0001),
                           bars=128, **kw)

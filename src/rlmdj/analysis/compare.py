@@ -185,6 +185,7 @@ class Comparison:
     unit: str = CompareConfig.unit
     notes: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    budget_hits: dict[str, int] = field(default_factory=dict)  # label -> runs a set budget stopped
 
     def group(self, label: str) -> GroupSummary:
         for g in self.groups:
@@ -348,6 +349,10 @@ def compare(
     base = resolve_baseline(labels, [conds[lab] for lab in labels], baseline)
     groups = [_group(lab, conds[lab], buckets[lab], metric_keys, unit, notes) for lab in labels]
     played = {lab: sorted({r.prompt_version for r in buckets[lab] if r.prompt_version}) for lab in labels}
+    hits = {lab: [r.budget for r in buckets[lab] if r.budget] for lab in labels}
+    notes += [f"budget: {lab}: {len(h)} of {len(buckets[lab])} run(s) stopped at a set budget ("
+              + ", ".join(f"{w} {h.count(w)}" for w in sorted(set(h))) + "); they hold the mix to the end"
+              for lab, h in hits.items() if h]
     if any(played.values()):  # which registered prompt version each condition played
         notes.append("prompt versions: " + "; ".join(
             f"{lab}: {', '.join(v) or 'no LLM prompt'}" for lab, v in played.items()))
@@ -370,7 +375,7 @@ def compare(
         scorer=identity or prefix, baseline=base, groups=groups,
         tests=primary_rows + secondary_rows, test=test, alpha=alpha, delta=delta, power=power,
         unit=unit, notes=notes + _identical_groups(groups, primary_key),
-        duplicates=[r.run_id for r in aside],
+        duplicates=[r.run_id for r in aside], budget_hits={lab: len(h) for lab, h in hits.items() if h},
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "RESCORED_TAG_PREFIX",
     "SCORER_TAG",
     "SCORER_TAGS",
+    "STOP_REASON_TAG",
     "SWEPT_KEYS_TAG",
     "RunRecord",
     "latest_per_config",
@@ -45,6 +46,7 @@ PALETTE_HASH_TAG = "rlmdj.palette_hash"
 # with "run_id", "condition", "job").
 ADOPTED_TAG_PREFIX = "rlmdj.adopted."
 SWEPT_KEYS_TAG = "rlmdj.swept_keys"
+STOP_REASON_TAG = "dj.stop_reason"  # why the RLM DJ stopped: budget:<which> when a budget did
 # The tag that names the exact scorer of a run (written by the run pipeline).
 SCORER_TAGS: tuple[str, ...] = ("rlmdj.scorer_identity",)
 # The metric prefix of the scorer that scored the run as it was played (``proxy``).
@@ -69,6 +71,8 @@ class RunRecord:
     rescore): ``scorer`` is the in-run scorer's identity, ``scorers`` maps each metric prefix to
     the identity that wrote it, and ``rescored`` lists the prefixes a rescore wrote.
     ``ears_scorer`` is the identity of the scorer the DJ heard through (None: it did not hear).
+    ``budget`` names the set budget that stopped the DJ's LM requests (``tokens``, ``cost``,
+    ``wall``; None: none did), from its ``dj.stop_reason`` of ``budget:<which>``.
     """
 
     run_id: str
@@ -87,6 +91,7 @@ class RunRecord:
     scorers: dict[str, str] = field(default_factory=dict)
     rescored: tuple[str, ...] = ()
     ears_scorer: str | None = None
+    budget: str | None = None
 
     @property
     def prefixes(self) -> list[str]:
@@ -154,6 +159,7 @@ def record_from_run(run: Any) -> RunRecord:
         scorers=scorers,
         rescored=rescored,
         ears_scorer=next((str(tags[k]) for k in EARS_SCORER_TAGS if tags.get(k)), None),
+        budget=str(tags.get(STOP_REASON_TAG, "")).partition("budget:")[2] or None,
     )
 
 

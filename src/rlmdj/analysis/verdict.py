@@ -31,7 +31,14 @@ def metric_name(text: str) -> str:
 
 
 def verdict(c: Comparison, t: Contrast) -> str:
-    """One sentence for contrast ``t`` of comparison ``c``."""
+    """One sentence for contrast ``t`` of comparison ``c``; it says how many runs of either side a
+    set budget stopped (their last bars hold the mix, and their scores hear it)."""
+    hits = [f"{short_name(c, lab)} {c.budget_hits[lab]} of {len(c.group(lab).run_ids)}"
+            for lab in dict.fromkeys((t.label, c.baseline)) if c.budget_hits.get(lab)]
+    return _finding(c, t) + (f" (runs stopped at a set budget: {', '.join(hits)})" if hits else "")
+
+
+def _finding(c: Comparison, t: Contrast) -> str:
     name, base = short_name(c, t.label), short_name(c, c.baseline)
     axis = t.metric.split("/", 1)[-1]
     design = (f"paired over {t.n_a} replicas" if t.design == "paired" and c.unit == "replica"
@@ -57,11 +64,14 @@ def verdicts(c: Comparison) -> list[str]:
 
 
 def verdict_metrics(c: Comparison) -> dict[str, float]:
-    """``compare/<condition>/{delta_OBJ,ci_low,ci_high,p_holm,n}`` for every primary contrast."""
+    """``compare/<condition>/{delta_OBJ,ci_low,ci_high,p_holm,n}`` for every primary contrast, and
+    ``compare/<condition>/budget_hits`` for every condition whose runs a set budget stopped."""
     out: dict[str, float] = {}
     for t in c.primary_tests():
         prefix = f"compare/{metric_name(short_name(c, t.label))}"
         values = {f"delta_{c.axis}": t.diff, "ci_low": t.ci_low, "ci_high": t.ci_high,
                   "p_holm": t.p_adj, "n": float(t.n)}
         out.update({f"{prefix}/{k}": float(v) for k, v in values.items() if math.isfinite(v)})
+    for label, hits in c.budget_hits.items():
+        out[f"compare/{metric_name(short_name(c, label))}/budget_hits"] = float(hits)
     return out

@@ -178,10 +178,14 @@ class ExperimentConfig:
     (matched by config hash), so re-running an interrupted sweep only runs what is missing.
     ``analysis``: ``compare`` (conditions vs baseline), ``gap`` (the gap decomposition) or
     ``none``, computed over the sweep's child runs and logged to its parent run.
+    ``budget_usd``: what a sweep's LLM sets may spend (null: no limit); a job whose forecast
+    would take the spent, in-flight and forecast cost past it is skipped, and a resumed sweep
+    starts a new budget (``rlmdj.experiments.sweep.budget``).
     """
 
     name: str = "run"
     resume: bool = False
+    budget_usd: float | None = None
     analysis: str = "compare"
     compare: CompareConfig = field(default_factory=CompareConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)

@@ -1,5 +1,5 @@
 """What the RLM DJ (``dj=rlm``) reads besides the mixer: its model, its prompt file, its sandbox
-and its code budgets, checked before a set is played.
+and its code and spending budgets, checked before a set is played.
 
 :func:`check` is the ``rlm`` entry's check in :data:`~rlmdj.dj.drivers.registry.DRIVERS`, run by
 the preflight before a run is opened. :func:`prompt_text` is the one prompt lookup: the check
@@ -67,6 +67,7 @@ def check(cfg: Any) -> None:
     """``dj=rlm``'s preflight: sandbox and code budgets, scaffold and history, the tools' checks,
     then (unless it replays a transcript) the model settings, its key variables and the prompt file."""
     from rlmdj.dj.rlm.scaffold import HISTORIES, SCAFFOLDS, check_sub_model
+    from rlmdj.dj.rlm.budget import check_set_budgets
     from rlmdj.dj.tools.registry import check_tools
 
     choice(cfg, "dj.sandbox.kind", SANDBOXES)
@@ -98,6 +99,7 @@ def check(cfg: Any) -> None:
             http_url(base, key, "http://127.0.0.1:8000/v1")
     check_sub_model(str(setting(cfg, "dj.scaffold")), bool(setting(cfg, "dj.sub_lm")),
                     setting(cfg, "model.sub_model"))
+    check_set_budgets(cfg)  # the set's token, cost and wall-clock limits
     api_key_set(cfg, "model.api_key_env", "model.model")
     if setting(cfg, "guardrails.critic") and setting(cfg, "model.critic_model"):
         api_key_set(cfg, "model.critic_api_key_env", "model.critic_model")

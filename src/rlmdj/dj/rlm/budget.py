@@ -38,17 +38,22 @@ __all__ = [
     "estimate_set",
     "token_cost",
     "token_prices",
+    "unpriced_model",
 ]
 
-# What a set is expected to ask, calibrated on the shipped prompts and DSPy 3.4's RLM template
-# (tests/dj/test_budget.py measures it): the RLM's own instructions, tool list and input fields
-# around the prompt, the history each code turn adds to every later request, one reply, the bars
-# a turn plays, and the critic's request and reply.
+# What a set is expected to ask, measured on sets played through the scripted server with the
+# shipped prompts (a reply there is shorter than a real model's, so REPLY_TOKENS is a real one):
+# the scaffold's own text around the prompt per ``dj.scaffold``, the palette and set plan the
+# model reads, what one code turn adds to the history (its code, reasoning and tool output), the
+# ledger a windowed history folds earlier turns into, one reply, the bars a turn plays (a
+# cautious 4: more turns cost more), and the critic's request and reply.
 CHARS_PER_TOKEN = 4.0
-SCAFFOLD_TOKENS = 2600
-TURN_HISTORY_TOKENS = 450
-REPLY_TOKENS = 220
-BARS_PER_TURN = 6
+SCAFFOLD_TOKENS: dict[str, int] = {"lean": 500, "dspy": 1500}
+CONTEXT_CHARS = 2000
+TURN_HISTORY_TOKENS = 300
+LEDGER_TOKENS = 300
+REPLY_TOKENS = 200
+BARS_PER_TURN = 4
 CRITIC_REQUEST_TOKENS = 900
 CRITIC_REPLY_TOKENS = 60
 
@@ -96,28 +101,35 @@ def _limit(value: Any, key: str, example: Any, *, integer: bool = False) -> floa
     return float(value)
 
 
-def _priced_models(model: ModelConfig, critic: bool) -> list[tuple[str, str]]:
-    """(config key, model id) of every LM the set may call: main, critic, sub."""
-    found = [("model.model", str(model.model))]
-    if critic:
-        found.append(("model.critic_model", str(model.critic_model or model.model)))
-    if model.sub_model:
-        found.append(("model.sub_model", str(model.sub_model)))
-    return found
+def unpriced_model(cfg: Any) -> tuple[str, str] | None:
+    """``(config key, model id)`` of the first LM a set of ``cfg`` may call (main, critic, sub)
+    that has no known price, or None: then its cost can be measured."""
+    from rlmdj.validation import setting
+
+    main = str(setting(cfg, "model.model"))
+    models = [("model.model", main)]
+    if setting(cfg, "guardrails.critic"):
+        models.append(("model.critic_model", str(setting(cfg, "model.critic_model") or main)))
+    if setting(cfg, "model.sub_model"):
+        models.append(("model.sub_model", str(setting(cfg, "model.sub_model"))))
+    return next(((k, m) for k, m in models if token_prices(m) is None), None)
 
 
-def check_set_budgets(dj: DJConfig, model: ModelConfig, *, critic: bool) -> None:
-    """The per-set limits are positive numbers or null, and a cost limit is measurable: every
-    model the set may call has a price (else one line naming it and the token limit instead)."""
-    _limit(model.max_tokens_per_set, "model.max_tokens_per_set", 200000, integer=True)
-    _limit(dj.max_wall_s, "dj.max_wall_s", 600)
-    if _limit(model.max_cost_usd, "model.max_cost_usd", 0.5) is None:
+def check_set_budgets(cfg: Any) -> None:
+    """The per-set limits of a composed config are positive numbers or null, and a cost limit is
+    measurable: every model the set may call has a price (else one line naming the model and
+    suggesting the token limit)."""
+    from rlmdj.validation import setting
+
+    _limit(setting(cfg, "model.max_tokens_per_set"), "model.max_tokens_per_set", 200000, integer=True)
+    _limit(setting(cfg, "dj.max_wall_s"), "dj.max_wall_s", 600)
+    if _limit(setting(cfg, "model.max_cost_usd"), "model.max_cost_usd", 0.5) is None:
         return
-    for key, name in _priced_models(model, critic):
-        if token_prices(name) is None:
-            raise ParameterError(
-                f"model.max_cost_usd: the cost cannot be measured for {key}={name} (no price in "
-                "LiteLLM's table); limit the set with model.max_tokens_per_set instead")
+    unpriced = unpriced_model(cfg)
+    if unpriced is not None:
+        raise ParameterError(
+            f"model.max_cost_usd: the cost cannot be measured for {unpriced[0]}={unpriced[1]} (no "
+            "price in LiteLLM's table); limit the set with model.max_tokens_per_set instead")
 
 
 @dataclass
@@ -262,15 +274,24 @@ class SetEstimate:
         return self.input_tokens + self.output_tokens
 
 
-def estimate_set(*, model: ModelConfig, prompt_chars: int, context_chars: int, bars: int,
-                 critic: bool, critic_every: int) -> SetEstimate:
-    """A set's tokens and cost from the prompt's size, the palette and plan the model reads
-    (``context_chars``) and the set length: one code turn per :data:`BARS_PER_TURN` bars plus a
-    first look, each request carrying the scaffold, the prompt and the turns before it; a critic
-    request every ``critic_every`` bars. Capped by the set's own token and cost limits."""
+def _history_tokens(turn: int, dj: DJConfig) -> float:
+    """What the history adds to request ``turn`` (0-based): every turn before it, or the last
+    ``history_window`` and the ledger of the others."""
+    if dj.history == "window" and turn > dj.history_window:
+        return dj.history_window * TURN_HISTORY_TOKENS + LEDGER_TOKENS
+    return turn * TURN_HISTORY_TOKENS
+
+
+def estimate_set(*, model: ModelConfig, dj: DJConfig, prompt_chars: int, bars: int, critic: bool,
+                 critic_every: int) -> SetEstimate:
+    """A set's tokens and cost from the prompt's size and the set length: one code turn per
+    :data:`BARS_PER_TURN` bars plus a first look, each request carrying the scaffold, the prompt,
+    the palette and plan, and the history ``dj.history`` keeps; a critic request every
+    ``critic_every`` bars. Capped by the set's own token and cost limits."""
     turns = math.ceil(bars / BARS_PER_TURN) + 1
-    base = SCAFFOLD_TOKENS + (prompt_chars + context_chars) / CHARS_PER_TOKEN
-    main_in = turns * base + TURN_HISTORY_TOKENS * turns * (turns - 1) / 2
+    scaffold = SCAFFOLD_TOKENS.get(dj.scaffold, max(SCAFFOLD_TOKENS.values()))
+    base = scaffold + (prompt_chars + CONTEXT_CHARS) / CHARS_PER_TOKEN
+    main_in = sum(base + _history_tokens(k, dj) for k in range(turns))
     main_out = turns * REPLY_TOKENS
     critics = bars // max(1, critic_every) if critic else 0
     critic_in, critic_out = critics * CRITIC_REQUEST_TOKENS, critics * CRITIC_REPLY_TOKENS

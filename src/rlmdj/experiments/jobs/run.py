@@ -339,6 +339,7 @@ def _sweep_line(cfg: DictConfig, ctx: Any) -> str:
 
 def run_job(cfg: DictConfig) -> float | None:
     """``rlmdj`` with no experiment: one tracked set; returns OBJ for sweepers."""
+    from rlmdj.experiments.sweep.budget import budget_gate
     from rlmdj.experiments.sweep.context import job_context
 
     ctx = job_context(cfg)  # sweep parent + condition tags; a finished twin when resuming
@@ -346,7 +347,12 @@ def run_job(cfg: DictConfig) -> float | None:
         print(f"rlmdj: resume: config already FINISHED in run {ctx.finished_run_id}; skipped")
         return ctx.finished_obj
     in_sweep = ctx.parent_run_id is not None
-    outcome = run_set(cfg, parent_run_id=ctx.parent_run_id, extra_tags=ctx.tags, quiet=in_sweep)
+    label = f"{ctx.tags.get('rlmdj.condition', 'job')} replica={cfg.replica}"
+    with budget_gate(cfg, label) as admission:  # experiment.budget_usd: a set past it is skipped
+        if not admission.admitted:
+            return None
+        outcome = admission.outcome = run_set(cfg, parent_run_id=ctx.parent_run_id,
+                                              extra_tags=ctx.tags, quiet=in_sweep)
     if in_sweep:
         print_job_line(outcome, _sweep_line(cfg, ctx))
     else:

@@ -89,15 +89,18 @@ class SweepCallback(Callback):
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = _sweep_params(config)
+        from rlmdj.experiments.sweep.budget import check_sweep_budget
         from rlmdj.experiments.sweep.checks import preflight_sweep
         from rlmdj.failures import exit_on
 
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
             preflight_sweep(config)
+            check_sweep_budget(config)  # experiment.budget_usd, and a price for every LLM job's models
         except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
             exit_on(exc, config)
         _check_sequential(config, overrides)  # before any run or job exists
         if not config.tracking.enabled:
+            _open_ledger(config)  # the forecast and the budget hold without a store too
             return
         sweep_dir = Path(str(config.hydra.sweep.dir)).resolve()
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +111,7 @@ class SweepCallback(Callback):
             exit_on(exc, config)
         resume = bool(config.experiment.resume)
         definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(IGNORED_PREFIXES)
-                            and o.split("=", 1)[0] != "experiment.resume")
+                            and o.split("=", 1)[0] not in ("experiment.resume", "experiment.budget_usd"))
         sweep_hash = hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
         parent_id = self._reusable_parent(client, experiment_id, sweep_hash) if resume else None
         tags = {
@@ -138,6 +141,7 @@ class SweepCallback(Callback):
             "n_jobs": _count_jobs(overrides),  # "job k/N" lines of the jobs
         }))
         (sweep_dir / ".rlmdj_jobs_done").unlink(missing_ok=True)  # jobs count k of N afresh
+        _open_ledger(config, client, experiment_id)  # the forecast, before the first job
         self._state = {"client": client, "experiment_id": experiment_id, "parent": parent_id,
                        "sweep_dir": sweep_dir, "done": False}
         atexit.register(self._abort)
@@ -174,10 +178,15 @@ class SweepCallback(Callback):
         except Exception as exc:  # noqa: BLE001 - the sweep's runs are done; say why the report is missing
             client.set_tag(parent, "rlmdj.analysis_error", repr(exc)[:1000])
             print(f"rlmdj: sweep analysis skipped: {exc}", file=sys.stderr)
+        from rlmdj.experiments.sweep.budget import record_budget
+
+        budget_line = record_budget(client, parent, state["sweep_dir"])  # what ran, what was skipped
         client.set_terminated(parent, "FINISHED")
         state["done"] = True
         self._restore()
         _print_sweep_end(client, state["experiment_id"], parent, config, state["sweep_dir"] / "analysis")
+        if budget_line:
+            print(budget_line)
         _print_verdicts(client, parent, result)
         from rlmdj.experiments.cli.summary import print_ui_lines
 
@@ -211,6 +220,12 @@ class SweepCallback(Callback):
         # KILLED too, also between runs of an experiment that opens several.
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+
+def _open_ledger(config: DictConfig, client: Any = None, experiment_id: str | None = None) -> None:
+    from rlmdj.experiments.sweep.budget import open_ledger
+
+    open_ledger(config, Path(str(config.hydra.sweep.dir)).resolve(), client, experiment_id)
 
 
 def _print_sweep_end(client: Any, experiment_id: str, parent: str, config: DictConfig,

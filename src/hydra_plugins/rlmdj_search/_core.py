@@ -121,34 +121,59 @@ class SearchRun:
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
 
     def run(self, arguments: list[str]) -> list[Sequence[Any]]:
-        from rlmdj.experiments.sweep.search import (
-            definition_hash,
-            plan_search,
-            study_name,
-            sweep_overrides,
-        )
+        """Open (or resume) the study, run its trials, confirm the winner, keep the record."""
+        from rlmdj.experiments.sweep.search import plan_search
         from rlmdj.experiments.sweep.search_record import SearchLog
-        from rlmdj.search.loop import confirm, requeue_interrupted, search
+        from rlmdj.search.loop import search
         from rlmdj.search.space import distributions
+        from rlmdj.search.study import summarise
+
+        s = self.settings
+        plan = plan_search(self.params, arguments)
+        dists = distributions(plan.space)
+        self.sweep_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+        log = SearchLog.from_sweep_dir(self.sweep_dir)
+        study, name, where = self._open(plan, dists, log)
+        launch = _Launch(self, plan, {"rlmdj.search.study": name, "rlmdj.search.sampler": s.sampler})
+
+        def on_trial(result: TrialResult) -> None:
+            best = _best(study)
+            log.trial(result, None if best is None else best.value)
+            print(_trial_line(result, best, s.replicas), flush=True)
+
+        search(study, dists, launch, n_trials=s.n_trials, n_jobs=s.n_jobs, replicas=s.replicas, on_trial=on_trial)
+        summary = summarise(study)
+        confirmation = self._confirm(summary, launch, log) if s.confirming and summary.best_number is not None else None
+        verdict, outcome = self._verdict(study, summary, confirmation)
+        record = {"study": name, "storage": where,
+                  "settings": {**asdict(s), "storage": where},  # a database URL's password stays out
+                  "baseline": plan.fixed, "space": [asdict(p) for p in plan.space], "trials": _trials(study),
+                  "verdict": verdict, "confirmation": None if confirmation is None else asdict(confirmation)}
+        files = log.finish(study=study, summary=summary, record=record, verdict=verdict, outcome=outcome)
+        print(f"search: {summary.line()}; record in {files['search'].parent}", flush=True)
+        for line in verdict.splitlines()[1:]:
+            print(f"search verdict: {line.lstrip('- ')}", flush=True)
+        return launch.returns
+
+    def _open(self, plan: SearchPlan, dists: dict[str, Any], log: Any) -> tuple[Any, str, str]:
+        """The study (a resumed one with its interrupted trials failed and asked again), its name
+        and where it is stored; the parent run is tagged with both."""
+        from rlmdj.experiments.sweep.search import definition_hash, study_name, sweep_overrides
+        from rlmdj.search.loop import requeue_interrupted
         from rlmdj.search.study import (
             default_storage_path,
             describe_storage,
             fail_stale_trials,
             open_storage,
             open_study,
-            summarise,
         )
 
         s, cfg = self.settings, self.config
-        plan = plan_search(self.params, arguments)
-        dists = distributions(plan.space)
-        self.sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, self.sweep_dir / "multirun.yaml")
         default = default_storage_path(str(cfg.tracking.uri), fallback_dir=str(cfg.paths.root_dir))
         storage = open_storage(s.storage, default_path=default)
         where = describe_storage(s.storage, default_path=default)
         resume = bool(cfg.experiment.resume)
-        log = SearchLog.from_sweep_dir(self.sweep_dir)
         # The study of the parent run a resumed sweep reopens: named after the same definition.
         definition = log.sweep_hash() or definition_hash(sweep_overrides(cfg))
         name = study_name(s, storage, definition=definition, resume=resume)
@@ -158,44 +183,29 @@ class SearchRun:
         if resume:
             fail_stale_trials(study, storage)
             again = requeue_interrupted(study)
-        tags = {"rlmdj.search.study": name, "rlmdj.search.sampler": s.sampler}
-        log.start({**tags, "rlmdj.search.storage": where, "rlmdj.search.direction": s.direction,
-                   "rlmdj.search.replicas": str(s.replicas), "rlmdj.search.n_trials": str(s.n_trials)})
+        log.start({"rlmdj.search.study": name, "rlmdj.search.sampler": s.sampler, "rlmdj.search.storage": where,
+                   "rlmdj.search.direction": s.direction, "rlmdj.search.replicas": str(s.replicas),
+                   "rlmdj.search.n_trials": str(s.n_trials)})
         self._print_start(name, where, plan, len(study.trials), again)
-        launch = _Launch(self, plan, tags)
+        return study, name, where
 
-        def on_trial(result: TrialResult) -> None:
-            best = _best(study)
-            log.trial(result, None if best is None else best.value)
-            print(_trial_line(result, best, s.replicas), flush=True)
+    def _confirm(self, summary: Any, launch: _Launch, log: Any) -> Confirmation:
+        """The best trial against the baseline on fresh replicas, a line per round."""
+        from rlmdj.search.loop import confirm
 
-        search(study, dists, launch, n_trials=s.n_trials, n_jobs=s.n_jobs, replicas=s.replicas, on_trial=on_trial)
-        summary = summarise(study)
-        confirmation = None
-        if s.confirming and summary.best_number is not None:
-            print(f"search: confirming trial #{summary.best_number} against the baseline on fresh replicas "
-                  f"{s.replicas}.. (at most {s.confirmation.max_replicas} each)", flush=True)
+        s = self.settings
+        print(f"search: confirming trial #{summary.best_number} against the baseline on fresh replicas "
+              f"{s.replicas}.. (at most {s.confirmation.max_replicas} each)", flush=True)
 
-            def on_round(c: Confirmation) -> None:
-                log.confirm_round(c)
-                last = c.rounds[-1]
-                print(f"search: confirmation round {len(c.rounds)}, {last['replicas']} fresh replicas each: "
-                      f"best − baseline {_signed(last['mean'])} [{_signed(c.low)}, {_signed(c.high)}] "
-                      f"{last['decision']}", flush=True)
+        def on_round(c: Confirmation) -> None:
+            log.confirm_round(c)
+            last = c.rounds[-1]
+            print(f"search: confirmation round {len(c.rounds)}, {last['replicas']} fresh replicas each: "
+                  f"best − baseline {_signed(last['mean'])} [{_signed(c.low)}, {_signed(c.high)}] "
+                  f"{last['decision']}", flush=True)
 
-            confirmation = confirm(launch, best_number=summary.best_number, best_params=summary.best_params,
-                                   direction=s.direction, first_replica=s.replicas, settings=s.confirmation,
-                                   on_round=on_round)
-        verdict, outcome = self._verdict(study, summary, confirmation)
-        settings = {**asdict(s), "storage": where}  # a database URL's password stays out of the record
-        record = {"study": name, "storage": where, "settings": settings, "baseline": plan.fixed,
-                  "space": [asdict(p) for p in plan.space], "trials": _trials(study), "verdict": verdict,
-                  "confirmation": None if confirmation is None else asdict(confirmation)}
-        files = log.finish(study=study, summary=summary, record=record, verdict=verdict, outcome=outcome)
-        print(f"search: {summary.line()}; record in {files['search'].parent}", flush=True)
-        for line in verdict.splitlines()[1:]:
-            print(f"search verdict: {line.lstrip('- ')}", flush=True)
-        return launch.returns
+        return confirm(launch, best_number=summary.best_number, best_params=summary.best_params,
+                       direction=s.direction, first_replica=s.replicas, settings=s.confirmation, on_round=on_round)
 
     def _print_start(self, name: str, where: str, plan: SearchPlan, existing: int, again: int) -> None:
         s = self.settings

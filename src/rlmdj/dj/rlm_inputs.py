@@ -66,8 +66,8 @@ def prompt_text(cfg: Any) -> tuple[str, str]:
 def check(cfg: Any) -> None:
     """``dj=rlm``'s preflight: sandbox and code budgets, scaffold and history, the tools' checks,
     then (unless it replays a transcript) the model settings, its key variables and the prompt file."""
-    from rlmdj.dj.rlm.scaffold import HISTORIES, SCAFFOLDS, check_sub_model
     from rlmdj.dj.rlm.budget import check_set_budgets
+    from rlmdj.dj.rlm.scaffold import HISTORIES, SCAFFOLDS, check_sub_model
     from rlmdj.dj.tools.registry import check_tools
 
     choice(cfg, "dj.sandbox.kind", SANDBOXES)

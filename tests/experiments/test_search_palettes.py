@@ -68,8 +68,8 @@ def test_a_search_ranks_its_trials_keeps_the_top_k_and_plays_them_as_child_runs(
     assert parent.info.status == "FINISHED" and all(c.info.status == "FINISHED" for c in children)
     m = parent.data.metrics
     assert m["search/n_trials"] == 6 and m["search/n_failed"] == 0 and m["search/median_OBJ"] <= m["search/best_OBJ"]
-    ranked = list(csv.DictReader(open(client.download_artifacts(parent.info.run_id, "search/ranked.csv",
-                                                                str(launch)))))
+    table = Path(client.download_artifacts(parent.info.run_id, "search/ranked.csv", str(launch)))
+    ranked = list(csv.DictReader(table.read_text().splitlines()))
     assert len(ranked) == 6 and float(ranked[0]["OBJ"]) == pytest.approx(m["search/best_OBJ"], abs=1e-4)
     assert [r["curated"] for r in ranked[:3]] == ["palette_002", "palette_003", ""]
     # The trials are the Optuna study's, in the journal beside the MLflow store.

@@ -33,7 +33,7 @@ from scipy import stats
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.experiments.assemble import bundled_dir, load_index
 from rlmdj.experiments.jobs.screen import score_palettes
-from rlmdj.experiments.jobs.search_palettes import evaluate_trials, open_search
+from rlmdj.experiments.jobs.search.palette_search import evaluate_trials, open_search
 
 
 def _cfg(tmp: str, args: argparse.Namespace, seed: int):

@@ -156,7 +156,7 @@ def test_an_existing_study_named_without_resume_is_refused_before_anything_runs(
 # ------------------------------------------------------------------------------ in process
 def test_a_failing_trial_is_told_fail_and_the_search_goes_on(compose_cfg, sample_index, monkeypatch, capsys):
     from rlmdj.experiments.jobs import screen
-    from rlmdj.experiments.jobs.search_palettes import search_palettes
+    from rlmdj.experiments.jobs.search.palette_search import search_palettes
 
     calls = {"n": 0}
     real = screen.worker_score
@@ -205,7 +205,7 @@ class _BatchCounter:
 
 
 def test_with_a_scoring_server_trials_are_scored_in_batches(compose_cfg, sample_index):
-    from rlmdj.experiments.jobs.search_palettes import search_palettes
+    from rlmdj.experiments.jobs.search.palette_search import search_palettes
     from rlmdj.scoring.serving.server import ServerThread, create_app
     from rlmdj.scoring.serving.service import ScoringService
 

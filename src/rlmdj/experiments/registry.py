@@ -40,7 +40,7 @@ JOBS: Registry[Job] = Registry(
         "replay": "rlmdj.experiments.jobs.replay:replay_job",
         "compare": "rlmdj.experiments.jobs.compare:compare_job",
         "screen_palettes": "rlmdj.experiments.jobs.screen:screen_job",
-        "search_palettes": "rlmdj.experiments.jobs.search_palettes:search_job",
+        "search_palettes": "rlmdj.experiments.jobs.search.palette_search:search_job",
         "samples": "rlmdj.experiments.jobs.samples:samples_job",
         "rescore": "rlmdj.experiments.jobs.rescore:rescore_job",
         "rerun": "rlmdj.experiments.jobs.rerun:rerun_job",
@@ -52,7 +52,7 @@ JOBS: Registry[Job] = Registry(
         "replay": "rlmdj.experiments.jobs.replay:check",
         "compare": "rlmdj.experiments.jobs.compare:check",
         "samples": "rlmdj.experiments.jobs.samples:check",
-        "search_palettes": "rlmdj.experiments.jobs.search_palettes:check",
+        "search_palettes": "rlmdj.experiments.jobs.search.palette_search:check",
     },
 )
 

@@ -1,5 +1,5 @@
 """What a palette search leaves behind: the curated files, the parent run's record, the child
-runs of the top palettes and the table on the terminal (:mod:`~rlmdj.experiments.jobs.search_palettes`).
+runs of the top palettes and the table on the terminal (:mod:`~rlmdj.experiments.jobs.search.palette_search`).
 
 The top K are the K best *distinct* palettes (a sampler may ask one palette twice). Each is saved
 as screening saves its palettes (:func:`~rlmdj.experiments.jobs.screen.save_curated`: a new

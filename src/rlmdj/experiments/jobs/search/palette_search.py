@@ -337,7 +337,7 @@ def search_palettes(cfg: DictConfig) -> SearchOutcome:
     """The whole experiment: the trials, the ranked table, the curated files and the child runs."""
     from rlmdj.experiments.cli.progress import Progress
     from rlmdj.experiments.jobs.run import _open_run
-    from rlmdj.experiments.jobs.search_report import log_search, play_top, save_top
+    from rlmdj.experiments.jobs.search.palette_report import log_search, play_top, save_top
     from rlmdj.tracking import config_hash
     from rlmdj.tracking.params import run_params
     from rlmdj.tracking.versions import code_tags
@@ -390,7 +390,7 @@ def search_palettes(cfg: DictConfig) -> SearchOutcome:
 
 def search_job(cfg: DictConfig) -> float | None:
     """Search palettes, print the top of the ranking, return the best OBJ."""
-    from rlmdj.experiments.jobs.search_report import print_search
+    from rlmdj.experiments.jobs.search.palette_report import print_search
 
     out = search_palettes(cfg)
     print_search(cfg, settings(cfg), out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
+import inspect
 import json
 import logging
 import os
@@ -97,12 +98,43 @@ def deno_command(cache_dir: str | None = None) -> list[str]:
     return runner_command(_deno_executable(), cache)
 
 
+def _positional(tool: Callable[..., Any]) -> Callable[..., Any]:
+    """``tool`` callable with positional arguments too.
+
+    DSPy hands the interpreter keyword-only wrappers of the tools; the Deno runner names each
+    argument before calling, but the local worker passes ``add('kick', 0.9)`` through as is, so
+    the arguments are bound here to the names of the tool's own signature.
+    """
+    try:
+        signature = inspect.signature(tool)
+    except (TypeError, ValueError):
+        return tool
+
+    @functools.wraps(tool)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if not args:
+            return tool(**kwargs)
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{getattr(tool, '__name__', 'tool')}() {exc}") from None
+        return tool(**bound.arguments)
+
+    return call
+
+
+def _host_tools(settings: SandboxConfig, tools: dict[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
+    if settings.kind == "local":
+        return {name: _positional(fn) for name, fn in tools.items()}
+    return dict(tools)
+
+
 def _make_inner(settings: SandboxConfig, tools: dict[str, Callable[..., Any]],
                 output_fields: list[dict] | None) -> Any:
     if settings.kind == "local":
         from rlmdj.dj.rlm.dspy_compat import LocalInterpreter
 
-        return LocalInterpreter(tools=dict(tools), output_fields=output_fields)
+        return LocalInterpreter(tools=_host_tools(settings, tools), output_fields=output_fields)
     if settings.kind != "deno":
         raise ParameterError(f"unknown sandbox {settings.kind!r}; use sandbox.kind=deno or local")
     from rlmdj.dj.rlm.dspy_compat import PythonInterpreter
@@ -219,7 +251,7 @@ class ResilientInterpreter:
         inner = self._ensure()
         # Tools may have been replaced since the sandbox started (each RLM call injects its own).
         inner.tools.clear()
-        inner.tools.update(self.tools)
+        inner.tools.update(_host_tools(self.settings, self.tools))
         if hasattr(inner, "output_fields"):
             inner.output_fields = self.output_fields
         if self.settings.kind == "deno" and self._bridged is not inner:

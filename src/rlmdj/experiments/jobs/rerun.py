@@ -15,7 +15,8 @@ Where each setting comes from:
   given on the command line: this launch, so a rerun works from any folder and any store;
 - input files (``palette.path``, ``prompt.path``, ``samples.paths``): where they were recorded
   while they still exist there, else rebased from the original launch folder onto this one
-  (a line says so; the config hash then changes with the path).
+  (a line says so; the config hash then changes with the path);
+- a value the record holds masked as a secret (``***``): the command line, which alone may set it.
 
 One warning line each says when the installed code commit, the sample pack or the palette's
 content differ from the record: then the set may differ. Everything is checked (the record, the
@@ -42,8 +43,8 @@ from rlmdj.secrets import MASK
 from rlmdj.tracking.identity import hashed_key
 from rlmdj.tracking.params import is_path_key
 
-__all__ = ["RERUN_TAG", "Prepared", "Recorded", "drift_warnings", "load_recorded", "prepare", "rerun_config",
-           "rerun_job"]
+__all__ = ["RERUN_TAG", "Prepared", "Recorded", "drift_warnings", "load_recorded", "masked_keys", "prepare",
+           "rerun_config", "rerun_job"]
 
 RERUN_TAG = "rlmdj.rerun_of"
 # Where results go and how the job is orchestrated: always this launch's.
@@ -157,9 +158,12 @@ def command_line_keys() -> list[str]:
     return [o.key_or_group for o in OverridesParser.create().parse_overrides(task)]
 
 
-def check_overrides(given: Sequence[str]) -> None:
-    """A command-line key that would change what the run plays is refused, in one line."""
+def check_overrides(given: Sequence[str], *, masked: Sequence[str] = ()) -> None:
+    """A command-line key that would change what the run plays is refused, in one line; a key
+    the record holds masked (``masked``) is the exception, since only the command line has it."""
     for key in given:
+        if _covers(key, masked) or any(m.startswith(key + ".") for m in masked):
+            continue
         if key.split(".", 1)[0] not in _LAUNCH_GROUPS and hashed_key(key):
             raise ParameterError(
                 f"experiment=rerun plays the recorded configuration, and {key} would change it; start "
@@ -169,6 +173,40 @@ def check_overrides(given: Sequence[str]) -> None:
 
 def _covers(key: str, given: Sequence[str]) -> bool:
     return any(key == g or key.startswith(g + ".") for g in given)
+
+
+def masked_keys(config: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Keys whose recorded value was masked as a secret (``***``): a rerun cannot play them back."""
+    found: list[str] = []
+    for name, value in config.items():
+        key = f"{prefix}{name}"
+        if key.split(".", 1)[0] in _LAUNCH_GROUPS or is_path_key(key):
+            continue
+        if isinstance(value, Mapping):
+            found += masked_keys(value, f"{key}.")
+        elif isinstance(value, list):
+            found += [f"{key}[{i}]" for i, v in enumerate(value) if isinstance(v, str) and MASK in v]
+        elif isinstance(value, str) and MASK in value:
+            found.append(key)
+    return found
+
+
+def _unmasked(key: str, value: Any, launch: Any, given: Sequence[str]) -> Any:
+    """``value`` with each masked secret replaced by this launch's value, which must have been
+    given on the command line; otherwise a ParameterError naming the key."""
+    if isinstance(value, str) and MASK in value:
+        if _covers(key, given):
+            return launch
+        raise ParameterError(
+            f"{key} was recorded masked ({MASK}), so a rerun cannot play it back; give it again on the "
+            f"command line ({key}=<value>) or start a new run")
+    if isinstance(value, Mapping):
+        here = launch if isinstance(launch, Mapping) else {}
+        return {k: _unmasked(f"{key}.{k}", v, here.get(k), given) for k, v in value.items()}
+    if isinstance(value, list):
+        here = launch if isinstance(launch, list) else []
+        return [_unmasked(f"{key}[{i}]", v, here[i] if i < len(here) else None, given) for i, v in enumerate(value)]
+    return value
 
 
 def rerun_config(cfg: DictConfig, recorded: Recorded, *, given: Sequence[str] = ()) -> tuple[DictConfig, list[str]]:
@@ -211,6 +249,11 @@ def rerun_config(cfg: DictConfig, recorded: Recorded, *, given: Sequence[str] = 
                 value = rebase(key, value)
             elif key in _PATH_LISTS and isinstance(value, list):
                 value = [rebase(f"{key}[{i}]", v) for i, v in enumerate(value)]
+            else:
+                launch = node[name]
+                if OmegaConf.is_config(launch):
+                    launch = OmegaConf.to_container(launch, resolve=True)
+                value = _unmasked(key, value, launch, given)
             node[name] = value  # a leaf, a list or a free-form table (model.extra): whole
 
     apply(new, recorded.config, "")
@@ -253,6 +296,7 @@ def prepare(cfg: DictConfig, client: Any, run_id: str, key: str, workdir: Path, 
     from rlmdj.experiments.cli.preflight import preflight
 
     recorded = load_recorded(client, run_id, key, workdir)
+    check_overrides(given, masked=masked_keys(recorded.config))
     new, notes = rerun_config(cfg, recorded, given=given)
     preflight(new, "run")
     index = load_index(new)  # built by the preflight; the run reuses it too
@@ -396,7 +440,6 @@ def rerun_job(cfg: DictConfig) -> float | None:
         raise ParameterError("experiment=rerun needs exactly one of experiment.rerun.run_id=<run id> "
                              "or experiment.rerun.parent=<sweep parent run id>")
     given = command_line_keys()
-    check_overrides(given)
     client = _reader(cfg)
     if r.run_id:
         return _rerun_one(cfg, client, str(r.run_id), given)

@@ -13,6 +13,7 @@ from rlmdj.scoring.base import (
     ScoreResult,
     WindowedScorer,
     WrappingScorer,
+    windowed,
 )
 from rlmdj.scoring.cache import CachedScorer, ScoreCache
 from rlmdj.scoring.proxy import ProxyScorer
@@ -82,3 +83,28 @@ def test_screening_uses_a_batch_path_only_where_there_is_one(compose_cfg, scorer
         assert scorer.batches == [2, 1] and scorer.calls == 0
     else:
         assert scorer.calls == 3
+
+
+class Windows(OneByOne):
+    """A scorer that reports windows as the audiobox scorer does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on_windows = None
+
+    def score(self, audio: np.ndarray, *, sr: int) -> ScoreResult:
+        for done in (1, 2, 3):
+            if self.on_windows is not None:
+                self.on_windows(done, 3)
+        return super().score(audio, sr=sr)
+
+
+def test_window_progress_is_found_through_the_cache(tmp_path):
+    inner = Windows()
+    cached = CachedScorer(inner, ScoreCache(tmp_path))
+    assert not isinstance(cached, WindowedScorer) and windowed(cached) is inner
+    assert windowed(CachedScorer(OneByOne(), ScoreCache(tmp_path / "b"))) is None and windowed(OneByOne()) is None
+    seen: list[tuple[int, int]] = []
+    windowed(cached).on_windows = lambda done, total: seen.append((done, total))
+    cached.score(np.full(100, 2.0, dtype=np.float32), sr=16_000)
+    assert seen == [(1, 3), (2, 3), (3, 3)]

@@ -30,6 +30,7 @@ __all__ = [
     "MIN_SCORE_S",
     "Window",
     "WindowScore",
+    "windowed",
     "BatchScorer",
     "CachingScorer",
     "ScoreCounts",
@@ -208,3 +209,12 @@ class BatchScorer(Protocol):
     def score_batch_outcomes(self, items: Sequence[tuple[np.ndarray, int]]) -> list[ScoreResult | Exception]:
         """Each set's result, or that set's own error, in the order given."""
         ...
+
+
+def windowed(scorer: Scorer) -> WindowedScorer | None:
+    """The scorer that reports windows, found through any wrappers (a cache) around it."""
+    while not isinstance(scorer, WindowedScorer):
+        if not isinstance(scorer, WrappingScorer):
+            return None
+        scorer = scorer.inner
+    return scorer

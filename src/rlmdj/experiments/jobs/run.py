@@ -39,7 +39,7 @@ from rlmdj.experiments.cli.progress import bar_progress, stage_line
 from rlmdj.experiments.cli.summary import print_job_line, print_run_summary
 from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.sweep.interrupts import deferred_interrupts
-from rlmdj.scoring.base import CachingScorer, Scorer, ScoreResult, WindowedScorer
+from rlmdj.scoring.base import CachingScorer, Scorer, ScoreResult, windowed
 from rlmdj.tracking import NullRun, TrackedRun, config_hash, open_store
 from rlmdj.tracking.params import run_params
 from rlmdj.tracking.record.naming import set_run_name
@@ -278,18 +278,19 @@ def _score(cfg: DictConfig, run: TrackedRun, s: _Set, master: Any, timer: _Timer
 
 @contextmanager
 def _windows_progress(scorer: Scorer, cfg: DictConfig, *, quiet: bool) -> Iterator[None]:
-    """Windows k/N while a model scorer works through a long set (a :class:`WindowedScorer`)."""
-    if quiet or not isinstance(scorer, WindowedScorer):
+    """Windows k/N while a model scorer works through a long set (a :class:`~rlmdj.scoring.base.WindowedScorer`, under its cache too)."""
+    reporter = windowed(scorer)
+    if quiet or reporter is None:
         yield
         return
     from rlmdj.experiments.cli.progress import Progress
 
     with Progress(f"{scorer.name} windows", 0, unit="windows", enabled=bool(cfg.progress)) as progress:
-        scorer.on_windows = lambda done, total: progress.update(done, total)
+        reporter.on_windows = lambda done, total: progress.update(done, total)
         try:
             yield
         finally:
-            scorer.on_windows = None
+            reporter.on_windows = None
 
 
 def _log(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, s: _Set, score: ScoreResult,

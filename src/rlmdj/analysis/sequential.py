@@ -48,6 +48,18 @@ References:
 - M. F. Pérez-Ortiz, T. Lardy, R. de Heide, P. D. Grünwald (2024). E-statistics, group invariance
   and anytime-valid testing. Annals of Statistics 52(4), 1410-1432.
 
+One-sided bound (:func:`lower_confidence_sequence`): for "is it better?" alone, each point mass at
++-theta is replaced by its + half: the likelihood ratio of t under theta > 0 alone, noncentral
+over central t,
+
+    L_n(t; theta) = exp(-n theta^2 / 2) sum_k y^k Gamma((n + k) / 2) / (Gamma(n / 2) k!),
+    y = sqrt(2 n) theta t / sqrt(nu + t^2),
+
+also a martingale with mean 1 at mu = mu0 (and a supermartingale below it, the noncentral t having
+a monotone likelihood ratio); the spread component stays symmetric. For t > 0 this mixture is
+above the symmetric one, so LOW_n = mean - c+_n SD / sqrt(n) with c+_n <= c_n, and
+P(exists n: LOW_n > mu) <= alpha: the whole alpha on the side a one-sided decision can get wrong.
+
 Stopping rule (:func:`decide`): with m contrasts against the baseline, each uses alpha / m.
 "different" when the (running intersection of the) CS excludes 0; "equivalent" when it lies
 inside [-delta, +delta]; otherwise continue, and "undecided" once ``max_replicas`` is reached.
@@ -67,7 +79,7 @@ from rlmdj.config.experiment import SequentialSettings
 from rlmdj.errors import ParameterError
 
 __all__ = ["Interval", "MIXTURE", "log_bayes_factor", "cs_multiplier", "confidence_sequence", "decide",
-           "simulate", "DIFFERENT", "EQUIVALENT", "CONTINUE", "UNDECIDED"]
+           "log_bayes_factor_one_sided", "lower_multiplier", "lower_confidence_sequence", "simulate", "DIFFERENT", "EQUIVALENT", "CONTINUE", "UNDECIDED"]
 
 DIFFERENT, EQUIVALENT, CONTINUE, UNDECIDED = "different", "equivalent", "continue", "undecided"
 
@@ -163,6 +175,69 @@ def confidence_sequence(d: Sequence[float], *, alpha: float,
     if sd == 0 and math.isfinite(c):
         half = 0.0
     return Interval(n, mean, sd, mean - half, mean + half)
+
+
+def _log_one_sided(t: float, n: int, theta: float) -> float:
+    """log L_n(t; theta) of the module docstring for t >= 0 (t = inf: its supremum)."""
+    from scipy import special
+
+    y = math.sqrt(2 * n) * theta * (1.0 if math.isinf(t) else t / math.sqrt(n - 1 + t * t))
+    if y <= 0:
+        return -n * theta * theta / 2
+    peak = y * y / 4 + y * math.sqrt(y * y / 16 + n / 2)  # the largest term's index, roughly
+    width = 12 * math.sqrt(peak + 1) + 40
+    k = np.arange(max(0, int(peak - width)), int(peak + width))
+    terms = k * math.log(y) + special.gammaln((n + k) / 2) - special.gammaln(n / 2) - special.gammaln(k + 1)
+    return float(special.logsumexp(terms)) - n * theta * theta / 2
+
+
+def log_bayes_factor_one_sided(t: float, n: int, *,
+                               prior_effect: float = SequentialSettings.prior_effect) -> float:
+    """log of the one-sided mixture (module docstring) for t >= 0 after ``n`` >= 2 pairs; it grows
+    with t, and a negative t is read as 0 (no evidence that the mean is above mu0)."""
+    from scipy import special
+
+    t = max(t, 0.0)
+    return float(special.logsumexp([
+        math.log(w) + (_log_one_sided(t, n, m * prior_effect) if s == 0
+                       else _log_component(t, n, m * prior_effect, s * prior_effect))
+        for m, s, w in MIXTURE]))
+
+
+@lru_cache(maxsize=4096)
+def lower_multiplier(n: int, *, alpha: float, prior_effect: float = SequentialSettings.prior_effect) -> float:
+    """c+_n: the one-sided bound's distance below the mean in units of SD / sqrt(n) (inf: none yet)."""
+    if not 0 < alpha < 1:
+        raise ParameterError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not prior_effect > 0:
+        raise ParameterError(f"prior_effect must be > 0, got {prior_effect!r}")
+    if n < 2:
+        return math.inf
+    level = math.log(1 / alpha)
+    if log_bayes_factor_one_sided(math.inf, n, prior_effect=prior_effect) <= level:
+        return math.inf
+    hi = 8.0
+    while log_bayes_factor_one_sided(hi, n, prior_effect=prior_effect) < level:
+        hi *= 4
+    from scipy import optimize
+
+    return float(optimize.brentq(lambda t: log_bayes_factor_one_sided(t, n, prior_effect=prior_effect) - level,
+                                 0.0, hi, xtol=1e-12))
+
+
+def lower_confidence_sequence(d: Sequence[float], *, alpha: float,
+                              prior_effect: float = SequentialSettings.prior_effect) -> Interval:
+    """The one-sided CS for the mean of ``d``: ``low`` is the anytime-valid lower bound (-inf while
+    there are too few pairs), ``high`` is +inf."""
+    x = np.asarray([float(v) for v in d], dtype=np.float64)
+    x = x[np.isfinite(x)]
+    n = int(x.size)
+    if n < 2:
+        return Interval(n, float(x.mean()) if n else math.nan, math.nan, -math.inf, math.inf)
+    mean, sd = float(x.mean()), float(x.std(ddof=1))
+    c = lower_multiplier(n, alpha=alpha, prior_effect=prior_effect)
+    low = -math.inf if not math.isfinite(c) else mean if sd == 0 else mean - c * sd / math.sqrt(n)
+    return Interval(n, mean, sd, low, math.inf)
 
 
 def decide(low: float, high: float, *, delta: float) -> str:

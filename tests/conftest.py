@@ -1,5 +1,9 @@
-"""Shared fixtures: one built-in sample pack per test session, in a private cache folder; composed
-configs; servers that end with their test (``process_group``)."""
+"""Shared fixtures: one built-in sample pack per test session, in a private cache folder; a palette
+and fresh sessions over it; composed configs; servers that end with their test (``process_group``).
+
+Helpers the tests import (the scripted LM, the scripted OpenAI-compatible server, the console
+script runner...) are modules of tests/support/, on the import path through ``pythonpath`` in
+pyproject.toml."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import start_group, stop_group  # tests/ is on sys.path for its conftest
+from processes import start_group, stop_group
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # LiteLLM otherwise tries to fetch its price table from the network at import.
@@ -30,6 +34,26 @@ def sample_index(pack_cache_dir: Path):
     from rlmdj.audio.samples import build_index
 
     return build_index(cache_dir=pack_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def palette(sample_index):
+    """The palette of the DJ and session tests: seed 0 over the built-in pack."""
+    from rlmdj.audio.palette import random_palette
+
+    return random_palette(sample_index, seed=0)
+
+
+@pytest.fixture
+def make_session(sample_index, palette) -> Callable[..., object]:
+    """``make_session(bars=32, pal=None)``: a fresh session at 128 BPM over ``palette`` (or ``pal``)."""
+    from rlmdj.audio.grid import Grid
+    from rlmdj.dj.session import Session
+
+    def make(bars: int = 32, pal=None) -> Session:
+        return Session(index=sample_index, palette=pal or palette, grid=Grid(128.0), max_bars=bars)
+
+    return make
 
 
 @pytest.fixture()

@@ -1,25 +1,11 @@
-"""Helpers: run the ``rlmdj`` Hydra app in-process (multirun included) against a temp store."""
+"""Fixtures of the experiment tests: a temp working dir with its own store (helpers that run the
+``rlmdj`` app in-process are in tests/support/inprocess.py)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
-from mlflow.tracking import MlflowClient
-
-
-def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """``rlmdj <args>`` in this process (the import cost is paid once per test session)."""
-    from rlmdj.cli import main
-
-    GlobalHydra.instance().clear()
-    monkeypatch.setattr(sys, "argv", ["rlmdj", *args])
-    try:
-        main()
-    finally:
-        GlobalHydra.instance().clear()
 
 
 @pytest.fixture()
@@ -33,16 +19,3 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         "overrides": [f"tracking.uri={uri}", f"tracking.artifact_location={tmp_path}/mlartifacts",
                       "progress=false"],
     }
-
-
-def client_for(uri: str) -> tuple[MlflowClient, str]:
-    client = MlflowClient(tracking_uri=uri)
-    return client, client.get_experiment_by_name("rlmdj").experiment_id
-
-
-def children(client: MlflowClient, exp: str, parent: str) -> list:
-    return client.search_runs([exp], filter_string=f"tags.mlflow.parentRunId = '{parent}'", max_results=1000)
-
-
-def parents(client: MlflowClient, exp: str) -> list:
-    return client.search_runs([exp], filter_string="tags.`rlmdj.sweep` = 'parent'", max_results=100)

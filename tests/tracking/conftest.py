@@ -1,14 +1,10 @@
-"""Fixtures of the tracking tests: a fresh local store per test, and the scripted RLM set."""
+"""Fixtures of the tracking tests: a fresh local store per test."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-# The DJ tests' scripted LM (a real dspy.BaseLM answering from a list, no network).
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dj"))
 
 
 @pytest.fixture()

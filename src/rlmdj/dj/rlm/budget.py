@@ -68,13 +68,20 @@ class BudgetReached(Exception):  # noqa: N818 - reads as the event it is: the bu
 
 @functools.lru_cache(maxsize=64)
 def token_prices(model: str) -> tuple[float, float] | None:
-    """(USD per input token, per output token) of a LiteLLM model id; ``None`` when unknown."""
-    try:
-        import litellm
+    """(USD per input token, per output token) of a LiteLLM model id; ``None`` when unknown.
 
+    LiteLLM prints a provider-list banner to stdout for an id it cannot map (any local or
+    self-hosted model); an unknown price is an ordinary answer here, so it is asked quietly.
+    """
+    import litellm
+
+    loud, litellm.suppress_debug_info = litellm.suppress_debug_info, True
+    try:
         info = litellm.get_model_info(model)
     except Exception:  # noqa: BLE001 - LiteLLM raises plain Exceptions for unmapped models
         return None
+    finally:
+        litellm.suppress_debug_info = loud
     rates = info.get("input_cost_per_token"), info.get("output_cost_per_token")
     if not all(isinstance(r, int | float) and math.isfinite(r) for r in rates):
         return None

@@ -1,7 +1,7 @@
 """How much the RLM DJ sends the model: request sizes by scaffold and history, per set length.
 
 Plays scripted sets through the real driver, DSPy's real LM client and HTTP, against the
-scripted OpenAI-compatible server of the tests (``tests/dj/fake_openai.py``), in the Deno
+scripted OpenAI-compatible server of the tests (``tests/support/fake_openai.py``), in the Deno
 sandbox: a 32-bar set in 8-bar blocks (5 main requests) and a 128-bar set in 4-bar steps (32
 main requests), each under ``dj.scaffold=dspy dj.history=full`` (DSPy's stock RLM, the "before")
 and the defaults (``lean``, ``window``). Prints, per set and condition, the main requests'
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dj"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 from fake_openai import CRITIC_MARKER, FakeOpenAI  # noqa: E402
 

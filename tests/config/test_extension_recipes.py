@@ -2,7 +2,7 @@
 
 Each test registers its toy the way the recipe says (one registry entry plus the code), runs it
 through the same path a user's command takes, and leaves the registry as it found it. The DJ
-tool recipe is tests/dj/test_tool_registry.py.
+tool recipe is tests/dj/tools/test_tool_registry.py.
 """
 
 from __future__ import annotations

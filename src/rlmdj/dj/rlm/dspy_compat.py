@@ -28,7 +28,7 @@ that DSPy does not promise, and why:
   ``REPLHistory``/``REPLEntry`` (``entries``, ``format``, ``append`` returning a plain
   history). The chat adapter's ``format_task_description`` (:func:`flat_task_description`).
 
-``tests/dj/test_dspy_contract.py`` checks each of these against the installed DSPy and fails
+``tests/dj/rlm/test_dspy_contract.py`` checks each of these against the installed DSPy and fails
 with a message naming the assumption that broke: upgrade DSPy by changing the pin, running that
 test, and adapting this module only.
 """

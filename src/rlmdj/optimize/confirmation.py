@@ -9,8 +9,9 @@ looking after every round is free), with the sequential sweeper's stopping rule
 (:func:`rlmdj.analysis.sequential.decide`):
 
 - **better** / **worse**: the sequence excludes 0 on that side;
-- **no better than the start**: it excludes every improvement of ``delta`` or more (the
-  sweeper's "equivalent", or still open but with its upper bound below ``delta``);
+- **no better than the start**: it lies within +-``delta`` (the sweeper's "equivalent"), or,
+  at the cap, it still excludes every improvement of ``delta`` or more (an upper bound below
+  ``delta`` alone does not stop it early: a worse prompt should be shown worse);
 - **undecided at the cap**: ``max_pairs`` pairs were played and none of the above holds.
 
 Pairs with a failed side are dropped (:class:`rlmdj.optimize.pairs.FailedRollout`).
@@ -122,9 +123,11 @@ def confirm(score: Score, start: Candidate, chosen: Candidate, briefs: Sequence[
         if state == DIFFERENT:
             verdict = BETTER if low > 0 else WORSE
             break
-        if state == EQUIVALENT or high < delta:
+        if state == EQUIVALENT:
             verdict = NO_BETTER
             break
+    else:
+        verdict = NO_BETTER if high < delta else UNDECIDED
     effect = sum(d) / len(d) if d else math.nan
     return Confirmation(verdict, effect, low, high, len(d), dropped, len(briefs), replicas, scores.calls,
                         alpha, delta)

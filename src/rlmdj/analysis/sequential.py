@@ -55,8 +55,9 @@ over central t,
     L_n(t; theta) = exp(-n theta^2 / 2) sum_k y^k Gamma((n + k) / 2) / (Gamma(n / 2) k!),
     y = sqrt(2 n) theta t / sqrt(nu + t^2),
 
-also a martingale with mean 1 at mu = mu0 (and a supermartingale below it, the noncentral t having
-a monotone likelihood ratio); the spread component stays symmetric. For t > 0 this mixture is
+also a martingale with mean 1 at mu = mu0; below mu0 crossings only get rarer (the noncentral t
+has a monotone likelihood ratio: tests/analysis/test_sequential_one_sided.py checks it by
+simulation); the spread component stays symmetric. For t > 0 this mixture is
 above the symmetric one, so LOW_n = mean - c+_n SD / sqrt(n) with c+_n <= c_n, and
 P(exists n: LOW_n > mu) <= alpha: the whole alpha on the side a one-sided decision can get wrong.
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -30,13 +30,18 @@ class FakeOpenAI:
     system prompt is the critic signature's) get ``{"direction": critic_says}``. ``fail_first``:
     that many requests are answered ``429`` with ``Retry-After: 0`` before any succeeds.
     ``usages[i]`` is the usage reported for ``requests[i]`` (``None`` for a refused one),
-    ``times[i]`` when it arrived (``time.time()``).
+    ``times[i]`` when it arrived (``time.time()``). ``reply``: instead of the script, a function
+    of the request body returning the whole assistant message, for a server whose answer depends
+    on what it is asked (the instructions in the system message, say); it is called under the
+    server's lock, one request at a time.
     """
 
     def __init__(self, script: Sequence[str], *, fallback: str = "print(status())",
                  critic_says: str = "hold the groove", fail_first: int = 0,
-                 delay_s: float = 0.0) -> None:
+                 delay_s: float = 0.0,
+                 reply: Callable[[dict[str, Any]], str] | None = None) -> None:
         self.script = list(script)
+        self.reply = reply
         self.fallback = fallback
         self.critic_says = critic_says
         self.fail_first = fail_first
@@ -75,6 +80,8 @@ class FakeOpenAI:
             text_in = json.dumps(body.get("messages", []))
             if CRITIC_MARKER in text_in:
                 content = chat_fields({"direction": self.critic_says})
+            elif self.reply is not None:
+                content = self.reply(body)
             else:
                 code = self.script.pop(0) if self.script else self.fallback
                 content = chat_fields({"reasoning": "Next step of the set.", "code": f"```python\n{code}\n```"})

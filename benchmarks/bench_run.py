@@ -7,10 +7,10 @@ costs whatever else the machine is doing; on a busy machine wall time includes w
 core. Then where the time goes: interpreter start and the heavy imports (timed in fresh
 interpreters), each stage inside the job (the `time/...` metrics each run logs), and the rest.
 
-    python benchmarks/bench_run.py [--repeats 5] [--tracking-cost] [extra overrides...]
+    python benchmarks/bench_run.py [--repeats 5] [extra overrides...]
 
-``--tracking-cost`` also times the same run with ``tracking.enabled=false``, alternating the two
-so machine load affects both alike, and prints what MLflow logging adds.
+Each warm run is followed by the same run with ``tracking.enabled=false``, so machine load affects
+both alike; the last line gives the medians of both and their ratio (what recording a run costs).
 """
 
 from __future__ import annotations
@@ -64,8 +64,6 @@ def _load() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--tracking-cost", action="store_true",
-                        help="also time tracking.enabled=false runs and print the difference")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rlmdj = str(Path(sys.executable).parent / "rlmdj")
@@ -79,7 +77,7 @@ def main() -> None:
             if i:
                 walls.append(wall)
                 cpus.append(cpu)
-            if i and args.tracking_cost:
+            if i:
                 wall, cpu = _timed([rlmdj, "progress=false", "tracking.enabled=false",
                                     *args.overrides], cwd=tmp)
                 untracked.append(wall)
@@ -113,11 +111,11 @@ def main() -> None:
     rest = median_wall - interpreter - imports - inside
     print(f"  {'other':<14} {rest:6.2f} s  (Hydra, opening the store and importing MLflow, "
           "logging between stages)")
-    if untracked:
-        off, off_cpu = statistics.median(untracked), statistics.median(untracked_cpu)
-        print(f"\nmedian with tracking.enabled=false: {off:.2f} s wall, {off_cpu:.2f} s CPU; MLflow "
-              f"adds {median_wall - off:.2f} s wall ({(median_wall - off) / median_wall:.0%} of the "
-              f"tracked run), {median_cpu - off_cpu:.2f} s CPU")
+    off, off_cpu = statistics.median(untracked), statistics.median(untracked_cpu)
+    print(f"\nmedian with tracking.enabled=false: {off:.2f} s wall, {off_cpu:.2f} s CPU; MLflow "
+          f"adds {median_wall - off:.2f} s wall, {median_cpu - off_cpu:.2f} s CPU")
+    print(f"tracked {median_wall:.2f} s, untracked {off:.2f} s, ratio {median_wall / off:.2f} "
+          f"(median wall of {len(walls)} warm runs each)")
 
 
 if __name__ == "__main__":

@@ -118,6 +118,10 @@ def main() -> None:
         # (about 1 s after a run that imported MLflow); frozen objects are skipped.
         atexit.register(gc.freeze)
         gc.disable()  # until the job starts: see _settle_heap
+    # The process that records runs imports MLflow on another core while Hydra composes.
+    from rlmdj.tracking.writer.process import prewarm
+
+    prewarm(sys.argv[1:])
     try:
         # Hydra echoes overrides, jobs their conditions, sweeps their verdicts: no secret shows.
         remember_override_secrets(sys.argv[1:])

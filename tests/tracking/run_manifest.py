@@ -67,6 +67,7 @@ def manifest(client: Any, run_id: str) -> dict[str, Any]:
     """The keys a run holds: what a recorder must reproduce, whatever the values."""
     import mlflow
 
+    mlflow.set_tracking_uri(client.tracking_uri)  # search_traces asks the fluent API's store
     run = client.get_run(run_id)
     metrics = {key: sorted(m.step for m in client.get_metric_history(run_id, key))
                for key in run.data.metrics}
@@ -86,8 +87,11 @@ def manifest(client: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def record(case: str, root: Path) -> dict[str, Any]:
-    """Record ``case`` with :func:`rlmdj.experiments.jobs.run.run_set` under ``root``; its manifest."""
+def record(case: str, root: Path, *, synchronous: bool = False) -> dict[str, Any]:
+    """Record ``case`` with :func:`rlmdj.experiments.jobs.run.run_set` under ``root``; its manifest.
+
+    ``synchronous``: with the run's process writing to the store itself (:class:`TrackedRun`).
+    """
     from hydra import compose, initialize_config_dir
     from mlflow.tracking import MlflowClient
 
@@ -99,13 +103,18 @@ def record(case: str, root: Path) -> dict[str, Any]:
     with initialize_config_dir(config_dir=str(bundled_dir("conf")), version_base="1.3"):
         cfg = compose("config", overrides=[f"paths.root_dir={root}", f"paths.output_dir={root}/out",
                                            "progress=false", *CASES[case]])
-    make = job.make_driver
+    make, queued = job.make_driver, getattr(job, "_open_queued", None)
     if case == "traced":
         job.make_driver = lambda c: TracedDriver(make(c))
+    if synchronous and queued is not None:
+        job._open_queued = lambda c, parent, tags, *, run_name, out_dir: job._open_run(
+            c, parent, tags, run_name=run_name, keep_dir=out_dir)
     try:
         outcome = job.run_set(cfg)
     finally:
         job.make_driver = make
+        if queued is not None:
+            job._open_queued = queued
     return manifest(MlflowClient(f"sqlite:///{root}/mlruns.db"), outcome.run_id)
 
 

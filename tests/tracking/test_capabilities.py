@@ -61,6 +61,7 @@ class _FakeRun:
     """A tracked run whose store must not be touched (any client call fails the test)."""
 
     run_id, experiment_id, run_name = "r1", "1", "run"
+    tracked = True
 
     def __init__(self) -> None:
         self.tags: dict[str, str] = {}
@@ -68,6 +69,11 @@ class _FakeRun:
 
     def set_tags(self, tags: dict[str, str]) -> None:
         self.tags.update(tags)
+
+    def register_prompt(self, name: str, text: str):
+        from rlmdj.tracking import prompts  # as TrackedRun does: through the registry module
+
+        return prompts.register_prompt(self, name=name, text=text)
 
 
 @pytest.mark.parametrize("driver_class", [_Members, _Declared], ids=["conforms", "subclasses"])

@@ -8,6 +8,7 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
+from rlmdj.tracking.run import TrackedRun
 from rlmdj.tracking.traces import SetTrace, log_set_trace, trace_summary
 
 
@@ -145,8 +146,9 @@ def test_traces_off_leaves_no_trace(tmp_path, compose_cfg, monkeypatch):
     monkeypatch.setattr("rlmdj.tracking.traces.log_set_trace", lambda *a, **k: logged.append(a) or "tr-x")
 
     cfg = compose_cfg("tracking.traces=false")
-    fake = type("R", (), {"run_id": "r", "experiment_id": "1", "run_name": "n",
-                          "set_tags": lambda self, t: None})()
+    fake = type("R", (), {"run_id": "r", "experiment_id": "1", "run_name": "n", "tracked": True,
+                          "set_tags": lambda self, t: None,
+                          "log_trace": lambda self, record, prompt: TrackedRun.log_trace(self, record, prompt)})()
     log_trace(cfg, fake, Recorded(), None, None)
     assert logged == []
     log_trace(compose_cfg(), fake, Recorded(), None, None)

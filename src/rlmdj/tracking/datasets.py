@@ -7,7 +7,9 @@ Logged with ``log_inputs``, so the runs table's Dataset column and the run's lin
   index (ids and content hashes), so two runs on different packs never look alike;
 - a screening's candidates: the screening seed and a digest of every drawn palette.
 
-Each input carries ``mlflow.data.context`` (``palette``, ``samples`` or ``screening``).
+Each input carries ``mlflow.data.context`` (``palette``, ``samples`` or ``screening``). Inputs are
+described as plain data (:func:`dataset_inputs` makes MLflow's entities of them), so a run recorded
+in the background describes them without importing MLflow.
 """
 
 from __future__ import annotations
@@ -17,24 +19,30 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["index_digest", "log_screen_inputs", "log_set_inputs", "palette_dataset", "pack_dataset"]
+__all__ = ["dataset_inputs", "index_digest", "log_screen_inputs", "log_set_inputs", "palette_dataset",
+           "pack_dataset"]
 
 _DIGEST_CHARS = 16
 
 
 def _entity(name: str, digest: str, source: Mapping[str, Any], profile: Mapping[str, Any],
-            schema: Mapping[str, Any]) -> Any:
-    from mlflow.entities import Dataset
+            schema: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of MLflow's ``Dataset``."""
+    return {"name": name, "digest": digest[:_DIGEST_CHARS], "source_type": "rlmdj",
+            "source": json.dumps(source, sort_keys=True, default=str),
+            "schema": json.dumps(schema), "profile": json.dumps(profile, default=str)}
 
-    return Dataset(name=name, digest=digest[:_DIGEST_CHARS], source_type="rlmdj",
-                   source=json.dumps(source, sort_keys=True, default=str),
-                   schema=json.dumps(schema), profile=json.dumps(profile, default=str))
+
+def _input(dataset: dict[str, str], context: str) -> dict[str, Any]:
+    return {"dataset": dataset, "context": context}
 
 
-def _input(dataset: Any, context: str) -> Any:
-    from mlflow.entities import DatasetInput, InputTag
+def dataset_inputs(inputs: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """MLflow ``DatasetInput`` entities of inputs described by :func:`_input`."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    return DatasetInput(dataset=dataset, tags=[InputTag("mlflow.data.context", context)])
+    return [DatasetInput(dataset=Dataset(**i["dataset"]),
+                         tags=[InputTag("mlflow.data.context", str(i["context"]))]) for i in inputs]
 
 
 def index_digest(index: Any) -> str:
@@ -45,7 +53,7 @@ def index_digest(index: Any) -> str:
     return h.hexdigest()
 
 
-def palette_dataset(palette: Any, index: Any) -> Any:
+def palette_dataset(palette: Any, index: Any) -> dict[str, str]:
     """The palette as a dataset: role → sample id and content hash."""
     rows = {role: {"id": sid, "sha256": index.get(sid).sha256} for role, sid in palette.samples.items()}
     return _entity(
@@ -57,7 +65,7 @@ def palette_dataset(palette: Any, index: Any) -> Any:
     )
 
 
-def pack_dataset(index: Any, samples_cfg: Any) -> Any:
+def pack_dataset(index: Any, samples_cfg: Any) -> dict[str, str]:
     """The sample index (built-in pack and user folders) as a dataset."""
     seed = int(samples_cfg.pack_seed)
     builtin = bool(samples_cfg.builtin)
@@ -78,7 +86,7 @@ def pack_dataset(index: Any, samples_cfg: Any) -> Any:
 
 def log_set_inputs(run: Any, *, palette: Any, index: Any, samples: Any) -> None:
     """Log the palette and the sample pack as inputs of ``run`` (one call)."""
-    run.client.log_inputs(run.run_id, datasets=[
+    run.log_inputs([
         _input(palette_dataset(palette, index), "palette"),
         _input(pack_dataset(index, samples), "samples"),
     ])
@@ -99,4 +107,4 @@ def log_screen_inputs(run: Any, *, seed: int, candidates: Sequence[Mapping[str, 
     inputs = [_input(screened, "screening")]
     if index is not None and samples is not None:
         inputs.append(_input(pack_dataset(index, samples), "samples"))
-    run.client.log_inputs(run.run_id, datasets=inputs)
+    run.log_inputs(inputs)

@@ -74,6 +74,9 @@ class TrackedRun:
     open (main thread only), so a terminated job still records its end state.
     """
 
+    tracked = True  # False for NullRun: nothing goes to a store
+    write_error: str | None = None  # a background recorder's store failure (one line)
+
     def __init__(
         self,
         client: Any,
@@ -156,6 +159,28 @@ class TrackedRun:
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)
 
+    def log_inputs(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        """Datasets described as plain data (:mod:`rlmdj.tracking.datasets`), logged in one call."""
+        from rlmdj.tracking.datasets import dataset_inputs
+
+        _retrying(lambda: self.client.log_inputs(self.run_id, datasets=dataset_inputs(inputs)))
+
+    def register_prompt(self, name: str, text: str) -> Any:
+        """Register (or reuse) the prompt version for ``text``, linked to this run."""
+        from rlmdj.tracking.prompts import register_prompt
+
+        return register_prompt(self, name=name, text=text)
+
+    def log_trace(self, record: Any, prompt: Any | None) -> None:
+        """Write a set's trace (:class:`~rlmdj.tracking.traces.SetTrace`) linked to this run and
+        ``prompt``'s version, and tag the run with its id."""
+        from rlmdj.tracking.traces import log_set_trace
+
+        trace_id = log_set_trace(record, experiment_id=self.experiment_id, run_id=self.run_id)
+        if prompt is not None:
+            self.client.link_prompt_versions_to_trace([prompt], trace_id)
+        self.set_tags({"rlmdj.trace_id": trace_id})
+
     # --------------------------------------------------------------- sending
     def flush(self, *, artifacts: bool = True) -> None:
         """Send what is queued: params, tags and metrics batched, then the staged artifacts."""
@@ -222,6 +247,8 @@ class NullRun(TrackedRun):
     output folder), so a run without a store still leaves its audio and card on disk.
     """
 
+    tracked = False
+
     def __init__(self, keep_dir: str | Path | None = None) -> None:  # noqa: D107 - nothing to create
         self.client = None
         self.experiment_id = None  # type: ignore[assignment]
@@ -236,6 +263,15 @@ class NullRun(TrackedRun):
 
     def flush(self, *, artifacts: bool = True) -> None:
         self._params, self._tags, self._metrics = {}, {}, []
+
+    def log_inputs(self, inputs: Sequence[Mapping[str, Any]]) -> None:
+        return None
+
+    def register_prompt(self, name: str, text: str) -> Any:
+        return None
+
+    def log_trace(self, record: Any, prompt: Any | None) -> None:
+        return None
 
     def end(self, status: str) -> None:
         self.status = status

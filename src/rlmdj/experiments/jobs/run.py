@@ -7,8 +7,10 @@ driver transcript), and never stays RUNNING.
 The set's audio is stored once, as the run's ``audio/set.flac`` artifact (``render.
 artifact_format``), with the SHA-256 of the float render as tag ``rlmdj.render_sha256``;
 Hydra's output folder keeps only its own config files. With tracking off, the artifacts are
-written to the output folder instead. MLflow writes are batched (see
-:mod:`rlmdj.tracking.run`); an RLM set also leaves a trace, its prompt version and its inputs.
+written to the output folder instead. No stage waits on MLflow: the run is recorded by a writer
+process from a journal in the output folder (:mod:`rlmdj.tracking.writer`), which opens the
+store while the set is played; the job returns once the store holds the whole run. An RLM set
+also leaves a trace, its prompt version and its inputs.
 
 :func:`run_set` is a list of stages (resolve, perform, write, score, log), each leaving in the
 run what it produced; what each part of the record holds is :mod:`rlmdj.tracking.record.set_record`'s.
@@ -110,6 +112,23 @@ def _open_run(cfg: DictConfig, parent_run_id: str | None, tags: dict[str, str], 
     )
 
 
+def _open_queued(cfg: DictConfig, parent_run_id: str | None, tags: dict[str, str], *,
+                 run_name: str | None, out_dir: Path) -> TrackedRun:
+    """The set's run, recorded in the background; with tracking off, a :class:`NullRun`."""
+    if not cfg.tracking.enabled:
+        return NullRun(out_dir)
+    from rlmdj.tracking.writer import QueuedRun
+
+    uri = str(cfg.tracking.uri)
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_absolute():
+        uri = "sqlite:///" + str(Path(uri.removeprefix("sqlite:///")).resolve())
+    location = cfg.tracking.artifact_location
+    return QueuedRun(uri=uri, experiment=str(cfg.tracking.experiment), scorer=str(cfg.scorer.name),
+                     artifact_location=str(Path(str(location)).resolve()) if location else None,
+                     out_dir=out_dir, run_name=run_name or cfg.tracking.run_name or None, tags=tags,
+                     parent_run_id=parent_run_id)
+
+
 def _run_tags(cfg: DictConfig, chash: str, path_tags: dict[str, str],
               extra_tags: dict[str, str] | None) -> dict[str, str]:
     """What the runs table can filter on from the start: config, DJ, replica, bars, code, paths."""
@@ -139,10 +158,9 @@ def run_set(
     out_dir.mkdir(parents=True, exist_ok=True)
     chash = config_hash(cfg)
     params, path_tags = run_params(cfg)
-    run = _open_run(cfg, parent_run_id, _run_tags(cfg, chash, path_tags, extra_tags),
-                    run_name=set_run_name(cfg), keep_dir=out_dir)
-    outcome = RunOutcome(run_id=run.run_id, status="RUNNING", config_hash=chash, output_dir=out_dir)
-    outcome.experiment_id = run.experiment_id
+    run = _open_queued(cfg, parent_run_id, _run_tags(cfg, chash, path_tags, extra_tags),
+                       run_name=set_run_name(cfg), out_dir=out_dir)
+    outcome = RunOutcome(run_id=None, status="RUNNING", config_hash=chash, output_dir=out_dir)
     timer = _Timer()
     with run:
         try:
@@ -152,6 +170,11 @@ def run_set(
             _send(run, outcome, timer, quiet=quiet)
     outcome.status = run.status  # the run context always ends it
     outcome.run_name = run.run_name
+    outcome.run_id, outcome.experiment_id = run.run_id, run.experiment_id
+    if run.write_error is not None:  # the set is whole on disk; the store did not take it
+        from rlmdj.errors import EnvironmentProblem
+
+        raise EnvironmentProblem(run.write_error)
     return outcome
 
 
@@ -321,7 +344,7 @@ def _send(run: TrackedRun, outcome: RunOutcome, timer: _Timer, *, quiet: bool) -
     outcome.timings_s = dict(timer.stages)
     if timer.stages:
         run.log_metrics({f"time/{k}_s": v for k, v in timer.stages.items()})
-    stage_line("logging to MLflow" if run.run_id else "writing the run's files", quiet=quiet)
+    stage_line("logging to MLflow" if run.tracked else "writing the run's files", quiet=quiet)
     t0 = time.perf_counter()
     run.flush()
     outcome.timings_s["log"] = time.perf_counter() - t0

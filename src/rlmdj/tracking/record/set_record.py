@@ -63,7 +63,7 @@ def prompt_label(prompt: Any | None) -> str | None:
 
 
 def _log_inputs(cfg: DictConfig, run: TrackedRun, palette: Any, index: Any) -> None:
-    if run.run_id is None:
+    if not run.tracked:
         return
     from rlmdj.tracking.datasets import log_set_inputs
 
@@ -75,12 +75,10 @@ def _log_inputs(cfg: DictConfig, run: TrackedRun, palette: Any, index: Any) -> N
 
 def _register_prompt(run: TrackedRun, driver: Driver) -> Any | None:
     """Register the system text a prompted driver sends (a new version only when it changed)."""
-    if run.run_id is None or not isinstance(driver, PromptedDriver) or not driver.prompt_text:
+    if not run.tracked or not isinstance(driver, PromptedDriver) or not driver.prompt_text:
         return None
-    from rlmdj.tracking.prompts import register_prompt
-
     try:
-        return register_prompt(run, name=str(driver.prompt_name), text=driver.system_text())
+        return run.register_prompt(str(driver.prompt_name), driver.system_text())
     except Exception as exc:  # noqa: BLE001 - the prompt text is also in the transcript
         _error_tag(run, "prompt_registry", exc)
         return None
@@ -135,9 +133,9 @@ def _log_arrangement(cfg: DictConfig, run: TrackedRun, session: Any, *, layers_s
 def log_trace(cfg: DictConfig, run: TrackedRun, driver: Driver, prompt: Any | None,
               performed: float | None) -> None:
     """The set's trace (drivers that keep a transcript), linked to the run and its prompt version."""
-    if run.run_id is None or not cfg.tracking.traces:
+    if not run.tracked or not cfg.tracking.traces:
         return
-    from rlmdj.tracking.traces import log_set_trace, set_trace_from_driver
+    from rlmdj.tracking.traces import set_trace_from_driver
 
     try:
         record = set_trace_from_driver(driver)
@@ -146,10 +144,7 @@ def log_trace(cfg: DictConfig, run: TrackedRun, driver: Driver, prompt: Any | No
         record.tags["rlmdj.run_name"] = run.run_name
         if performed is not None:
             record.started_at, record.ended_at = performed, time.time()
-        trace_id = log_set_trace(record, experiment_id=run.experiment_id, run_id=run.run_id)
-        if prompt is not None:
-            run.client.link_prompt_versions_to_trace([prompt], trace_id)
-        run.set_tags({"rlmdj.trace_id": trace_id})
+        run.log_trace(record, prompt)
     except Exception as exc:  # noqa: BLE001 - the transcript artifact holds the same record
         _error_tag(run, "trace", exc)
 
@@ -162,7 +157,7 @@ def log_set_audio(cfg: DictConfig, run: TrackedRun, audio: Any, *, stem: str) ->
     path = write_set_audio(run.artifact_path(f"audio/{stem}"), audio, sr=int(cfg.render.sample_rate),
                            fmt=str(cfg.render.artifact_format), wav_subtype=str(cfg.render.wav_subtype))
     run.set_tags({f"rlmdj.{'render' if stem == 'set' else stem}_sha256": render_sha256(audio)})
-    return f"audio/{path.name}", (path if run.run_id is None else None)
+    return f"audio/{path.name}", (None if run.tracked else path)
 
 
 def log_preview(cfg: DictConfig, run: TrackedRun, master: Any) -> tuple[bytes, str] | None:

@@ -1,0 +1,90 @@
+"""The writer process: ``python -m rlmdj.tracking.writer``, started by a run's process.
+
+It imports MLflow and the store's libraries at once (while the run's process starts its job),
+then reads one JSON line per message on stdin, ``{"run": key, "journal": folder, "upto": n}``,
+applies that run's journal up to line ``n`` and answers on stdout, one JSON line each:
+``opened`` (run and experiment ids), ``prompt`` (the registered version), ``error`` (the first
+store failure) and ``done`` (end state and error). Ctrl-C and SIGTERM are ignored: the run's
+process ends its runs; when stdin closes (that process exited, even killed) the rest of every
+journal is applied and a run that was never ended ends KILLED.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any, TextIO
+
+
+def _quiet() -> None:
+    """MLflow's and the store's INFO lines are not news to the user of the run."""
+    for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # A server that stopped answering fails the write in seconds (the record is kept), not minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+
+
+def _prewarm() -> None:
+    from rlmdj.tracking.heap import collector_paused
+    from rlmdj.tracking.store import mlflow_env_defaults
+
+    mlflow_env_defaults()
+    with collector_paused("mlflow"):
+        import mlflow  # noqa: F401
+        import mlflow.store.tracking.sqlalchemy_store  # noqa: F401
+
+        import rlmdj.tracking.scrubbing  # noqa: F401
+
+
+def serve(messages: TextIO, replies: TextIO) -> None:
+    """Apply journals as ``messages`` name them; answer on ``replies``."""
+    from rlmdj.tracking.writer.journal import Journal
+    from rlmdj.tracking.writer.recorder import Recorder
+
+    recorders: dict[str, tuple[Recorder, int]] = {}
+
+    def reply(key: str, answer: dict[str, Any] | None) -> None:
+        if answer:
+            with contextlib.suppress(OSError):  # the run's process is gone: nobody to tell
+                replies.write(json.dumps({"run": key, **answer}) + "\n")
+                replies.flush()
+
+    def advance(key: str, upto: int | None) -> None:
+        recorder, done = recorders[key]
+        ops = recorder.journal.read(None if upto is None else max(upto - done, 0))
+        recorders[key] = (recorder, done + len(ops))
+        for op in ops:
+            reply(key, recorder.apply(op))
+
+    for line in messages:
+        msg = json.loads(line)
+        key = str(msg["run"])
+        if key not in recorders:
+            recorders[key] = (Recorder(Journal(msg["journal"])), 0)
+        advance(key, int(msg["upto"]))
+        if recorders[key][0].finished:
+            del recorders[key]
+    for key in list(recorders):  # the run's process is gone: what it wrote is still sent
+        advance(key, None)
+        recorder = recorders.pop(key)[0]
+        if not recorder.finished:
+            reply(key, recorder.apply({"op": "end", "status": "KILLED"}))
+
+
+def main() -> None:
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    _quiet()
+    _prewarm()
+    serve(sys.stdin, replies)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The run's side of the writer process: start it early, tell it about journals, hear its answers.
+
+One writer per process, shared by the runs it records one after another (a sweep's jobs in one
+process) or at once. It is started as early as possible (:func:`prewarm`, before Hydra composes
+the config) so that importing MLflow and opening the store happen on another core while the set
+is played; a prewarmed writer no run asked for is stopped after :data:`IDLE_S` seconds. Messages
+go through a sender thread, so a full pipe never holds up the run; a reader thread hands each
+answer to the run it names.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import IO, Any
+
+__all__ = ["IDLE_S", "Writer", "prewarm", "shared_writer", "wants_writer"]
+
+IDLE_S = 60.0
+_EXIT_WAIT_S = 120.0
+Handler = Callable[[dict[str, Any]], None]
+
+
+class Writer:
+    """A ``python -m rlmdj.tracking.writer`` process and the threads that talk to it."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "rlmdj.tracking.writer"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+        )
+        self._handlers: dict[str, Handler] = {}
+        self._lock = threading.Lock()
+        self._outbox: queue.Queue[str | None] = queue.Queue()
+        self.used = False
+        self.closed = False
+        threading.Thread(target=self._send_loop, args=(self.proc.stdin,), daemon=True,
+                         name="rlmdj-writer-send").start()
+        threading.Thread(target=self._read_loop, args=(self.proc.stdout,), daemon=True,
+                         name="rlmdj-writer-read").start()
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and self.proc.poll() is None
+
+    def attach(self, key: str, handler: Handler) -> bool:
+        """Route answers about run ``key`` to ``handler``; False when this writer is closing."""
+        with self._lock:
+            if not self.alive:
+                return False
+            self._handlers[key] = handler
+            self.used = True
+            return True
+
+    def notify(self, key: str, journal: str, upto: int) -> None:
+        """The journal of run ``key`` holds ``upto`` operations: apply them."""
+        self._outbox.put(json.dumps({"run": key, "journal": journal, "upto": upto}))
+
+    def close(self, *, wait_s: float = _EXIT_WAIT_S) -> None:
+        """No more runs: the writer finishes what it was told and exits (waited for up to ``wait_s``)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        if not self.used:
+            self.proc.kill()  # prewarmed and never needed: nothing to finish
+            self.proc.wait()
+            return
+        self._outbox.put(None)
+        with contextlib.suppress(subprocess.TimeoutExpired, KeyboardInterrupt):
+            self.proc.wait(timeout=wait_s)
+
+    def close_if_idle(self) -> None:
+        """Stop a writer no run has used (a prewarmed one the command did not need)."""
+        with self._lock:
+            if self.used or self.closed:
+                return
+            self.closed = True
+        self.proc.kill()
+        self.proc.wait()
+
+    def _send_loop(self, stdin: IO[str]) -> None:
+        while (message := self._outbox.get()) is not None:
+            try:
+                stdin.write(message + "\n")
+                stdin.flush()
+            except OSError:
+                return  # the writer exited; the reader tells the runs
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def _read_loop(self, stdout: IO[str]) -> None:
+        for line in stdout:
+            with contextlib.suppress(ValueError):
+                answer = json.loads(line)
+                with self._lock:
+                    key = str(answer.get("run"))
+                    handler = self._handlers.pop(key) if "done" in answer else self._handlers.get(key)
+                if handler is not None:
+                    handler(answer)
+        code = self.proc.wait()
+        with self._lock:
+            self.closed = True
+            orphans = list(self._handlers.values())
+            self._handlers.clear()
+        for handler in orphans:  # runs that never heard "done" from it
+            handler({"exited": code})
+
+
+_SHARED: list[Writer] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_writer() -> Writer:
+    """This process's writer, started if there is none (or it exited)."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            atexit.register(_close_shared)  # at exit the writer finishes what it was told
+        if not _SHARED or not _SHARED[-1].alive:
+            _SHARED.append(Writer())
+        return _SHARED[-1]
+
+
+def _close_shared() -> None:
+    for writer in _SHARED:
+        writer.close()
+
+
+_OFF = ("tracking.enabled=false", "tracking.enabled=False", "++tracking.enabled=false")
+_INFO = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--version",
+         "--shell-completion", "-sc", "--resolve")
+
+
+def wants_writer(argv: Sequence[str]) -> bool:
+    """Whether the command line may record runs: not with tracking off, not for help or info."""
+    return not any(a in _OFF or a in _INFO or a.startswith("--cfg=") for a in argv)
+
+
+def prewarm(argv: Sequence[str]) -> None:
+    """Start the writer now when ``argv`` may record a run; stopped after :data:`IDLE_S` unused."""
+    if not wants_writer(argv):
+        return
+    try:
+        writer = shared_writer()
+    except OSError:
+        return  # the run starts one when it needs it, and says so if it cannot
+    timer = threading.Timer(IDLE_S, writer.close_if_idle)
+    timer.daemon = True
+    timer.start()

@@ -1,0 +1,107 @@
+"""Apply a journal's operations to the store they name, in order (this side imports MLflow).
+
+Used by the writer process while a run plays, and by ``rlmdj-upload`` for a record a failed
+store left behind. The first store failure (opening, a batch, the artifacts, the end) stops the
+sending; it is kept as one line naming the store. Views that never failed a run before (inputs,
+prompt registry, trace) are tagged ``rlmdj.<part>_error`` as they were and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from rlmdj.tracking.writer.journal import Journal
+
+__all__ = ["Recorder"]
+
+_VIEWS = {"inputs": "inputs", "prompt": "prompt_registry", "trace": "trace"}
+
+
+class Recorder:
+    """One run's journal applied to its store; :attr:`error` is the first store failure."""
+
+    def __init__(self, journal: Journal, *, uri: str | None = None) -> None:
+        self.journal = journal
+        self.uri = uri  # another store than the journal names (an upload elsewhere)
+        self.run: Any = None  # the TrackedRun, once opened
+        self.prompt: Any = None
+        self.error: str | None = None
+        self.status: str | None = None  # the end state, once ended
+
+    @property
+    def finished(self) -> bool:
+        return self.status is not None
+
+    def apply(self, op: dict[str, Any]) -> dict[str, Any] | None:
+        """Apply one operation; what the run's process is told (opened, prompt, error, done)."""
+        kind = op["op"]
+        if kind == "end":
+            return self._end(str(op["status"]))
+        if self.error is not None or self.finished:
+            return None
+        try:
+            if kind in _VIEWS:
+                return self._view(kind, op)
+            return {"open": self._open, "batch": self._batch}[kind](op)
+        except Exception as exc:  # noqa: BLE001 - any store failure is kept, never raised
+            return self._failed(exc)
+
+    def _open(self, op: dict[str, Any]) -> dict[str, Any]:
+        from omegaconf import OmegaConf
+
+        from rlmdj.tracking.run import TrackedRun
+        from rlmdj.tracking.store import open_store
+
+        self.uri = self.uri or str(op["uri"])
+        root = OmegaConf.create({"scorer": {"name": op["scorer"]}, "tracking": {
+            "uri": self.uri, "experiment": op["experiment"], "artifact_location": op["artifact_location"]}})
+        client, experiment_id = open_store(root.tracking)
+        self.run = TrackedRun(client, experiment_id, run_name=op["run_name"], tags=op["tags"],
+                              parent_run_id=op["parent_run_id"])
+        return {"opened": self.run.run_id, "experiment_id": experiment_id}
+
+    def _batch(self, op: dict[str, Any]) -> None:
+        self.run.log_params(op["params"])
+        self.run.set_tags(op["tags"])
+        self.run._metrics += [tuple(m) for m in op["metrics"]]
+        self.run.flush(artifacts=False)
+
+    def _view(self, kind: str, op: dict[str, Any]) -> dict[str, Any] | None:
+        try:
+            if kind == "inputs":
+                self.run.log_inputs(op["inputs"])
+            elif kind == "prompt":
+                self.prompt = self.run.register_prompt(op["name"], op["text"])
+                return {"prompt": {"name": self.prompt.name, "version": str(self.prompt.version)}}
+            else:
+                from rlmdj.tracking.traces import SetTrace
+
+                self.run.log_trace(SetTrace(**op["record"]), self.prompt if op["prompt"] else None)
+        except Exception as exc:  # noqa: BLE001 - a view; the run's data is logged anyway
+            self.run.set_tags({f"rlmdj.{_VIEWS[kind]}_error": repr(exc)[:500]})
+        return None
+
+    def _end(self, status: str) -> dict[str, Any]:
+        if self.error is None and not self.finished:
+            try:
+                if self.run is None:  # a journal that never opened (the process died at once)
+                    raise RuntimeError("the record names no store")
+                self.run.flush(artifacts=False)
+                if any(self.journal.artifacts.iterdir()):
+                    self.run.client.log_artifacts(self.run.run_id, str(self.journal.artifacts))
+                self.run.end(status)
+            except Exception as exc:  # noqa: BLE001 - kept as the record's error
+                self._failed(exc)
+        self.status = status
+        return {"done": status, "error": self.error}
+
+    def _failed(self, exc: BaseException) -> dict[str, Any]:
+        from rlmdj.tracking.store import store_problem
+
+        self.error = store_problem(self.uri or "?", exc)
+        if self.run is not None and self.run.status == "RUNNING":
+            with contextlib.suppress(Exception):  # the store may take this much; the record is kept
+                self.run.client.set_terminated(self.run.run_id, "FAILED")
+            self.run.status = "FAILED"
+        return {"error": self.error}

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rlmdj.config.dj import ReplayConfig
+from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.config.scorer import ServeConfig
 from rlmdj.errors import ParameterError
 
@@ -190,6 +191,7 @@ class ExperimentConfig:
     compare: CompareConfig = field(default_factory=CompareConfig)
     screen: ScreenConfig = field(default_factory=ScreenConfig)
     search: SearchConfig = field(default_factory=SearchConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     gap: GapConfig = field(default_factory=GapConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)

@@ -20,7 +20,7 @@ from rlmdj.config.experiment import ExperimentConfig
 from rlmdj.config.palettes import default_palette_dirs, register_palette_files
 from rlmdj.config.scorer import ScorerConfig
 
-__all__ = ["Config", "register_configs"]
+__all__ = ["Config", "register_configs", "register_prompt_files"]
 
 
 @dataclass
@@ -51,3 +51,21 @@ def register_configs(palette_dirs: list[Path] | None = None) -> None:
     of the ``palette`` group. Idempotent; call again after changing directory."""
     ConfigStore.instance().store(name="base_config", node=Config)
     register_palette_files(default_palette_dirs() if palette_dirs is None else palette_dirs)
+    register_prompt_files([Path.cwd() / "prompts"])
+
+
+def register_prompt_files(dirs: list[Path]) -> list[str]:
+    """The prompts ``experiment=optimize_prompt`` wrote (``<name>_opt_<k>.txt`` in ``dirs``) as
+    options of the ``prompt`` group: ``prompt=baseline_opt_1`` works with no YAML file."""
+    import re
+
+    names: list[str] = []
+    for directory in dirs:
+        for path in sorted(directory.glob("*_opt_*.txt")) if directory.is_dir() else []:
+            if path.stem in names or not re.fullmatch(r".+_opt_\d+", path.stem):
+                continue
+            node = PromptConfig(name=path.stem, path=str(path.resolve()),
+                                description="optimised by experiment=optimize_prompt (see the file's header)")
+            ConfigStore.instance().store(group="prompt", name=path.stem, node=node)
+            names.append(path.stem)
+    return names

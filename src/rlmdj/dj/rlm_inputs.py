@@ -18,10 +18,22 @@ from rlmdj.errors import ParameterError
 from rlmdj.resources import bundled_dir
 from rlmdj.validation import api_key_set, choice, http_url, number, setting
 
-__all__ = ["NEEDS_MODEL", "SANDBOXES", "check", "need_model", "prompt_file", "prompt_text"]
+__all__ = ["NEEDS_MODEL", "PROVENANCE", "SANDBOXES", "check", "need_model", "prompt_file", "prompt_text",
+           "strip_provenance"]
 
 SANDBOXES: tuple[str, ...] = ("deno", "local")
 NEEDS_MODEL = "dj=rlm needs a model, e.g. model=openai (or model=ollama for a local one)"
+PROVENANCE = "# rlmdj optimised prompt"
+"""First line of the header ``experiment=optimize_prompt`` writes atop a prompt file."""
+
+
+def strip_provenance(text: str) -> str:
+    """``text`` without its provenance header (a first line starting with :data:`PROVENANCE`, up to
+    the first blank line): the model reads exactly the text that was optimised."""
+    if not text.startswith(PROVENANCE):
+        return text
+    _, sep, rest = text.partition("\n\n")
+    return rest if sep else ""
 
 
 def need_model(cfg: Any) -> str:
@@ -58,6 +70,7 @@ def prompt_text(cfg: Any) -> tuple[str, str]:
         text = found.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ParameterError(f"prompt.path: {found} is not UTF-8 text (byte {exc.start})") from None
+    text = strip_provenance(text)
     if not text.strip():
         raise ParameterError(f"prompt.path: {found} is empty")
     return str(setting(cfg, "prompt.name")), text

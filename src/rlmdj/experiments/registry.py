@@ -45,6 +45,7 @@ JOBS: Registry[Job] = Registry(
         "rescore": "rlmdj.experiments.jobs.rescore:rescore_job",
         "rerun": "rlmdj.experiments.jobs.rerun:rerun_job",
         "ears_cell": "rlmdj.experiments.jobs.ears_cell:ears_cell_job",
+        "optimize_prompt": "rlmdj.experiments.jobs.optimize_prompt:optimize_job",
     },
     checks={
         "run": "rlmdj.experiments.cli.preflight:check_run",
@@ -53,6 +54,7 @@ JOBS: Registry[Job] = Registry(
         "compare": "rlmdj.experiments.jobs.compare:check",
         "samples": "rlmdj.experiments.jobs.samples:check",
         "search_palettes": "rlmdj.experiments.jobs.search.palette_search:check",
+        "optimize_prompt": "rlmdj.experiments.jobs.optimize_prompt:check",
     },
 )
 

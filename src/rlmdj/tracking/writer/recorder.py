@@ -97,9 +97,11 @@ class Recorder:
         return {"done": status, "error": self.error}
 
     def _failed(self, exc: BaseException) -> dict[str, Any]:
+        from rlmdj.errors import RlmdjError
         from rlmdj.tracking.store import store_problem
 
-        self.error = store_problem(self.uri or "?", exc)
+        # open_store's own errors already name the store and the fix.
+        self.error = str(exc) if isinstance(exc, RlmdjError) else store_problem(self.uri or "?", exc)
         if self.run is not None and self.run.status == "RUNNING":
             with contextlib.suppress(Exception):  # the store may take this much; the record is kept
                 self.run.client.set_terminated(self.run.run_id, "FAILED")

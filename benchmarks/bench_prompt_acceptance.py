@@ -1,7 +1,8 @@
 """Benchmark: how often GEPA's acceptance step takes a child prompt that is no better than its
 parent, with GEPA's default criterion and with :class:`rlmdj.optimize.acceptance.PairedAcceptance`.
 
-Run ``python benchmarks/bench_prompt_acceptance.py [--decisions N] [--seed S] [--engine-iterations M]``.
+Run ``python benchmarks/bench_prompt_acceptance.py [--decisions N] [--seed S] [--engine-iterations M]
+[--minibatch K]``; alpha and max_replicas are ``experiment.optimize``'s defaults.
 
 The objective is simulated: a set's OBJ = brief base (N(6.5, 0.5), shared by every candidate, so
 it cancels in pairs) + the candidate's true effect + noise of SD 0.3 OBJ drawn per (candidate,
@@ -9,7 +10,8 @@ brief, replica). Each decision is driven through gepa's own objects: a ``GEPASta
 ``initialize_gepa_state`` holding the parent, and a ``CandidateProposal`` carrying the minibatch scores GEPA
 would have measured (replica 0). For each criterion it prints the acceptance rate of children
 whose true effect over their parent is 0 (false acceptance) and +0.3 OBJ, with 95% Wilson
-intervals, and the metric calls per decision (GEPA's minibatch of both prompts included).
+intervals, and the metric calls per decision (GEPA's minibatch of both prompts included); the
+last column adds the validation pass (``--valset`` sets) every accepted null child costs GEPA.
 
 "At equal budget": GEPA's default is also run with a minibatch as large as the mean number of
 pairs our criterion uses, so it spends the same metric calls per decision. Its false acceptance
@@ -36,7 +38,8 @@ from gepa.proposer.base import CandidateProposal
 from gepa.strategies.acceptance import StrictImprovementAcceptance
 from scipy import stats
 
-from rlmdj.optimize.acceptance import ALPHA, MAX_REPLICAS, MINIBATCH, PRIOR_EFFECT, PairedAcceptance
+from rlmdj.config.optimize import OptimizeConfig
+from rlmdj.optimize.acceptance import PRIOR_EFFECT, PairedAcceptance
 
 __all__ = ["World", "drive", "engine", "main"]
 
@@ -87,7 +90,7 @@ def drive(criterion: Callable[[World], Any], effect: float, decisions: int, mini
 
 
 def ours(world: World) -> PairedAcceptance:
-    return PairedAcceptance(world.score, alpha=ALPHA, max_replicas=MAX_REPLICAS, prior_effect=PRIOR_EFFECT)
+    return PairedAcceptance(world.score, prior_effect=PRIOR_EFFECT)  # the schema's alpha and max_replicas
 
 
 def default(world: World) -> StrictImprovementAcceptance:
@@ -99,7 +102,7 @@ def rate(hits: np.ndarray) -> str:
     return f"{hits.mean():.3f} [{ci.low:.3f}, {ci.high:.3f}]"
 
 
-def engine(make: Callable[[World], Any], iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def engine(make: Callable[[World], Any], iterations: int, minibatch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """``gepa.optimize`` on the simulated world: (true effect of each child over its parent,
     whether it was accepted), one entry per decision."""
     import gepa
@@ -134,7 +137,7 @@ def engine(make: Callable[[World], Any], iterations: int, seed: int) -> tuple[np
             return ok
 
     gepa.optimize(seed_candidate=world.candidate(0.0), trainset=train, valset=val, adapter=Adapter(),
-                  custom_candidate_proposer=propose, reflection_minibatch_size=MINIBATCH,
+                  custom_candidate_proposer=propose, reflection_minibatch_size=minibatch,
                   skip_perfect_score=False, max_metric_calls=10**9, acceptance_criterion=Recording(),
                   stop_callbacks=[lambda state: state.i + 1 >= iterations], display_progress_bar=False,
                   logger=_Quiet(), seed=seed, track_best_outputs=False)
@@ -152,10 +155,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decisions", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--engine-iterations", type=int, default=1000)
+    parser.add_argument("--minibatch", type=int, default=OptimizeConfig.minibatch,
+                        help="briefs per reflection minibatch (default: experiment.optimize.minibatch)")
+    parser.add_argument("--valset", type=int, default=8,
+                        help="validation sets an accepted child costs (the last table column)")
     args = parser.parse_args(argv)
-    start, n, k = time.perf_counter(), args.decisions, MINIBATCH
-    print(f"simulated objective: SD {SD} OBJ per set, {n} decisions per row; ours: alpha {ALPHA}, "
-          f"minibatch {k}, max_replicas {MAX_REPLICAS}, prior_effect {PRIOR_EFFECT}")
+    start, n, k, s = time.perf_counter(), args.decisions, args.minibatch, OptimizeConfig
+    print(f"simulated objective: SD {SD} OBJ per set, {n} decisions per row; ours: alpha {s.alpha}, "
+          f"minibatch {k}, max_replicas {s.max_replicas}, prior_effect {PRIOR_EFFECT}")
     null_a, null_c = drive(ours, 0.0, n, k, args.seed)
     alt_a, alt_c = drive(ours, EFFECT, n, k, args.seed + 1)
     calls = float(np.concatenate([null_c, alt_c]).mean())
@@ -166,14 +173,14 @@ def main(argv: list[str] | None = None) -> None:
         d3, c3 = drive(default, EFFECT, n, m, args.seed + 3)
         rows.append((f"GEPA default, minibatch {m}", m, d0, c0, d3, c3))
     print(f"{'criterion':<28} {'false accept (effect 0)':>24} {'accept at +0.3':>22} "
-          f"{'calls @0':>9} {'calls @0.3':>11} {'p90 calls':>10}")
+          f"{'calls @0':>9} {'calls @0.3':>11} {'p90 calls':>10} {'+val @0':>8}")
     for name, _, a0, c0, a3, c3 in rows:
         print(f"{name:<28} {rate(a0):>24} {rate(a3):>22} {c0.mean():>9.1f} {c3.mean():>11.1f} "
-              f"{np.percentile(np.concatenate([c0, c3]), 90):>10.0f}")
+              f"{np.percentile(np.concatenate([c0, c3]), 90):>10.0f} {c0.mean() + args.valset * a0.mean():>8.1f}")
     default_false = float(rows[2][2].mean())
     if args.engine_iterations > 0:
         for name, make in (("ours", ours), ("GEPA default", default)):
-            eff, acc = engine(make, args.engine_iterations, args.seed + 4)
+            eff, acc = engine(make, args.engine_iterations, args.minibatch, args.seed + 4)
             zero, plus = np.isclose(eff, 0.0), np.isclose(eff, EFFECT)
             print(f"gepa.optimize, {name:<12}: {eff.size} decisions; false accept {rate(acc[zero])}, "
                   f"accept at +0.3 {rate(acc[plus])}")

@@ -35,10 +35,11 @@ child beats the *seed* or generalises beyond the minibatch's briefs: the validat
 (:mod:`rlmdj.optimize.selection`) and the held-out confirmation
 (:mod:`rlmdj.optimize.confirmation`) answer those.
 
-Defaults (``benchmarks/bench_prompt_acceptance.py``, SD 0.3 per set): a minibatch of
-:data:`MINIBATCH` briefs, at most :data:`MAX_REPLICAS` replicas per brief, ``alpha`` :data:`ALPHA`,
-mixture scale :data:`PRIOR_EFFECT` (effects of ~0.75 SD of the differences: 0.3 OBJ against an SD
-of 0.42). They accept ~2% of children with no true effect and ~87% with +0.3 OBJ.
+Defaults (``experiment.optimize`` in :class:`rlmdj.config.optimize.OptimizeConfig`, tuned with
+``benchmarks/bench_prompt_acceptance.py`` at SD 0.3 per set): a minibatch of 4 briefs, at most 10
+replicas per brief, ``alpha`` 0.05, mixture scale :data:`PRIOR_EFFECT` (effects of ~0.75 SD of
+the differences: 0.3 OBJ against an SD of 0.42). They accept ~2% of children with no true effect
+and ~88% with +0.3 OBJ; a minibatch of 3 accepts only ~79% of the latter.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from rlmdj.analysis.sequential import lower_multiplier
+from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.errors import ParameterError
 from rlmdj.optimize.pairs import PairedScores, Score, candidate_key
 
@@ -56,15 +58,8 @@ if TYPE_CHECKING:
     from gepa.core.state import GEPAState
     from gepa.proposer.base import CandidateProposal
 
-__all__ = ["ALPHA", "MAX_REPLICAS", "MINIBATCH", "MIN_EFFECT", "PRIOR_EFFECT", "Decision",
-           "PairedAcceptance"]
+__all__ = ["MIN_EFFECT", "PRIOR_EFFECT", "Decision", "PairedAcceptance"]
 
-ALPHA = 0.05
-"""One-sided error rate per decision: P(accept a child no better than its parent)."""
-MAX_REPLICAS = 10
-"""Replicas per minibatch brief a decision may use, GEPA's replica 0 included."""
-MINIBATCH = 4
-"""Briefs per reflection minibatch (GEPA's ``reflection_minibatch_size``)."""
 MIN_EFFECT = 0.0
 """OBJ the child must beat its parent by (the tested null is mean difference <= this)."""
 PRIOR_EFFECT = 0.75
@@ -107,13 +102,16 @@ class PairedAcceptance:
     """GEPA ``AcceptanceCriterion``: accept a child only when a paired one-sided anytime-valid test
     at level ``alpha`` says it beats its parent by more than ``min_effect`` (module docstring).
 
-    ``score(candidate, data_id, replica)`` plays one set (raising :class:`FailedRollout` when it
+    ``alpha`` is the one-sided error rate per decision; ``max_replicas`` the replicas per minibatch
+    brief a decision may use, GEPA's replica 0 included (so at most 2 * minibatch *
+    (max_replicas - 1) extra metric calls). ``score(candidate, data_id, replica)`` plays one set (raising :class:`FailedRollout` when it
     cannot); replicas 1, 2, ... of a minibatch brief are played only while the decision is open,
     at most ``max_replicas`` per brief (replica 0 included). With ``count_in_budget`` the extra
     rollouts are added to GEPA's ``state.total_num_evals``, so ``max_metric_calls`` sees them.
     """
 
-    def __init__(self, score: Score, *, alpha: float = ALPHA, max_replicas: int = MAX_REPLICAS,
+    def __init__(self, score: Score, *, alpha: float = OptimizeConfig.alpha,
+                 max_replicas: int = OptimizeConfig.max_replicas,
                  min_effect: float = MIN_EFFECT, prior_effect: float = PRIOR_EFFECT,
                  count_in_budget: bool = True) -> None:
         if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha < 0.5:

@@ -26,18 +26,13 @@ from typing import Any
 
 from rlmdj.analysis.formatting import number
 from rlmdj.analysis.sequential import DIFFERENT, EQUIVALENT, confidence_sequence, decide
+from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.errors import ParameterError
 from rlmdj.optimize.pairs import Candidate, PairedScores, Score, candidate_key
 
-__all__ = ["CONFIRM_ALPHA", "CONFIRM_DELTA", "CONFIRM_MAX_PAIRS", "CONFIRM_PRIOR_EFFECT", "BETTER",
-           "NO_BETTER", "WORSE", "UNDECIDED", "Confirmation", "confirm"]
+__all__ = ["CONFIRM_PRIOR_EFFECT", "BETTER", "NO_BETTER", "WORSE", "UNDECIDED", "Confirmation",
+           "confirm"]
 
-CONFIRM_ALPHA = 0.05
-"""Two-sided error rate of the confirmation's confidence sequence."""
-CONFIRM_DELTA = 0.3
-"""OBJ: the smallest improvement worth having; excluding it ends the confirmation."""
-CONFIRM_MAX_PAIRS = 48
-"""Pairs (each two sets) the confirmation may play at most."""
 CONFIRM_PRIOR_EFFECT = 0.75
 """Mixture scale of the confidence sequence, in SDs of the differences (0.3 OBJ / 0.42)."""
 
@@ -89,11 +84,13 @@ class Confirmation:
 
 
 def confirm(score: Score, start: Candidate, chosen: Candidate, briefs: Sequence[Hashable], *,
-            alpha: float = CONFIRM_ALPHA, delta: float = CONFIRM_DELTA,
-            max_pairs: int = CONFIRM_MAX_PAIRS, prior_effect: float = CONFIRM_PRIOR_EFFECT,
+            alpha: float = OptimizeConfig.alpha, delta: float = OptimizeConfig.confirm_delta,
+            max_pairs: int = OptimizeConfig.confirm_max_pairs, prior_effect: float = CONFIRM_PRIOR_EFFECT,
             first_replica: int = 0) -> Confirmation:
     """Compare ``chosen`` with ``start`` on the held-out ``briefs``, replicas ``first_replica``,
-    ``first_replica + 1``, ... (seeds the search never used), until a verdict or ``max_pairs``."""
+    ``first_replica + 1``, ... (seeds the search never used), until a verdict or ``max_pairs``
+    pairs (each two sets). ``alpha`` is the confidence sequence's two-sided error rate, ``delta``
+    the smallest improvement in OBJ worth having."""
     if not 0 < alpha < 0.5:
         raise ParameterError(f"{_KEY}.alpha must be in (0, 0.5), got {alpha!r}")
     if not (math.isfinite(delta) and delta > 0):

@@ -23,12 +23,10 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.errors import ParameterError
 
-__all__ = ["SELECT_ALPHA", "Bounds", "Selection", "select_candidate"]
-
-SELECT_ALPHA = 0.05
-"""One-sided level of the lower bound candidates are ranked by."""
+__all__ = ["Bounds", "Selection", "bounds", "select_candidate"]
 
 Scores = Mapping[Hashable, float | Sequence[float]]
 
@@ -74,7 +72,7 @@ def _brief_means(scores: Scores) -> tuple[list[float], int]:
     return means, sets
 
 
-def bounds(index: int, scores: Scores, *, alpha: float = SELECT_ALPHA) -> Bounds:
+def bounds(index: int, scores: Scores, *, alpha: float = OptimizeConfig.alpha) -> Bounds:
     """The validation bounds of one candidate from ``{brief: score or [replica scores]}``."""
     from scipy import stats
 
@@ -88,7 +86,7 @@ def bounds(index: int, scores: Scores, *, alpha: float = SELECT_ALPHA) -> Bounds
     return Bounds(index, n, sets, mean, sd, mean - half, mean + half)
 
 
-def select_candidate(scores: Sequence[Scores], *, alpha: float = SELECT_ALPHA) -> Selection:
+def select_candidate(scores: Sequence[Scores], *, alpha: float = OptimizeConfig.alpha) -> Selection:
     """The candidate to keep: highest lower bound at ``alpha`` over its validation briefs.
 
     ``scores[i]`` maps each validation brief to candidate i's score there, or to its replica

@@ -6,7 +6,8 @@ Hydra saves the composed config and the command line verbatim, so a key given as
 :class:`ScrubHydraFiles` (registered in ``conf/hydra/default.yaml``) rewrites those files
 through :func:`rlmdj.secrets.scrub_document` when a job starts (Hydra has written them by then)
 and again when it ends; a rewritten YAML file stays loadable. The job itself still receives the
-real values.
+real values. The sweep's ``multirun.yaml`` is read again only when it changed: a launcher's worker
+runs many jobs of the same sweep.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from omegaconf import DictConfig, OmegaConf
 from rlmdj.secrets import scrub_document
 
 __all__ = ["ScrubHydraFiles", "scrub_files"]
+
+# A sweep file this process found clean (or cleaned), and its (mtime, size) then.
+_CLEAN: dict[Path, tuple[int, int]] = {}
 
 
 def scrub_files(paths: list[Path]) -> list[Path]:
@@ -51,6 +55,25 @@ def _job_files(config: DictConfig) -> list[Path]:
     return files
 
 
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+def _scrub_sweep_files(paths: list[Path]) -> None:
+    """:func:`scrub_files` for files that changed since this process last left them clean."""
+    for path in paths:
+        seen = _stat(path)
+        if seen is not None and _CLEAN.get(path) == seen:
+            continue
+        scrub_files([path])
+        if (now := _stat(path)) is not None:
+            _CLEAN[path] = now
+
+
 def _sweep_files(config: DictConfig) -> list[Path]:
     try:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
@@ -63,10 +86,12 @@ class ScrubHydraFiles(Callback):
     """Scrubs Hydra's output files of every run and sweep (see the module docstring)."""
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        scrub_files(_job_files(config) + self._sweep(config))
+        scrub_files(_job_files(config))
+        _scrub_sweep_files(self._sweep(config))
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
-        scrub_files(_job_files(config) + self._sweep(config))
+        scrub_files(_job_files(config))
+        _scrub_sweep_files(self._sweep(config))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         scrub_files(_sweep_files(config))

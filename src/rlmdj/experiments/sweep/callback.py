@@ -91,14 +91,28 @@ class SweepCallback(Callback):
         overrides = _sweep_params(config)
         from rlmdj.experiments.sweep.budget import check_sweep_budget
         from rlmdj.experiments.sweep.checks import preflight_sweep
+        from rlmdj.experiments.sweep.worker import install_caching_loader, warm_joblib
         from rlmdj.failures import exit_on
 
+        install_caching_loader()  # every job's config composed once per group choices, per process
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
-            preflight_sweep(config)
+            jobs = preflight_sweep(config)
             check_sweep_budget(config)  # experiment.budget_usd, and a price for every LLM job's models
         except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
             exit_on(exc, config)
         _check_sequential(config, overrides)  # before any run or job exists
+        # The launcher's workers start (imports, samples) while the store and the parent open.
+        warming = warm_joblib(config, jobs[0][1] if jobs else None)
+        try:
+            self._start(config, overrides)
+        finally:
+            if warming is not None:
+                warming.join()
+
+    def _start(self, config: DictConfig, overrides: list[str]) -> None:
+        """The parent run (a resumed sweep's, or a new one), the sweep file and the ledger."""
+        from rlmdj.failures import exit_on
+
         if not config.tracking.enabled:
             _open_ledger(config)  # the forecast and the budget hold without a store too
             return

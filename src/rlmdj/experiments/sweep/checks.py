@@ -174,48 +174,16 @@ def _without_replica(overrides: list[str]) -> tuple[str, ...]:
     return tuple(o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "replica")
 
 
-class _JobComposer:
-    """Each job's config as the launcher composes it, cheaply: a config is composed (Hydra's
-    defaults list: about 0.1 s) once per combination of group choices (``dj=``, ``palette=``),
-    and a job's plain values (``bars=0``) are applied to a copy of it, as Hydra applies them."""
-
-    def __init__(self, master: DictConfig) -> None:
-        from hydra.core.global_hydra import GlobalHydra
-        from hydra.core.override_parser.overrides_parser import OverridesParser
-
-        self.master = master
-        self.loader: Any = GlobalHydra.instance().config_loader()
-        self.parser = OverridesParser.create(config_loader=self.loader)
-        self.composed: dict[tuple[str, ...], DictConfig] = {}
-
-    def __call__(self, overrides: list[str]) -> DictConfig:
-        import copy
-
-        from hydra._internal.config_loader_impl import ConfigLoaderImpl
-
-        repo = getattr(self.loader, "repository", None)
-        if repo is None:  # another config loader: compose the whole job
-            return self.loader.load_sweep_config(self.master, list(overrides))
-        parsed = self.parser.parse_overrides(list(overrides))
-        is_group = [repo.group_exists(o.key_or_group) for o in parsed]
-        groups = tuple(o.input_line for o, g in zip(parsed, is_group, strict=True) if g)
-        if groups not in self.composed:
-            self.composed[groups] = self.loader.load_sweep_config(self.master, list(groups))
-        job_cfg = copy.deepcopy(self.composed[groups])
-        ConfigLoaderImpl._apply_overrides_to_config(
-            [o for o, g in zip(parsed, is_group, strict=True) if not g], job_cfg)
-        return job_cfg
-
-
 def check_jobs(cfg: DictConfig, jobs: list[tuple[str, list[str]]]) -> None:
     """Compose every job's config and check it; jobs differing only in ``replica`` once."""
     from hydra.core.global_hydra import GlobalHydra
 
+    from rlmdj.experiments.sweep.worker import install_caching_loader
     from rlmdj.failures import explain
 
     if not GlobalHydra.instance().is_initialized():
         return
-    compose = _JobComposer(cfg)
+    loader = install_caching_loader()  # composed once per combination of group choices
     seen: set[tuple[str, ...]] = set()
     for name, overrides in jobs:
         for o in overrides:
@@ -227,7 +195,7 @@ def check_jobs(cfg: DictConfig, jobs: list[tuple[str, list[str]]]) -> None:
             continue
         seen.add(_without_replica(overrides))
         try:
-            _job_checks(compose(list(_without_replica(overrides))))
+            _job_checks(loader.load_sweep_config(cfg, list(_without_replica(overrides))))
         except Exception as exc:  # noqa: BLE001 - only bad input is reported here, per job
             explained = explain(exc, cfg)
             if explained is None or explained[1] != 2:
@@ -235,8 +203,9 @@ def check_jobs(cfg: DictConfig, jobs: list[tuple[str, list[str]]]) -> None:
             raise ParameterError(f"{name}: {explained[0]}") from exc
 
 
-def preflight_sweep(cfg: DictConfig) -> None:
-    """Everything a sweep needs checked before its parent run is opened (module docstring)."""
+def preflight_sweep(cfg: DictConfig) -> list[tuple[str, list[str]]]:
+    """Everything a sweep needs checked before its parent run is opened (module docstring);
+    the jobs, as :func:`sweep_jobs` names them."""
     from rlmdj.experiments.cli.preflight import preflight
 
     check_sweeper(cfg)
@@ -244,3 +213,4 @@ def preflight_sweep(cfg: DictConfig) -> None:
     jobs = sweep_jobs(cfg)
     preflight(cfg)  # what the jobs share: tracking, folders, the scorer...
     check_jobs(cfg, jobs)
+    return jobs

@@ -1,0 +1,193 @@
+"""What a sweep's processes do once rather than once per job: compose, import, load the samples.
+
+**Composition.** Hydra composes a job's config from scratch (its defaults list, every YAML file,
+the schema: about 0.2 s) when the sweep is checked, again when the sweeper validates its batch,
+and again in the launcher's worker, for every job. A sweep's jobs mostly differ in plain values
+(``replica=3``), which leave the defaults list alone. :class:`CachingConfigLoader` wraps Hydra's
+config loader for the multirun (:func:`install_caching_loader`, from the sweep callback, before
+the sweeper and the launcher are made): a job's config is the config its group choices compose
+to (composed once per process and combination), copied, with the job's plain overrides applied
+and Hydra's record of them (``hydra.overrides``, ``hydra.job.override_dirname``) set as Hydra
+sets them, so the config is the one Hydra composes. The launchers pickle the loader with the
+rest of Hydra's context, so every worker process (joblib, Ray, SLURM) keeps its own cache.
+
+**Warm workers.** A joblib worker's first job used to import rlmdj, MLflow, SciPy and matplotlib
+and build the sample index after the parent had opened the store and its run; :func:`warm_joblib`
+starts the workers as soon as the sweep is checked, with the executor the launcher will reuse,
+and has each start its run writer, compose a job and run its preflight meanwhile.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import threading
+import uuid
+from typing import Any
+
+from hydra.core.config_loader import ConfigLoader
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["CachingConfigLoader", "install_caching_loader", "warm_joblib"]
+
+# Plain overrides that change what Hydra fills in after composing: the full path is taken.
+_HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
+# (token, config name, cwd, group overrides) -> composed config; one sweep's at a time.
+_COMPOSED: dict[tuple[Any, ...], DictConfig] = {}
+
+
+class CachingConfigLoader(ConfigLoader):
+    """Hydra's config loader, with sweep jobs composed once per combination of group choices
+    (module docstring); everything else is the wrapped loader's."""
+
+    def __init__(self, inner: ConfigLoader) -> None:
+        self.inner = inner
+        self.token = uuid.uuid4().hex  # this multirun's: pickled to the workers with the loader
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # unpickling, before __dict__ is filled
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    # ---------------------------------------------------------------- the job configs
+    def load_sweep_config(self, master_config: DictConfig, sweep_overrides: list[str]) -> DictConfig:
+        from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+        from hydra.types import RunMode
+
+        repo = getattr(self.inner, "repository", None)
+        overrides = [*OmegaConf.to_container(master_config.hydra.overrides.hydra), *sweep_overrides]
+        try:
+            parsed = OverridesParser.create(config_loader=self.inner).parse_overrides(overrides)
+        except Exception:  # noqa: BLE001 - Hydra's own path raises Hydra's own error
+            parsed = None
+        if repo is None or parsed is None or any(o.is_sweep_override() for o in parsed):
+            return self.inner.load_sweep_config(master_config, list(sweep_overrides))
+        # As Hydra sorts them: a dict value or a key that is not a group is applied after composing.
+        is_plain = [isinstance(o.value(), dict) or not repo.group_exists(o.key_or_group) for o in parsed]
+        plain = [o for o, p in zip(parsed, is_plain, strict=True) if p]
+        if any(o.key_or_group.startswith(_HYDRA_BOOKKEEPING) for o in plain):
+            return self.inner.load_sweep_config(master_config, list(sweep_overrides))
+        groups = [o.input_line for o, p in zip(parsed, is_plain, strict=True) if not p]
+        name = master_config.hydra.job.config_name
+        key = (self.token, name, os.getcwd(), tuple(groups))
+        if key not in _COMPOSED:
+            if any(k[0] != self.token for k in _COMPOSED):
+                _COMPOSED.clear()  # an earlier multirun's, in a process that ran several
+            _COMPOSED[key] = self.inner.load_configuration(config_name=name, overrides=groups,
+                                                           run_mode=RunMode.RUN)
+        cfg = copy.deepcopy(_COMPOSED[key])
+        # What load_configuration does once the defaults are composed, with every override.
+        ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
+        cfg.hydra.overrides.hydra = [o.input_line for o in parsed if o.is_hydra_override()]
+        cfg.hydra.overrides.task = [o.input_line for o in parsed if not o.is_hydra_override()]
+        dirname = cfg.hydra.job.config.override_dirname
+        cfg.hydra.job.override_dirname = get_overrides_dirname(
+            overrides=[o for o in parsed if not o.is_hydra_override()],
+            kv_sep=dirname.kv_sep, item_sep=dirname.item_sep, exclude_keys=dirname.exclude_keys)
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)  # as load_sweep_config does
+        return cfg
+
+    # ---------------------------------------------------- the rest: the wrapped loader's
+    def load_configuration(self, config_name: str | None, overrides: list[str], run_mode: Any,
+                           from_shell: bool = True, validate_sweep_overrides: bool = True) -> DictConfig:
+        return self.inner.load_configuration(config_name, overrides, run_mode, from_shell,
+                                             validate_sweep_overrides)
+
+    def get_search_path(self) -> Any:
+        return self.inner.get_search_path()
+
+    def get_sources(self) -> list[Any]:
+        return self.inner.get_sources()
+
+    def list_groups(self, parent_name: str) -> list[str]:
+        return self.inner.list_groups(parent_name)
+
+    def get_group_options(self, group_name: str, results_filter: Any = None,
+                          config_name: str | None = None, overrides: list[str] | None = None) -> list[str]:
+        from hydra.core.object_type import ObjectType
+
+        return self.inner.get_group_options(group_name, results_filter or ObjectType.CONFIG,
+                                            config_name, overrides)
+
+    def compute_defaults_list(self, config_name: str | None, overrides: list[str], run_mode: Any) -> Any:
+        return self.inner.compute_defaults_list(config_name, overrides, run_mode)
+
+
+def install_caching_loader() -> CachingConfigLoader | None:
+    """Wrap the running Hydra's config loader (once); the loader, or None outside Hydra."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
+    if hydra is None:
+        return None
+    if not isinstance(hydra.config_loader, CachingConfigLoader):
+        hydra.config_loader = CachingConfigLoader(hydra.config_loader)
+    return hydra.config_loader
+
+
+# ------------------------------------------------------------------- warm workers
+def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overrides: list[str]) -> int:
+    """In a worker: what its first job would do before it opens a run. Never fails the sweep."""
+    try:
+        from hydra.core.singleton import Singleton
+        from hydra.core.utils import setup_globals
+
+        import rlmdj.cli  # noqa: F401 - the task function's module: Hydra and the config schema
+        from rlmdj.experiments.cli.preflight import preflight, shared_checked
+        from rlmdj.experiments.registry import get_job
+        from rlmdj.registry import load_plugins
+
+        setup_globals()
+        Singleton.set_state(state)
+        load_plugins()
+        cfg = loader.load_sweep_config(master, list(overrides))  # fills this process's cache
+        if cfg.tracking.enabled:
+            from rlmdj.tracking.writer import prewarm
+
+            prewarm([])  # the process that records this worker's runs imports MLflow meanwhile
+        with shared_checked():  # the sample index, the scorer's and driver's modules
+            preflight(cfg)
+        get_job(str(cfg.experiment.name))  # the job's module and what it imports
+        import matplotlib.backends.backend_agg  # noqa: F401 - the run's plots
+        import scipy.signal  # noqa: F401 - the scorer's and the signal metrics'
+    except Exception:  # noqa: BLE001, S110 - the job itself reports whatever this hit
+        pass
+    return os.getpid()
+
+
+def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Thread | None:
+    """Start the joblib launcher's workers now, each composing ``first_job`` and running its
+    preflight, in a thread (the caller joins it before the launcher starts); None for other
+    launchers. The executor is joblib's reusable one, made with the launcher's own settings, so
+    the launcher finds these workers (a different executor would only cost the warm start)."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    if not target.endswith(".JoblibLauncher") or first_job is None:
+        return None
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.singleton import Singleton
+    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
+    from joblib import Parallel, delayed, effective_n_jobs
+
+    launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
+    settings = {k: v for k, v in dict(launcher).items() if k != "_target_"}  # type: ignore[union-attr]
+    settings["backend"] = "loky"  # as the launcher sets it
+    process_joblib_cfg(settings)
+    if int(settings.get("verbose") or 0) <= 50:  # the executor sees max(0, verbose - 50) either way
+        settings["verbose"] = 0  # no progress lines for the warm start
+    loader = GlobalHydra.instance().config_loader()
+    state = Singleton.get_state()
+
+    def start() -> None:
+        try:
+            workers = effective_n_jobs(settings.get("n_jobs"))
+            if workers < 2:
+                return  # joblib runs a single worker's jobs in this process
+            Parallel(**settings)(delayed(_warm)(state, loader, config, first_job)
+                                 for _ in range(workers))
+        except Exception:  # noqa: BLE001, S110 - the launcher starts its workers itself then
+            pass
+
+    thread = threading.Thread(target=start, name="rlmdj-warm-workers", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,131 @@
+"""A sweep's jobs are composed once per group choices and per process, to the config Hydra composes;
+joblib's workers start before the parent run opens."""
+
+from __future__ import annotations
+
+import copy
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.types import RunMode
+from inprocess import children, client_for, parents
+from omegaconf import OmegaConf
+
+from rlmdj.config import register_configs, register_resolvers
+from rlmdj.experiments.sweep import worker
+from rlmdj.experiments.sweep.worker import CachingConfigLoader
+from rlmdj.resources import bundled_dir
+
+MASTER = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "bars=16", "replica=range(4)"]
+JOBS = [
+    ["replica=3"],
+    ["replica=1", "dj=random"],
+    ["dj=random", "bars=8", "replica=2"],
+    ["experiment=ab", "replica=0"],
+    ["+model.extra.temperature=0.5", "replica=1"],
+    ["++bars=4", "palette=random", "replica=2"],
+    ["hydra.job.name=other", "replica=1"],  # Hydra's own bookkeeping: composed in full
+]
+
+
+@pytest.fixture()
+def loaders(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    register_resolvers()
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(bundled_dir("conf")), version_base="1.3"):
+        inner = GlobalHydra.instance().config_loader()
+        master = inner.load_configuration("config", MASTER, RunMode.MULTIRUN)
+        yield inner, CachingConfigLoader(inner), master
+    GlobalHydra.instance().clear()
+
+
+def _same(a, b) -> None:
+    assert OmegaConf.to_container(a, resolve=False) == OmegaConf.to_container(b, resolve=False)
+    assert OmegaConf.is_struct(a) == OmegaConf.is_struct(b)
+    assert OmegaConf.is_readonly(a.hydra) == OmegaConf.is_readonly(b.hydra)
+
+
+@pytest.mark.parametrize("job", JOBS, ids=[" ".join(j) for j in JOBS])
+def test_a_job_composes_to_hydras_config(loaders, job) -> None:
+    inner, caching, master = loaders
+    expected = inner.load_sweep_config(master, list(job))
+    first = caching.load_sweep_config(master, list(job))
+    _same(first, expected)
+    first.bars = 99  # a job's config is its own: the next job's is not touched
+    _same(caching.load_sweep_config(master, list(job)), expected)
+
+
+def test_jobs_differing_in_plain_values_compose_once(loaders, monkeypatch) -> None:
+    inner, caching, master = loaders
+    composed = []
+    real = inner.load_configuration
+
+    def counting(*args, **kwargs):
+        composed.append(kwargs.get("overrides", args[1] if len(args) > 1 else None))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(inner, "load_configuration", counting)
+    for replica in range(4):
+        cfg = caching.load_sweep_config(master, [f"replica={replica}", "bars=8"])
+        assert cfg.replica == replica and cfg.bars == 8
+        assert list(cfg.hydra.overrides.task) == [f"replica={replica}", "bars=8"]
+        assert cfg.hydra.job.override_dirname == f"bars=8,replica={replica}"
+    caching.load_sweep_config(master, ["dj=random", "replica=0"])
+    assert len(composed) == 2  # one per combination of group choices
+    copied = copy.deepcopy(caching)  # pickled to the workers as Hydra's context is
+    assert copied.token == caching.token
+
+
+@pytest.mark.parametrize("job", [["bars=eight"], ["dj=nosuch"], ["nosuch=1"], ["replica=range(2)"]])
+def test_a_bad_job_fails_as_hydra_fails(loaders, job) -> None:
+    inner, caching, master = loaders
+    with pytest.raises(Exception) as hydra_error:
+        inner.load_sweep_config(master, list(job))
+    with pytest.raises(type(hydra_error.value)) as ours:
+        caching.load_sweep_config(master, list(job))
+    assert str(ours.value) == str(hydra_error.value)
+
+
+def test_another_multiruns_configs_are_not_reused(loaders) -> None:
+    inner, caching, master = loaders
+    caching.load_sweep_config(master, ["replica=0"])
+    later = CachingConfigLoader(inner)
+    later.load_sweep_config(master, ["replica=0"])
+    assert {k[0] for k in worker._COMPOSED} == {later.token}  # the earlier sweep's are dropped
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _started_at(pid_start_ticks: str) -> float:
+    """Epoch seconds a process started, from its start time in clock ticks since boot."""
+    boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                if line.startswith("btime"))
+    return boot + int(pid_start_ticks) / os.sysconf("SC_CLK_TCK")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="process start times from /proc")
+def test_joblib_workers_start_before_the_parent_run(store) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "rlmdj.cli", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+         "bars=8", "replica=range(4)", "experiment.analysis=none", *store["overrides"]],
+        cwd=store["dir"], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    client, exp = client_for(store["uri"])
+    [parent] = parents(client, exp)
+    kids = children(client, exp, parent.info.run_id)
+    assert len(kids) == 4 and {k.info.status for k in kids} == {"FINISHED"}
+    workers = {k.data.tags["rlmdj.pid"]: k.data.tags["rlmdj.pid_start"] for k in kids}
+    assert len(workers) == 2 and parent.data.tags["rlmdj.pid"] not in workers
+    # The processes that recorded the jobs were up while the store and the parent opened.
+    for started in workers.values():
+        assert _started_at(started) < parent.info.start_time / 1000

@@ -5,7 +5,8 @@ Layers import one way: ``audio`` <- ``dj`` <- ``scoring`` / ``tracking`` <- ``ex
 
 - :mod:`rlmdj.audio`, :mod:`rlmdj.dj`, :mod:`rlmdj.scoring`, :mod:`rlmdj.tracking`,
   :mod:`rlmdj.analysis`, :mod:`rlmdj.search`, :mod:`rlmdj.experiments`: the layers;
-  :mod:`rlmdj.config`: the typed schema of every setting.
+  :mod:`rlmdj.config`: the typed schema of every setting; :mod:`rlmdj.optimize`: prompt
+  optimisation (GEPA over the DJ's instructions), on top of ``experiments``.
 - :mod:`~rlmdj.registry`: the one ``Registry`` every extension point is, and plug-in loading;
   :mod:`~rlmdj.validation`: what a registry entry's ``check(cfg)`` is written with.
 - :mod:`~rlmdj.errors` (re-exported here), :mod:`~rlmdj.failures`: errors, and one line for each.

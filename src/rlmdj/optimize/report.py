@@ -67,7 +67,8 @@ def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: 
                "prompt_file": str(written) if written else None, "verdict": verdict,
                "confirmation": confirmation.to_dict() if confirmation is not None else None,
                "selection": [b.to_dict() for b in selection.table], "metric_calls": budget.played,
-               "cost_usd": budget.cost_usd, "wall_s": budget.wall_s, **acceptance.summary()}
+               "cost_usd": budget.cost_usd, "wall_s": budget.wall_s,
+               "acceptance": acceptance.summary()}
     _log(run, s, summary, lineage, points, confirmation, elapsed, budget)
     run.set_description(_description(prompt, s, summary, confirmation, written, lineage))
     print_table(lineage, summary, file=sys.stderr if not cfg.progress else sys.stdout)

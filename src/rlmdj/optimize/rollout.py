@@ -179,8 +179,11 @@ def _read_dj_files(cfg: DictConfig, outcome: Any) -> dict[str, Any]:
         return {n: json.loads((local / n).read_text(encoding="utf-8")) for n in names}
     if not outcome.run_id:
         return {}
+    import os
+
     from rlmdj.tracking import open_store
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per set read back
     client, _ = open_store(cfg.tracking)
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="rlmdj-opt-") as tmp:

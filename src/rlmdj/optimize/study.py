@@ -199,11 +199,24 @@ def _gepa(cfg: DictConfig, s: OptimizeConfig, start: str, splits: Splits, rollou
                       reflection_minibatch_size=s.minibatch, skip_perfect_score=False, perfect_score=math.inf,
                       stop_callbacks=[recorder.budget], run_dir=str(run_dir), callbacks=[recorder],
                       acceptance_criterion=recorder, raise_on_exception=False, seed=s.seed,
+                      logger=_FileLog(state_dir / "gepa_log.txt"),
                       display_progress_bar=False, track_best_outputs=False)
     except BudgetSpent as exc:
         print(f"rlmdj: optimize: {exc} while validating the start", file=sys.stderr)
     state_file = run_dir / "gepa_state.bin"
     return GEPAState.load(str(run_dir)) if state_file.is_file() else None
+
+
+class _FileLog:
+    """GEPA's log lines go to the state's ``gepa_log.txt`` (an artifact), not the terminal: the
+    progress line and the final table speak there."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def log(self, message: str) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(message.rstrip("\n") + "\n")
 
 
 def _candidates(state: Any, start: str) -> list[str]:

@@ -68,6 +68,23 @@ def test_the_gap_test_reads_as_before() -> None:
     assert "| D-A | total gap | 1 | no | -1.350 | [–, –] | – | – | no |" in text
 
 
+def test_a_rescored_gap_sweep_is_decomposed_on_one_scorer() -> None:
+    runs = []
+    for r in range(3):
+        for dj, bars, base in (("reference", 8, 6.0), ("reference", 16, 5.5), ("rlm", 8, 5.0), ("rlm", 16, 4.8)):
+            run = _cell(dj, bars, r, base + 0.1 * r)
+            run.metrics["audiobox/OBJ"] = base / 2 + 0.2 * r  # a rescore wrote a second scorer
+            runs.append(run)
+    chosen = gap_decomposition(runs, target_bars=8, alt_bars=16, scorer="audiobox")
+    assert chosen.metric == "audiobox/OBJ" and chosen.notes == ()
+    assert chosen.contrasts[2].diff == pytest.approx((4.8 - 6.0) / 2)
+    default = gap_decomposition(runs, target_bars=8, alt_bars=16)
+    assert default.metric in {"audiobox/OBJ", "proxy/OBJ"} and len(default.notes) == 1
+    assert "runs hold several scorers' metrics" in default.notes[0]
+    assert f"Note: {default.notes[0]}" in gap_markdown(default)
+    assert gap_decomposition(runs, target_bars=8, alt_bars=16, primary="proxy/OBJ").metric == "proxy/OBJ"
+
+
 def _run(rid: str, driver: str, replica: int, obj: float, ears: bool = False) -> SimpleNamespace:
     return SimpleNamespace(info=SimpleNamespace(run_id=rid), data=SimpleNamespace(
         tags={"rlmdj.replica": str(replica), "rlmdj.palette_hash": f"p{replica}",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from rlmdj.analysis.compare import Contrast, RunRecord, compare, contrast, load_runs, with_holm
+from rlmdj.analysis.conditions import choose_scorer
 from rlmdj.analysis.formatting import number
 from rlmdj.analysis.stats import Summary, describe
 from rlmdj.config.experiment import CompareConfig, GapConfig
@@ -52,6 +53,7 @@ class GapResult:
     summaries: dict[str, Summary]
     contrasts: list[Contrast]
     alpha: float
+    notes: tuple[str, ...] = ()
 
 
 def _cell_values(records: Sequence[RunRecord], dj: str, bars: int, metric: str) -> dict[int, float]:
@@ -72,12 +74,18 @@ def gap_decomposition(
     alt_bars: int = GapConfig.alt_bars,
     metric: str | None = None,
     alpha: float = CompareConfig.alpha,
+    primary: str = CompareConfig.primary,
+    scorer: str | None = CompareConfig.scorer,
 ) -> GapResult:
-    """The four cells' summaries and the four contrasts with CIs and Holm-corrected tests."""
-    prefixes = sorted({k.split("/")[0] for r in records for k in r.metrics if k.endswith("/OBJ")})
-    if len(prefixes) != 1:
-        raise ParameterError(f"gap test runs must share one scorer, found: {', '.join(prefixes) or 'none'}")
-    metric = metric or f"{prefixes[0]}/OBJ"
+    """The four cells' summaries and the four contrasts with CIs and Holm-corrected tests.
+
+    One scorer is chosen as a comparison chooses it (``experiment.compare.scorer``/``primary``,
+    else the one most runs hold), so a rescored sweep, which holds two, is decomposed too.
+    """
+    notes: list[str] = []
+    if metric is None:
+        prefix, notes = choose_scorer(records, primary=primary, scorer=scorer)
+        metric = f"{prefix}/{primary.split('/', 1)[-1]}"
     djs = sorted({r.condition.get("dj", r.params.get("dj.driver", "")) for r in records} - {reference})
     if len(djs) != 1:
         raise ParameterError(f"the gap test needs the {reference!r} DJ and exactly one other, found: {djs}")
@@ -95,7 +103,7 @@ def gap_decomposition(
         metric=metric,
         cells={k: f"{d} · {b} bars" for k, (d, b) in cells.items()},
         summaries={k: describe(list(v.values())) for k, v in values.items()},
-        contrasts=contrasts, alpha=alpha,
+        contrasts=contrasts, alpha=alpha, notes=tuple(notes),
     )
 
 
@@ -111,15 +119,17 @@ def gap_markdown(g: GapResult) -> str:
         lines.append(f"| {c.label} | {_MEANING[c.label]} | {c.n} | {'yes' if c.design == 'paired' else 'no'} | "
                      f"{number(c.diff)} | [{number(c.ci_low)}, {number(c.ci_high)}] | {number(c.p)} | "
                      f"{number(c.p_adj)} | {'**yes**' if c.significant else 'no'} |")
+    lines += ["", *(f"Note: {n}" for n in g.notes)] if g.notes else []
     return "\n".join(lines) + "\n"
 
 
 def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *, alpha: float,
-                   out_dir: Path) -> GapResult:
+                   out_dir: Path, primary: str = CompareConfig.primary,
+                   scorer: str | None = CompareConfig.scorer) -> GapResult:
     """Compute the decomposition over a sweep's children and log it to the parent run."""
     records = load_runs(client, experiment_ids=[experiment_id], parent_run_id=parent)
     g = gap_decomposition(records, reference=str(gap_cfg.reference), target_bars=int(gap_cfg.target_bars),
-                          alt_bars=int(gap_cfg.alt_bars), alpha=alpha)
+                          alt_bars=int(gap_cfg.alt_bars), alpha=alpha, primary=primary, scorer=scorer)
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "gap_test.md"
     md.write_text(gap_markdown(g))
@@ -147,5 +157,7 @@ def gap_from_store(client: Any, experiment_id: str, parent: str, gap_cfg: Any, *
 
 def gap_analysis(client: Any, experiment_id: str, parent: str, config: Any, *, out_dir: Path) -> GapResult:
     """``experiment.analysis=gap``: the decomposition over the sweep, at ``experiment.compare.alpha``."""
-    return gap_from_store(client, experiment_id, parent, config.experiment.gap,
-                          alpha=float(config.experiment.compare.alpha), out_dir=out_dir)
+    settings = config.experiment.compare
+    return gap_from_store(client, experiment_id, parent, config.experiment.gap, alpha=float(settings.alpha),
+                          out_dir=out_dir, primary=str(settings.primary),
+                          scorer=str(settings.scorer) if settings.scorer else None)

@@ -35,7 +35,7 @@ class OptimizeConfig:
     n_heldout: int = 3
     bars: int = 32
     seed: int = 0
-    minibatch: int = 3
+    minibatch: int = 4
     max_replicas: int = 10
     val_replicas: int = 2
     alpha: float = 0.05

@@ -199,6 +199,21 @@ def _bass_degrees(rng: np.random.Generator, count: int, per_bar: int) -> list[in
     return [int(d) for d in degrees]
 
 
+def _note_damage(rng: np.random.Generator, character: str) -> dict:
+    """What a damaged character changes in a loop of notes (bassline, synth): off-key and detuned,
+    off the grid, or without attack and release; ``{}`` for any other character."""
+    if character == "detuned":
+        return dict(
+            detune_cents=float(rng.choice((-1, 1)) * rng.uniform(30.0, 50.0)),
+            wrong_notes=(1, 6, 11),
+        )
+    if character == "sloppy":
+        return dict(jitter_s=float(rng.uniform(0.015, 0.03)))
+    if character == "clicky":
+        return dict(attack_s=0.0, release_s=0.0)
+    return {}
+
+
 def _bassline(
     rng: np.random.Generator, character: str, *, bars: int, root: int, sr: int, seed: int
 ) -> np.ndarray:
@@ -213,15 +228,7 @@ def _bassline(
         env_mod=float(rng.uniform(2.0, 5.0)),
         note_steps=float(rng.uniform(0.6, 0.9) if len(steps) > 6 else rng.uniform(0.8, 1.4)),
     )
-    if character == "detuned":
-        p.update(
-            detune_cents=float(rng.choice((-1, 1)) * rng.uniform(30.0, 50.0)),
-            wrong_notes=(1, 6, 11),
-        )
-    elif character == "sloppy":
-        p.update(jitter_s=float(rng.uniform(0.015, 0.03)))
-    elif character == "clicky":
-        p.update(attack_s=0.0, release_s=0.0)
+    p.update(_note_damage(rng, character))
     return bassline(bars=bars, bpm=PACK_BPM, sr=sr, root_midi=root, seed=seed, **p)
 
 
@@ -265,15 +272,7 @@ def _synth(
         delay_steps=int(rng.choice((3, 6))),
         delay_feedback=float(rng.uniform(0.15, 0.4)),
     )
-    if character == "detuned":
-        p.update(
-            detune_cents=float(rng.choice((-1, 1)) * rng.uniform(30.0, 50.0)),
-            wrong_notes=(1, 6, 11),
-        )
-    elif character == "sloppy":
-        p.update(jitter_s=float(rng.uniform(0.015, 0.03)))
-    elif character == "clicky":
-        p.update(attack_s=0.0, release_s=0.0)
+    p.update(_note_damage(rng, character))
     return synth_loop(bars=bars, bpm=PACK_BPM, sr=sr, root_midi=root + 24, seed=seed, **p)
 
 

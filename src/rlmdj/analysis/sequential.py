@@ -70,7 +70,7 @@ inside [-delta, +delta]; otherwise continue, and "undecided" once ``max_replicas
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 
@@ -141,29 +141,41 @@ def log_bayes_factor(t: float, n: int, *, prior_effect: float = SequentialSettin
 def cs_multiplier(n: int, *, alpha: float,
                   prior_effect: float = SequentialSettings.prior_effect) -> float:
     """c_n: the CS half-width in units of SD / sqrt(n) after ``n`` pairs (inf when unbounded)."""
+    return _crossing(log_bayes_factor, n, alpha=alpha, prior_effect=prior_effect, keys="hydra.sweeper.")
+
+
+def _crossing(log_bf: Callable[..., float], n: int, *, alpha: float, prior_effect: float,
+              keys: str = "") -> float:
+    """The t at which ``log_bf(t, n)`` reaches log(1 / alpha): a multiplier (inf while even an
+    infinite t falls short, i.e. too few pairs to exclude anything). ``keys`` prefixes the
+    setting names in the errors."""
     if not 0 < alpha < 1:
-        raise ParameterError(f"hydra.sweeper.alpha must be in (0, 1), got {alpha!r}")
+        raise ParameterError(f"{keys}alpha must be in (0, 1), got {alpha!r}")
     if not prior_effect > 0:
-        raise ParameterError(f"hydra.sweeper.prior_effect must be > 0, got {prior_effect!r}")
+        raise ParameterError(f"{keys}prior_effect must be > 0, got {prior_effect!r}")
     if n < 2:
         return math.inf
     level = math.log(1 / alpha)
-    if log_bayes_factor(math.inf, n, prior_effect=prior_effect) <= level:
+    if log_bf(math.inf, n, prior_effect=prior_effect) <= level:
         return math.inf
     hi = 8.0
-    while log_bayes_factor(hi, n, prior_effect=prior_effect) < level:
+    while log_bf(hi, n, prior_effect=prior_effect) < level:
         hi *= 4
     from scipy import optimize
 
-    return float(optimize.brentq(lambda t: log_bayes_factor(t, n, prior_effect=prior_effect) - level,
+    return float(optimize.brentq(lambda t: log_bf(t, n, prior_effect=prior_effect) - level,
                                  0.0, hi, xtol=1e-12))
+
+
+def _finite(d: Sequence[float]) -> np.ndarray:
+    x = np.asarray([float(v) for v in d], dtype=np.float64)
+    return x[np.isfinite(x)]
 
 
 def confidence_sequence(d: Sequence[float], *, alpha: float,
                         prior_effect: float = SequentialSettings.prior_effect) -> Interval:
     """The CS for the mean of the differences ``d`` (all pairs so far, in order)."""
-    x = np.asarray([float(v) for v in d], dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x = _finite(d)
     n = int(x.size)
     if n == 0:
         return Interval(0, math.nan, math.nan, -math.inf, math.inf)
@@ -208,30 +220,14 @@ def log_bayes_factor_one_sided(t: float, n: int, *,
 @lru_cache(maxsize=4096)
 def lower_multiplier(n: int, *, alpha: float, prior_effect: float = SequentialSettings.prior_effect) -> float:
     """c+_n: the one-sided bound's distance below the mean in units of SD / sqrt(n) (inf: none yet)."""
-    if not 0 < alpha < 1:
-        raise ParameterError(f"alpha must be in (0, 1), got {alpha!r}")
-    if not prior_effect > 0:
-        raise ParameterError(f"prior_effect must be > 0, got {prior_effect!r}")
-    if n < 2:
-        return math.inf
-    level = math.log(1 / alpha)
-    if log_bayes_factor_one_sided(math.inf, n, prior_effect=prior_effect) <= level:
-        return math.inf
-    hi = 8.0
-    while log_bayes_factor_one_sided(hi, n, prior_effect=prior_effect) < level:
-        hi *= 4
-    from scipy import optimize
-
-    return float(optimize.brentq(lambda t: log_bayes_factor_one_sided(t, n, prior_effect=prior_effect) - level,
-                                 0.0, hi, xtol=1e-12))
+    return _crossing(log_bayes_factor_one_sided, n, alpha=alpha, prior_effect=prior_effect)
 
 
 def lower_confidence_sequence(d: Sequence[float], *, alpha: float,
                               prior_effect: float = SequentialSettings.prior_effect) -> Interval:
     """The one-sided CS for the mean of ``d``: ``low`` is the anytime-valid lower bound (-inf while
     there are too few pairs), ``high`` is +inf."""
-    x = np.asarray([float(v) for v in d], dtype=np.float64)
-    x = x[np.isfinite(x)]
+    x = _finite(d)
     n = int(x.size)
     if n < 2:
         return Interval(n, float(x.mean()) if n else math.nan, math.nan, -math.inf, math.inf)

@@ -5,6 +5,7 @@ DSPy. A failure here names the assumption that broke; fix dspy_compat.py (and th
 from __future__ import annotations
 
 import inspect
+import queue
 import re
 from importlib.metadata import requires, version
 
@@ -79,6 +80,12 @@ def test_interpreters_and_results_we_use():
         assert set(params) <= names, f"{cls.__name__}.__init__ lost {set(params) - names}"
     assert "deno_process" in vars(compat.PythonInterpreter(deno_command=["true"])), (
         "PythonInterpreter no longer exposes deno_process (used to kill a hung sandbox)")
+    local = compat.LocalInterpreter()
+    assert isinstance(getattr(local, "_responses", None), queue.Queue), (
+        "LocalInterpreter no longer keeps its worker's answers in _responses (release_local_waiter)")
+    compat.release_local_waiter(local)
+    with pytest.raises(compat.CodeInterpreterError, match="exited"):
+        local._receive(None, "no answer")  # the marker reads as "the worker is gone"
     assert isinstance(compat.PythonInterpreter.execution_instructions, str)
     out = compat.FinalOutput({"summary": "x"})
     assert out.output == {"summary": "x"}

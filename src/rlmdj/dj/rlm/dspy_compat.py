@@ -11,7 +11,9 @@ that DSPy does not promise, and why:
   ``dspy.primitives``).
 - **Interpreter classes and results** from ``dspy.primitives``: ``PythonInterpreter``,
   ``LocalInterpreter``, ``FinalOutput``, ``CodeExecutionError``, ``CodeInterpreterError``, and
-  the interpreter's ``deno_process`` attribute (killed to stop a hung sandbox).
+  the interpreter's ``deno_process`` attribute (killed to stop a hung sandbox), and the local
+  interpreter's response queue ``_responses``, where ``None`` means "the worker is gone"
+  (:func:`release_local_waiter`).
 - **An LM's history entry** carries ``usage`` and ``cost`` (:func:`history_usage`).
 - **The adapter call**: :class:`~rlmdj.dj.rlm.reask.ReaskingAdapter` overrides
   ``ChatAdapter.__call__``/``acall`` (``lm, lm_kwargs, signature, demos, inputs``) and catches
@@ -75,6 +77,7 @@ __all__ = [
     "flat_task_description",
     "history_usage",
     "import_map_urls",
+    "release_local_waiter",
     "runner_command",
     "runner_path",
     "tool_lines",
@@ -92,6 +95,20 @@ RLM_PARAMETERS = ("signature", "max_iters", "max_llm_calls", "max_output_chars",
 ADAPTER_CALL_PARAMETERS = ("lm", "lm_kwargs", "signature", "demos", "inputs")
 
 IMPORT_MAP = Path(__file__).with_name("_deno") / "import_map.json"
+
+
+def release_local_waiter(interpreter: Any) -> None:
+    """Wake an execution of DSPy's ``LocalInterpreter`` still waiting on its killed worker.
+
+    ``shutdown()`` kills the worker and closes its pipes; the reader thread that should then
+    queue the end-of-stream marker (``None``) can die on the closed pipe instead, and the
+    execution, which has no deadline, waits forever on a thread the interpreter joins at exit
+    (the command then never ends). Queueing the marker ourselves ends it with DSPy's own "worker
+    exited" error; a second marker after the reader's own is never read.
+    """
+    responses = getattr(interpreter, "_responses", None)
+    if responses is not None:
+        responses.put(None)
 
 
 def runner_path() -> str:

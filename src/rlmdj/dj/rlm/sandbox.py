@@ -340,7 +340,10 @@ def _kill(inner: Any, *, wait: bool = False) -> None:
     ``deno_process``); DSPy's local worker is killed by its own ``shutdown()``."""
     process = getattr(inner, "deno_process", None)
     if process is None:
+        from rlmdj.dj.rlm.dspy_compat import release_local_waiter
+
         _quiet_shutdown(inner)
+        release_local_waiter(inner)  # else an execution left waiting holds the process at exit
         return
     if process.poll() is None:
         process.kill()

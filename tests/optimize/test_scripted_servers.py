@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 import pytest
-from idea_dj import BAD_IDEA, GOOD_IDEA, IdeaDJ, dj_code, dj_reply, idea_of, with_idea
+from idea_dj import BAD_IDEA, GOOD_IDEA, IdeaDJ, dj_code, dj_reply, first_turn, idea_of, with_idea
 from scripted import chat_fields
 from scripted_reflection import ScriptedReflection, extract_like_gepa, fenced
 
@@ -43,33 +43,74 @@ def test_each_idea_writes_valid_code_of_its_own_shape():
     assert "play(6)" in codes["neutral"] and "play(2)" in codes["neutral"]
     assert codes["bad"].count("play(4)") == 2 and "add(_role" not in codes["bad"]
     assert len(set(codes.values())) == 3
+    assert first_turn(turn(BASE, "A", 1)) and not first_turn(turn(BASE, "A", 2))
 
 
-def test_answers_repeat_for_the_same_request_and_jitter_between_prompts():
+def test_noise_follows_the_set_and_replica_never_the_instructions():
     body = dj_body(with_idea(BASE, "neutral", 1))
     assert dj_reply(body) == dj_reply(body)
-    # Later turns of the same set (a longer history) keep the same gains.
+    assert dj_reply(body).endswith("[[ ## completed ## ]]") and "```python" in dj_reply(body)
+    # Another text with no idea plays the very same set: paired differences are exactly 0.
+    assert dj_reply(dj_body(with_idea(BASE, "neutral", 2))) == dj_reply(body)
+    # Later turns of the same set (a longer history) keep the same noise.
     later = dj_body(body["messages"][0]["content"],
                     user=body["messages"][1]["content"] + "=== Step 1 ===\nprint(play(8))")
     assert dj_reply(later) == dj_reply(body)
-    other = dj_body(with_idea(BASE, "neutral", 2))
+    # Replicas and palettes differ.
+    assert len({dj_reply(body, r) for r in range(4)}) == 4
+    other = dj_body(body["messages"][0]["content"], user=body["messages"][1]["content"].replace("A", "B"))
     assert dj_reply(other) != dj_reply(body)
-    assert dj_reply(body).endswith("[[ ## completed ## ]]") and "```python" in dj_reply(body)
+
+
+def turn(system: str, palette: str, iteration: int) -> dict:
+    return dj_body(system, user=f"[[ ## variables_info ## ]]\n{palette}\n\n[[ ## repl_history ## ]]\n...\n\n"
+                                f"[[ ## iteration ## ]]\n{iteration}/18\n")
+
+
+def test_the_server_numbers_replicas_by_the_sets_it_opened():
+    good, plain = with_idea(BASE, "good"), with_idea(BASE, "neutral")
+    server = IdeaDJ()
+    try:
+        order = [(plain, "A", 1), (plain, "A", 2), (good, "A", 1), (good, "A", 2), (plain, "A", 1),
+                 (plain, "B", 1), (plain, "A", 2)]
+        replies = [server._reply(turn(*t)) for t in order]
+    finally:
+        server._server.server_close()
+    assert server.opened == [("neutral", 0), ("good", 0), ("neutral", 1), ("neutral", 0)]
+    assert server.sets() == {"neutral": 3, "good": 1}
+    assert replies[1] == replies[0] and replies[4] != replies[0] and replies[6] == replies[4]
+    assert replies[0] == dj_reply(turn(plain, "A", 1), 0) and replies[4] == dj_reply(turn(plain, "A", 1), 1)
+
+
+def gepa_prompt(instructions: str) -> str:
+    """GEPA's default proposal prompt showing ``instructions`` (its own template)."""
+    from gepa.strategies.instruction_proposal import InstructionProposalSignature
+
+    return InstructionProposalSignature.prompt_renderer({
+        "current_instruction_doc": instructions,
+        "dataset_with_feedback": [{"Inputs": "brief p0", "Generated Outputs": "OBJ 5.2", "Feedback": "quiet bars"}],
+    })
 
 
 def test_proposals_come_out_of_gepas_extractor_in_order_then_as_distinct_variants():
-    proposals = [with_idea(BASE, "neutral", 1), with_idea(BASE, "good"), with_idea(BASE, "bad")]
+    good = with_idea(BASE, "good")
+    proposals = [with_idea(BASE, "neutral", 1), lambda parent: with_idea(parent, "bad")]
     # The instructions hold ``` blocks of their own (the example step); GEPA's extractor reads
     # from the first fence to the last, so the whole text survives.
     assert "```" in BASE
-    for text in proposals:
+    for text in (BASE, good):
         assert extract_like_gepa(fenced(text)) == text.strip()
     server = ScriptedReflection(proposals)
-    body = {"messages": [{"role": "user", "content": "I provided an assistant with the following instructions"}]}
-    got = [extract_like_gepa(server._propose(body)) for _ in range(5)]
-    assert got[:3] == [p.strip() for p in proposals]
-    assert len(set(got)) == 5 and all(idea_of(dj_body(t)) == "bad" for t in got[3:])
-    assert len(server.asked) == 5
+    body = {"messages": [{"role": "user", "content": gepa_prompt(good)}]}
+    got = [extract_like_gepa(server._propose(body)) for _ in range(4)]
+    server._server.server_close()
+    assert server.shown == [good] * 4
+    assert got[0] == proposals[0].strip()
+    assert got[1] == with_idea(good, "bad").strip()  # a mutation of the parent shown
+    assert idea_of(dj_body(got[1])) == "bad"  # the worse idea spoils the better parent
+    # Then neutral variants of the parent: distinct, the parent's idea kept.
+    assert len(set(got)) == 4 and all(idea_of(dj_body(t)) == "good" for t in got[2:])
+    assert len(server.asked) == 4 and "quiet bars" in server.asked[0]
 
 
 def test_a_request_in_dspy_chat_format_is_answered_in_it():
@@ -78,6 +119,7 @@ def test_a_request_in_dspy_chat_format_is_answered_in_it():
     server = ScriptedReflection(["Play long."])
     reply = server._propose({"messages": [{"role": "system", "content": system},
                                           {"role": "user", "content": "improve it"}]})
+    server._server.server_close()
     assert reply == chat_fields({"reasoning": fenced("Play long."), "new_instruction": fenced("Play long.")})
 
 

@@ -3,24 +3,29 @@
 GEPA asks its reflection model to "write a new instruction" for the assistant and reads the
 answer from the ``` block of its reply (``InstructionProposalSignature.output_extractor``: from
 the first to the last triple backtick, a language tag on the opening line skipped). The scripted
-server answers each request with the next of ``proposals`` inside one such block; once they run
-out, with numbered neutral variants of the last one, so a study that asks more often still gets
-distinct candidates. A request in DSPy's chat format (a system message listing "Your output
-fields are") is answered in that format instead, every output field holding the block.
+server answers each request with the next of ``proposals`` inside one such block: a text, or a
+function of the instructions the request shows (the parent's), since GEPA mutates the parent it
+picked. Once they run out it answers numbered neutral variants of the parent, so a study that
+asks more often still gets distinct candidates. A request in DSPy's chat format (a system
+message listing "Your output fields are") is answered in that format, each output field
+holding the block.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fake_openai import FakeOpenAI
 from scripted import chat_fields
 
-__all__ = ["ScriptedReflection", "extract_like_gepa", "fenced"]
+__all__ = ["Proposal", "ScriptedReflection", "current_instruction", "extract_like_gepa", "fenced"]
 
+Proposal = str | Callable[[str], str]
 _FIELD = re.compile(r"^\d+\. `(\w+)`", re.MULTILINE)
+_SHOWN = "following instructions to perform a task for me:\n```\n"
+_SHOWN_END = "\n```\n\nThe following are examples"
 
 
 def fenced(text: str) -> str:
@@ -35,6 +40,14 @@ def extract_like_gepa(reply: str) -> str:
     return InstructionProposalSignature.output_extractor(reply)["new_instruction"]
 
 
+def current_instruction(prompt: str) -> str:
+    """The instructions GEPA's default proposal prompt shows (the parent's), '' if none: read
+    between its own fences, which the instructions' inner ``` blocks do not end."""
+    start = prompt.find(_SHOWN)
+    end = prompt.find(_SHOWN_END, start)
+    return prompt[start + len(_SHOWN):end] if start >= 0 and end > start else ""
+
+
 def _output_fields(body: dict[str, Any]) -> list[str]:
     for message in body.get("messages", []):
         text = str(message.get("content", ""))
@@ -44,29 +57,34 @@ def _output_fields(body: dict[str, Any]) -> list[str]:
 
 
 class ScriptedReflection(FakeOpenAI):
-    """:class:`FakeOpenAI` that proposes ``proposals`` in order; ``proposed`` lists what it sent.
+    """:class:`FakeOpenAI` that proposes ``proposals`` in order (module docstring).
 
-    ``asked`` keeps the text of each request (what the reflection was shown: the parent's
-    instructions and the feedback on its sets).
+    ``proposed`` lists the texts sent, ``shown`` the parent instructions each request showed,
+    ``asked`` the whole text of each request (what the reflection read: the parent and the
+    feedback on its sets).
     """
 
-    def __init__(self, proposals: Sequence[str], **kwargs: Any) -> None:
+    def __init__(self, proposals: Sequence[Proposal], **kwargs: Any) -> None:
         super().__init__([], reply=self._propose, **kwargs)
-        self.proposals = [p.strip() for p in proposals]
+        self.proposals = list(proposals)
         self.proposed: list[str] = []
+        self.shown: list[str] = []
         self.asked: list[str] = []
 
-    def _next(self) -> str:
+    def _next(self, parent: str) -> str:
         k = len(self.proposed)
         if k < len(self.proposals):
-            return self.proposals[k]
-        last = self.proposals[-1] if self.proposals else "Play a steady set."
-        return f"{last}\n- Variant {k + 1 - len(self.proposals)}: name each block's purpose in a comment."
+            item = self.proposals[k]
+            return (item(parent) if callable(item) else item).strip()
+        base = parent or "Play a steady set."
+        return f"{base.rstrip()}\n- Variant {k + 1 - len(self.proposals)}: name each block's purpose in a comment."
 
     def _propose(self, body: dict[str, Any]) -> str:
         # Called under the server's lock: requests are answered one at a time, in order.
-        self.asked.append("\n".join(str(m.get("content", "")) for m in body.get("messages", [])))
-        text = self._next()
+        asked = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
+        self.asked.append(asked)
+        self.shown.append(current_instruction(asked))
+        text = self._next(self.shown[-1])
         self.proposed.append(text)
         fields = _output_fields(body)
         if fields:

@@ -27,7 +27,7 @@ Mann-Whitney: ``2 / C(2n, n)``, 0.10 at n=3), so they are robustness checks.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -122,18 +122,23 @@ def power_paired(n: int, *, delta: float, sd_diff: float, alpha: float = Compare
     return _t_power(n - 1, abs(delta) * math.sqrt(n) / sd_diff, alpha)
 
 
-def _smallest_n(power_at: object, start: int, power: float, n_max: int) -> int:
-    n = max(2, start)
-    while n > 2 and power_at(n - 1) >= power:  # type: ignore[operator]
-        n -= 1
-    while n < n_max and power_at(n) < power:  # type: ignore[operator]
-        n += 1
-    return n
-
-
-def _check_delta(delta: float) -> None:
+def _replicas(power_at: Callable[[int], float], *, groups: int, delta: float, sd: float, power: float,
+              alpha: float, n_max: int) -> int:
+    """Smallest n with ``power_at(n) >= power``, searched from the normal approximation (``groups``
+    scales it: 2 for two samples, 1 for pairs); -1 for an unknown SD, 2 for one that is 0."""
     if not delta > 0:
         raise ParameterError(f"delta must be > 0, got {delta!r} (e.g. 0.3 OBJ)")
+    if not math.isfinite(sd):
+        return -1
+    if sd == 0:
+        return 2
+    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
+    n = max(2, int(math.ceil(groups * (z * sd / delta) ** 2)))
+    while n > 2 and power_at(n - 1) >= power:
+        n -= 1
+    while n < n_max and power_at(n) < power:
+        n += 1
+    return n
 
 
 def replicas_needed(
@@ -146,14 +151,8 @@ def replicas_needed(
     (the pooled SD of the groups). Returns ``n_max`` if even that is not enough, 2 if the metric
     does not vary at all, and -1 if the SD is unknown.
     """
-    _check_delta(delta)
-    if not math.isfinite(sd):
-        return -1
-    if sd == 0:
-        return 2
-    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
-    start = int(math.ceil(2 * (z * sd / delta) ** 2))
-    return _smallest_n(lambda n: power_two_sample(n, delta=delta, sd=sd, alpha=alpha), start, power, n_max)
+    return _replicas(lambda n: power_two_sample(n, delta=delta, sd=sd, alpha=alpha), groups=2,
+                     delta=delta, sd=sd, power=power, alpha=alpha, n_max=n_max)
 
 
 def replicas_needed_paired(
@@ -165,15 +164,8 @@ def replicas_needed_paired(
     Exact noncentral t with n - 1 degrees of freedom on the SD of the per-replica differences;
     each condition then needs this many replicas. Same conventions as :func:`replicas_needed`.
     """
-    _check_delta(delta)
-    if not math.isfinite(sd_diff):
-        return -1
-    if sd_diff == 0:
-        return 2
-    z = st.norm.ppf(1 - alpha / 2) + st.norm.ppf(power)
-    start = int(math.ceil((z * sd_diff / delta) ** 2))
-    return _smallest_n(lambda n: power_paired(n, delta=delta, sd_diff=sd_diff, alpha=alpha),
-                       start, power, n_max)
+    return _replicas(lambda n: power_paired(n, delta=delta, sd_diff=sd_diff, alpha=alpha), groups=1,
+                     delta=delta, sd=sd_diff, power=power, alpha=alpha, n_max=n_max)
 
 
 def _pooled_sd(x: np.ndarray, y: np.ndarray) -> float:

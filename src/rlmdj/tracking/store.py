@@ -86,7 +86,9 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
     if uri.startswith(("http://", "https://")):
         check_server(uri)  # seconds, not MLflow's minutes of retries, when the server is down
     # First use of a local store logs its table set-up at INFO; that is not news to a user.
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    db_log = logging.getLogger("mlflow.store.db.utils")
+    if db_log.getEffectiveLevel() < logging.WARNING:  # the writer process keeps its own, quieter
+        db_log.setLevel(logging.WARNING)
     try:
         # MLflow and the store's own libraries (SQLAlchemy, alembic) are imported here.
         with collector_paused("mlflow"):
@@ -133,7 +135,10 @@ def store_problem(uri: str, exc: BaseException) -> str:
     """One line for a store that cannot be opened or written: the key, the cause, a fix."""
     from rlmdj.secrets import scrub_text
 
-    cause = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    lines = [ln for ln in str(exc).strip().splitlines() if not ln.startswith("(raised as a result")]
+    cause = (lines or [type(exc).__name__])[0][:300]
+    if "disk is full" in str(exc).lower() or "no space left" in str(exc).lower():
+        cause = "the disk holding the store is full"
     if isinstance(exc, OSError) and exc.strerror:
         cause = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
     scheme = uri.split("://", 1)[0] if "://" in uri else ""

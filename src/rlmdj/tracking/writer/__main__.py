@@ -25,7 +25,7 @@ _DB_ATTEMPTS = 4  # 0.1 + 0.3 + 0.7 s of MLflow's backoff
 def _quiet() -> None:
     """The store's failures reach the user as the run's one line, not as MLflow's log lines."""
     for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     # A server that stopped answering fails the write in seconds (the record is kept), not minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")

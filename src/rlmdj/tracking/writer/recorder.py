@@ -28,6 +28,7 @@ class Recorder:
         self.prompt: Any = None
         self.error: str | None = None
         self.status: str | None = None  # the end state, once ended
+        self.artifact_location: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -54,6 +55,7 @@ class Recorder:
         from rlmdj.tracking.store import open_store
 
         self.uri = self.uri or str(op["uri"])
+        self.artifact_location = op["artifact_location"]
         root = OmegaConf.create({"scorer": {"name": op["scorer"]}, "tracking": {
             "uri": self.uri, "experiment": op["experiment"], "artifact_location": op["artifact_location"]}})
         client, experiment_id = open_store(root.tracking)
@@ -96,12 +98,29 @@ class Recorder:
         self.status = status
         return {"done": status, "error": self.error}
 
+    def _artifact_problem(self, exc: BaseException) -> str | None:
+        """A file the artifact folder refused (full, read-only): named by its own key."""
+        from pathlib import Path
+
+        folder = Path(self.artifact_location).resolve() if self.artifact_location else None
+        while exc is not None and folder is not None:
+            # A failed copy names its source in ``filename`` and its destination in ``filename2``.
+            names = (getattr(exc, "filename2", None), getattr(exc, "filename", None))
+            for name in (n for n in names if isinstance(exc, OSError) and isinstance(n, str)):
+                path = Path(name).absolute()
+                if path == folder or folder in path.parents:
+                    return (f"tracking.artifact_location={folder}: {exc.strerror or exc} ({path}); "
+                            "free space or choose another tracking.artifact_location")
+            exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        return None
+
     def _failed(self, exc: BaseException) -> dict[str, Any]:
         from rlmdj.errors import RlmdjError
         from rlmdj.tracking.store import store_problem
 
         # open_store's own errors already name the store and the fix.
-        self.error = str(exc) if isinstance(exc, RlmdjError) else store_problem(self.uri or "?", exc)
+        self.error = (str(exc) if isinstance(exc, RlmdjError)
+                      else self._artifact_problem(exc) or store_problem(self.uri or "?", exc))
         if self.run is not None and self.run.status == "RUNNING":
             with contextlib.suppress(Exception):  # the store may take this much; the record is kept
                 self.run.client.set_terminated(self.run.run_id, "FAILED")

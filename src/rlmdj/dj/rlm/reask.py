@@ -45,13 +45,18 @@ class ReaskingAdapter(dspy.ChatAdapter):
             return flat_task_description(signature)
         return super().format_task_description(signature)
 
-    def _fail(self, exc: AdapterParseError, attempts: int) -> ModelReplyError:
-        reply = " ".join(str(getattr(exc, "lm_response", "") or "").split())[:160]
-        return ModelReplyError(
-            f"the model's reply could not be parsed {attempts} time(s) in a row (model.retries="
-            f"{self.retries}); last reply began: {reply!r}. Check that model=... is a chat "
-            "model that follows instructions, or raise model.max_tokens if replies are cut off"
-        )
+    def _unparsable(self, exc: AdapterParseError, attempt: int) -> None:
+        """Count a re-ask after unparsable reply ``attempt`` (from 0), or raise
+        :class:`ModelReplyError` once the retries are spent."""
+        if attempt == self.retries:
+            reply = " ".join(str(getattr(exc, "lm_response", "") or "").split())[:160]
+            raise ModelReplyError(
+                f"the model's reply could not be parsed {attempt + 1} time(s) in a row (model.retries="
+                f"{self.retries}); last reply began: {reply!r}. Check that model=... is a chat "
+                "model that follows instructions, or raise model.max_tokens if replies are cut off"
+            ) from exc
+        self.reasks += 1
+        log.warning("unparsable model reply; asking again (%d/%d)", attempt + 1, self.retries)
 
     def __call__(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any, demos: list[dict[str, Any]],
                  inputs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -59,10 +64,7 @@ class ReaskingAdapter(dspy.ChatAdapter):
             try:
                 return super().__call__(lm, lm_kwargs, signature, demos, inputs)
             except AdapterParseError as exc:
-                if attempt == self.retries:
-                    raise self._fail(exc, attempt + 1) from exc
-                self.reasks += 1
-                log.warning("unparsable model reply; asking again (%d/%d)", attempt + 1, self.retries)
+                self._unparsable(exc, attempt)
         raise AssertionError("unreachable")
 
     async def acall(self, lm: Any, lm_kwargs: dict[str, Any], signature: Any,
@@ -71,8 +73,5 @@ class ReaskingAdapter(dspy.ChatAdapter):
             try:
                 return await super().acall(lm, lm_kwargs, signature, demos, inputs)
             except AdapterParseError as exc:
-                if attempt == self.retries:
-                    raise self._fail(exc, attempt + 1) from exc
-                self.reasks += 1
-                log.warning("unparsable model reply; asking again (%d/%d)", attempt + 1, self.retries)
+                self._unparsable(exc, attempt)
         raise AssertionError("unreachable")

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +174,7 @@ class Ears:
     # ----------------------------------------------------------------- tools
     def listen(self, session: Session, bars: Any = 8) -> dict[str, Any]:
         """Score the last ``bars`` rendered bars (fewer if fewer were played)."""
-        t0 = time.perf_counter()
-        try:
-            self._open(session, "listen", self.listens, self.settings.max_listens, "ears.max_listens")
+        with self._call(session, "listen", self.listens, self.settings.max_listens, "ears.max_listens"):
             if isinstance(bars, bool):
                 raise ParameterError(f"bars must be a whole number >= 1, got {bars!r} (e.g. 8)")
             n = parse_bars(bars, limit=max(1, session.max_bars))
@@ -197,8 +196,7 @@ class Ears:
             if end - start < n:
                 notes.append(f"only {end - start} bar(s) played")
             if heard.padded:
-                notes.append(f"{heard.seconds:g} s is shorter than the scorer's "
-                             f"{window_seconds(self.scorer):g} s window: zero-padded as the scorer does")
+                notes.append(self._padded(heard))
             if notes:
                 out["note"] = "; ".join(notes)
             self.listens += 1
@@ -206,11 +204,6 @@ class Ears:
             out["listens_left"] = self.settings.max_listens - self.listens
             self.log.append({"tool": "listen", "bar": end, "bars": [start, end], **heard.brief()})
             return out
-        except ParameterError:
-            self.refused += 1
-            raise
-        finally:
-            self.seconds += time.perf_counter() - t0
 
     def audition(self, session: Session, moves: Any, bars: Any = 4, *,
                  guardrails: Guardrails | None = None) -> dict[str, Any]:
@@ -219,10 +212,8 @@ class Ears:
         Both are rendered by :func:`render_ahead` under ``guardrails``' settings (the set's). The
         moves' fork is rendered first, so an invalid move is refused before the other renders.
         """
-        t0 = time.perf_counter()
-        try:
-            self._open(session, "audition", self.auditions, self.settings.max_auditions,
-                       "ears.max_auditions")
+        with self._call(session, "audition", self.auditions, self.settings.max_auditions,
+                        "ears.max_auditions"):
             if isinstance(bars, bool):
                 raise ParameterError(f"bars must be a whole number >= 1, got {bars!r} (e.g. 4)")
             n = min(parse_bars(bars, limit=max(1, session.max_bars)), session.remaining)
@@ -241,8 +232,7 @@ class Ears:
                 "lufs_change": _r(moved.lufs - as_is.lufs, 2),
             }
             if as_is.padded:
-                out["note"] = (f"{as_is.seconds:g} s is shorter than the scorer's "
-                               f"{window_seconds(self.scorer):g} s window: zero-padded as the scorer does")
+                out["note"] = self._padded(as_is)
             if corrections:
                 out["corrections"] = [c[:120] for c in corrections[:3]]
             self.auditions += 1
@@ -251,11 +241,6 @@ class Ears:
                              "moves": [[op, *args] for op, args in parsed],
                              "as_is": as_is.brief(), "with_moves": moved.brief()})
             return out
-        except ParameterError:
-            self.refused += 1
-            raise
-        finally:
-            self.seconds += time.perf_counter() - t0
 
     # ------------------------------------------------------------ accounting
     @property
@@ -273,10 +258,25 @@ class Ears:
             "time/ears_s": round(self.seconds, 4),
         }
 
-    def _open(self, session: Session, tool: str, used: int, budget: int, key: str) -> None:
-        if session.finished:
-            raise ParameterError(f"the set is complete ({session.max_bars} bars played); {tool}() "
-                                 "has nothing left to hear")
-        if used >= budget:
-            raise ParameterError(f"no {tool} calls left: {key}={budget} per set are used up; "
-                                 "trust the last result and keep playing, e.g. play(8)")
+    @contextmanager
+    def _call(self, session: Session, tool: str, used: int, budget: int, key: str) -> Iterator[None]:
+        """One call of ``tool``: refused while the set is over or its budget (``key``) is spent;
+        its wall time goes to :attr:`seconds` and a refusal (any ParameterError) to :attr:`refused`."""
+        t0 = time.perf_counter()
+        try:
+            if session.finished:
+                raise ParameterError(f"the set is complete ({session.max_bars} bars played); {tool}() "
+                                     "has nothing left to hear")
+            if used >= budget:
+                raise ParameterError(f"no {tool} calls left: {key}={budget} per set are used up; "
+                                     "trust the last result and keep playing, e.g. play(8)")
+            yield
+        except ParameterError:
+            self.refused += 1
+            raise
+        finally:
+            self.seconds += time.perf_counter() - t0
+
+    def _padded(self, heard: Heard) -> str:
+        return (f"{heard.seconds:g} s is shorter than the scorer's "
+                f"{window_seconds(self.scorer):g} s window: zero-padded as the scorer does")

@@ -115,6 +115,13 @@ def clap(
     return normalized(faded(x, sr, out_s=0.01))
 
 
+def _noise_click(
+    rng: np.random.Generator, n: int, sr: int, *, gain: float, band_hz: tuple[float, float], decay_s: float
+) -> np.ndarray:
+    """A burst of band-passed noise decaying in ``decay_s``: the slap on a conga or a rim."""
+    return gain * filtered("bandpass", band_hz, rng.standard_normal(n), sr) * exp_env(n, sr, decay_s)
+
+
 def perc(
     *,
     kind: str = "tom",
@@ -138,18 +145,10 @@ def perc(
         x = np.sin(2 * np.pi * phase) * env
         if kind == "conga":
             x += 0.35 * np.sin(2 * np.pi * 1.5 * phase) * exp_env(n, sr, decay_s * 0.5)
-            x += (
-                0.15
-                * filtered("bandpass", (1500.0, 5000.0), rng.standard_normal(n), sr)
-                * exp_env(n, sr, 0.006)
-            )
+            x += _noise_click(rng, n, sr, gain=0.15, band_hz=(1500.0, 5000.0), decay_s=0.006)
     elif kind == "rim":
         x = (np.sin(2 * np.pi * pitch_hz * t) + 0.6 * np.sin(2 * np.pi * pitch_hz * 1.47 * t)) * env
-        x += (
-            0.5
-            * filtered("bandpass", (2000.0, 6000.0), rng.standard_normal(n), sr)
-            * exp_env(n, sr, 0.004)
-        )
+        x += _noise_click(rng, n, sr, gain=0.5, band_hz=(2000.0, 6000.0), decay_s=0.004)
     elif kind == "shaker":
         attack = np.minimum(1.0, t / 0.012)
         x = filtered(

@@ -4,6 +4,8 @@
   opening a store, checking it answers, and a client that never writes a secret.
 - :mod:`~rlmdj.tracking.run`: one run's lifecycle; :mod:`~rlmdj.tracking.record.set_record`: what a set
   leaves in it; :mod:`~rlmdj.tracking.identity`: its config hash and params view.
+- :mod:`~rlmdj.tracking.writer`: a set's run recorded by a writer process from a journal, so no
+  stage waits on MLflow; ``rlmdj-upload`` for a record a failed store left behind.
 - :mod:`~rlmdj.tracking.params`, :mod:`~rlmdj.tracking.record.naming`, :mod:`~rlmdj.tracking.versions`,
   :mod:`~rlmdj.tracking.datasets`: params and tags, names and descriptions, code versions, inputs.
 - :mod:`~rlmdj.tracking.record.audio`, :mod:`~rlmdj.tracking.record.run_card`,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -59,6 +60,7 @@ class Sweep:
     command_to_first_s: float
     children_s: float  # first child's start to the last child's end
     analysis_s: float  # last child's end to the parent's end
+    cpu_s: float = 0.0  # user+sys of the command and the processes it waited for
     peak_rss_mb: float | None = None
 
 
@@ -72,8 +74,14 @@ def _peak_rss_mb(pid: int) -> float | None:
     return None
 
 
-def _run(cmd: list[str], cwd: str, *, watch_rss: bool = False) -> tuple[float, float, float | None]:
-    """(wall seconds, start epoch, peak RSS MB of the process or None) of one command."""
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(cmd: list[str], cwd: str, *, watch_rss: bool = False) -> tuple[float, float, float | None, float]:
+    """(wall seconds, start epoch, peak RSS MB of the process or None, CPU seconds) of one command."""
+    cpu0 = _cpu()
     started = time.time()
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -92,12 +100,12 @@ def _run(cmd: list[str], cwd: str, *, watch_rss: bool = False) -> tuple[float, f
     wall = time.perf_counter() - t0
     if proc.returncode:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out.decode(errors='replace')[-3000:]}")
-    return wall, started, (max(peak) if peak else None)
+    return wall, started, (max(peak) if peak else None), _cpu() - cpu0
 
 
 def _sweep(tmp: str, jobs: int, launcher: list[str], extra: list[str], *, watch_rss: bool = False) -> Sweep:
     cmd = [_rlmdj(), "-m", f"replica=range({jobs})", "progress=false", *launcher, *extra]
-    wall, started, rss = _run(cmd, tmp, watch_rss=watch_rss)
+    wall, started, rss, cpu = _run(cmd, tmp, watch_rss=watch_rss)
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlruns.db")
     exp = client.get_experiment_by_name("rlmdj")
     parent = client.search_runs([exp.experiment_id], "tags.`rlmdj.sweep` = 'parent'",
@@ -113,7 +121,7 @@ def _sweep(tmp: str, jobs: int, launcher: list[str], extra: list[str], *, watch_
     return Sweep(wall_s=wall, started=started, jobs=jobs, work_s=work,
                  parent_to_first_s=first - parent.info.start_time / 1000,
                  command_to_first_s=first - started, children_s=last - first,
-                 analysis_s=parent.info.end_time / 1000 - last, peak_rss_mb=rss)
+                 analysis_s=parent.info.end_time / 1000 - last, cpu_s=cpu, peak_rss_mb=rss)
 
 
 def _print(label: str, s: Sweep, workers: int) -> float:
@@ -124,7 +132,8 @@ def _print(label: str, s: Sweep, workers: int) -> float:
     print(f"  command start -> first child {s.command_to_first_s:.2f} s; parent run start -> first "
           f"child {s.parent_to_first_s:.2f} s; children {s.children_s:.1f} s "
           f"({s.children_s * workers / s.jobs:.2f} s/job per worker); last child -> parent end "
-          f"{s.analysis_s:.2f} s  [{_load()}]")
+          f"{s.analysis_s:.2f} s; CPU {s.cpu_s:.1f} s ({s.cpu_s / s.jobs:.2f} s/job, all "
+          f"processes)  [{_load()}]")
     return floor
 
 

@@ -9,6 +9,8 @@
   the sequential sweeper's rounds and its record on the parent run.
 - :mod:`~rlmdj.experiments.sweep.search`, :mod:`~rlmdj.experiments.sweep.search_record`: the
   search sweeper's settings, space and jobs, and its record.
+- :mod:`~rlmdj.experiments.sweep.worker`: what the sweep's processes do once rather than per job
+  (job configs composed once per group choices; joblib's workers started early).
 - :mod:`~rlmdj.experiments.sweep.budget`, :mod:`~rlmdj.experiments.sweep.forecast`: a sweep's
   spending cap, and what its LLM sets are expected to cost.
 """

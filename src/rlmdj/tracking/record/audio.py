@@ -19,10 +19,15 @@ import numpy as np
 from rlmdj.config.core import RenderConfig
 from rlmdj.errors import ParameterError
 
-__all__ = ["ARTIFACT_FORMATS", "PREVIEW_BYTES_PER_MIN", "listening_preview", "render_sha256",
-           "write_set_audio"]
+__all__ = ["ARTIFACT_FORMATS", "FLAC_COMPRESSION_LEVEL", "PREVIEW_BYTES_PER_MIN", "listening_preview",
+           "render_sha256", "write_set_audio"]
 
 ARTIFACT_FORMATS = ("flac", "wav")
+# libsndfile's FLAC level as soundfile's 0..1 (FLAC levels 0..8 in steps of 0.125); every level is
+# lossless, they trade encode time for size. FLAC level 1 encodes a 32-bar set in about half the
+# time of libsndfile's default (level 5) for 1.3% more bytes (``bench_disk.py --flac-levels``;
+# the figures are in docs/reliability.md, Benchmarks).
+FLAC_COMPRESSION_LEVEL = 0.125
 PREVIEW_BYTES_PER_MIN = 1_000_000
 _BLOCK = 1 << 16  # libsndfile's encoders can crash on one very large write
 
@@ -41,8 +46,10 @@ def render_sha256(audio: np.ndarray) -> str:
 
 
 def write_set_audio(path_stem: Path, audio: np.ndarray, *, sr: int, fmt: str = "flac",
-                    wav_subtype: str = RenderConfig.wav_subtype) -> Path:
-    """Write ``audio`` as ``<path_stem>.flac`` (24-bit) or ``.wav`` (``wav_subtype``)."""
+                    wav_subtype: str = RenderConfig.wav_subtype,
+                    compression_level: float = FLAC_COMPRESSION_LEVEL) -> Path:
+    """Write ``audio`` as ``<path_stem>.flac`` (24-bit, at ``compression_level``) or ``.wav``
+    (``wav_subtype``)."""
     key = str(fmt).lower()
     if key not in ARTIFACT_FORMATS:
         raise ParameterError(
@@ -62,7 +69,7 @@ def write_set_audio(path_stem: Path, audio: np.ndarray, *, sr: int, fmt: str = "
     path = path_stem.with_suffix(".flac")
     path.parent.mkdir(parents=True, exist_ok=True)
     with sf.SoundFile(str(path), "w", samplerate=int(sr), channels=arr.shape[1], format="FLAC",
-                      subtype="PCM_24") as out:
+                      subtype="PCM_24", compression_level=compression_level) as out:
         for start in range(0, len(arr), _BLOCK):
             out.write(arr[start : start + _BLOCK])
     return path

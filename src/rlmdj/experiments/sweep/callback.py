@@ -85,13 +85,22 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self._state: dict[str, Any] | None = None
         self._previous_sigterm: Any = None
+        self._prepared: Any = None  # the thread importing the analysis
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers pickle the callbacks to their workers; a thread does not travel."""
+        return {**self.__dict__, "_prepared": None}
 
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         overrides = _sweep_params(config)
         from rlmdj.experiments.sweep.budget import check_sweep_budget
         from rlmdj.experiments.sweep.checks import preflight_sweep
-        from rlmdj.experiments.sweep.worker import install_caching_loader, warm_joblib
+        from rlmdj.experiments.sweep.worker import (
+            install_caching_loader,
+            prepare_analysis,
+            warm_joblib,
+        )
         from rlmdj.failures import exit_on
 
         install_caching_loader()  # every job's config composed once per group choices, per process
@@ -108,6 +117,8 @@ class SweepCallback(Callback):
         finally:
             if warming is not None:
                 warming.join()
+        if self._state is not None:  # the analysis's imports while the jobs run, not after them
+            self._prepared = prepare_analysis(_analysis_name(config))
 
     def _start(self, config: DictConfig, overrides: list[str]) -> None:
         """The parent run (a resumed sweep's, or a new one), the sweep file and the ledger."""
@@ -180,9 +191,9 @@ class SweepCallback(Callback):
             return
         client, parent = state["client"], state["parent"]
         kill_running_children(client, state["experiment_id"], parent)
-        analysis = str(config.experiment.analysis)
-        if _is_search(config):
-            analysis = "none"  # a search's parent holds its study and its confirmation instead
+        analysis = _analysis_name(config)
+        if self._prepared is not None:
+            self._prepared.join()
         result = None
         try:
             from rlmdj.experiments.registry import run_analysis
@@ -234,6 +245,11 @@ class SweepCallback(Callback):
         # KILLED too, also between runs of an experiment that opens several.
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+
+def _analysis_name(config: DictConfig) -> str:
+    """``experiment.analysis``; none for a search, whose parent holds its study and confirmation."""
+    return "none" if _is_search(config) else str(config.experiment.analysis)
 
 
 def _open_ledger(config: DictConfig, client: Any = None, experiment_id: str | None = None) -> None:

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from rlmdj.errors import ParameterError
 from rlmdj.validation import number
 
-__all__ = ["check_launcher", "check_sweeper", "preflight_sweep", "sweep_jobs"]
+__all__ = ["check_launcher", "check_sweeper", "preflight_sweep", "sweep_jobs", "without_replica"]
 
 # (key under hydra.launcher, lowest, highest, whole number, null allowed, example) per launcher
 # class; launchers not listed (Hydra's basic one) have nothing to check.
@@ -170,7 +170,7 @@ def _job_checks(job_cfg: DictConfig) -> None:
         preflight(job_cfg)
 
 
-def _without_replica(overrides: list[str]) -> tuple[str, ...]:
+def without_replica(overrides: list[str]) -> tuple[str, ...]:
     return tuple(o for o in overrides if o.split("=", 1)[0].lstrip("+~") != "replica")
 
 
@@ -191,11 +191,11 @@ def check_jobs(cfg: DictConfig, jobs: list[tuple[str, list[str]]]) -> None:
             if key.lstrip("+~") == "replica" and not value.isdigit():
                 raise ParameterError(f"{name}: replica must be a whole number >= 0, got {value!r} "
                                      "(e.g. replica=range(3))")
-        if _without_replica(overrides) in seen:
+        if without_replica(overrides) in seen:
             continue
-        seen.add(_without_replica(overrides))
+        seen.add(without_replica(overrides))
         try:
-            _job_checks(loader.load_sweep_config(cfg, list(_without_replica(overrides))))
+            _job_checks(loader.load_sweep_config(cfg, list(without_replica(overrides))))
         except Exception as exc:  # noqa: BLE001 - only bad input is reported here, per job
             explained = explain(exc, cfg)
             if explained is None or explained[1] != 2:

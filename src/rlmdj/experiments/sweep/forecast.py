@@ -121,19 +121,23 @@ def _label(cfg: DictConfig) -> str:
 
 def llm_jobs(cfg: DictConfig) -> Iterator[tuple[str, DictConfig]]:
     """``(name, config)`` of every job of the sweep that plays an LLM set, composed as its launcher
-    will compose it. A sweeper whose jobs are known only as it runs (a search) yields none."""
+    will compose it. A sweeper whose jobs are known only as it runs (a search) yields none.
+    Replicas of a condition that plays no LLM set are not composed one by one."""
     from hydra.core.global_hydra import GlobalHydra
 
-    from rlmdj.experiments.sweep.checks import _JobComposer, sweep_jobs
+    from rlmdj.experiments.sweep.checks import sweep_jobs, without_replica
+    from rlmdj.experiments.sweep.worker import install_caching_loader
 
     if not GlobalHydra.instance().is_initialized():
         return
-    jobs = sweep_jobs(cfg)
-    compose = _JobComposer(cfg) if jobs else None
-    for name, overrides in jobs:
-        job_cfg = compose(list(overrides))
-        if plays_llm(job_cfg):
-            yield name, job_cfg
+    loader = install_caching_loader()  # composed once per combination of group choices
+    llm: dict[tuple[str, ...], bool] = {}
+    for name, overrides in sweep_jobs(cfg):
+        condition = without_replica(overrides)
+        if condition not in llm:
+            llm[condition] = plays_llm(loader.load_sweep_config(cfg, list(condition)))
+        if llm[condition]:
+            yield name, loader.load_sweep_config(cfg, list(overrides))
 
 
 def sweep_forecast(cfg: DictConfig, client: Any = None, experiment_id: str | None = None) -> list[JobForecast]:

@@ -15,6 +15,9 @@ rest of Hydra's context, so every worker process (joblib, Ray, SLURM) keeps its 
 and build the sample index after the parent had opened the store and its run; :func:`warm_joblib`
 starts the workers as soon as the sweep is checked, with the executor the launcher will reuse,
 and has each start its run writer, compose a job and run its preflight meanwhile.
+
+**The analysis.** The parent imports the sweep's analysis (statistics, plots) while the jobs run
+(:func:`prepare_analysis`), not after the last one.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from hydra.core.config_loader import ConfigLoader
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CachingConfigLoader", "install_caching_loader", "warm_joblib"]
+__all__ = ["CachingConfigLoader", "install_caching_loader", "prepare_analysis", "warm_joblib"]
 
 # Plain overrides that change what Hydra fills in after composing: the full path is taken.
 _HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
@@ -189,5 +192,30 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
             pass
 
     thread = threading.Thread(target=start, name="rlmdj-warm-workers", daemon=True)
+    thread.start()
+    return thread
+
+
+# ------------------------------------------------------------------- the analysis
+def prepare_analysis(name: str) -> threading.Thread | None:
+    """Import the analysis ``name`` and the plotting library in a thread; the caller joins it
+    before the analysis runs. None for no analysis."""
+    if name == "none":
+        return None
+
+    def load() -> None:
+        try:
+            import matplotlib
+
+            from rlmdj.experiments.registry import ANALYSES
+
+            matplotlib.use("Agg")  # as the report's plots choose it
+            import matplotlib.pyplot  # noqa: F401
+
+            ANALYSES.get(name)
+        except Exception:  # noqa: BLE001, S110 - the analysis reports its own failure when it runs
+            pass
+
+    thread = threading.Thread(target=load, name="rlmdj-prepare-analysis", daemon=True)
     thread.start()
     return thread

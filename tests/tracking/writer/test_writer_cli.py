@@ -138,3 +138,26 @@ def test_sigterm_while_playing_ends_the_run_killed_with_what_it_produced(tmp_pat
     audio = {Path(a.path).stem for a in client.list_artifacts(run.info.run_id, "audio")}
     assert audio & {"set", "partial"}, audio
     assert not list(tmp_path.glob("outputs/*/*/record-pending-*"))  # sent, so not kept
+
+
+def test_a_killed_run_process_still_has_its_run_ended_by_the_writer(tmp_path, pack_cache_dir):
+    import time
+
+    proc = subprocess.Popen([RLMDJ, "bars=512", f"tracking.uri=sqlite:///{tmp_path}/mlruns.db",
+                             f"tracking.artifact_location={tmp_path}/art"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, bufsize=1)
+    for ln in proc.stderr:
+        if "reference DJ" in ln:
+            break
+    proc.kill()  # no handler runs: only the writer is left to end the run
+    proc.wait(60)
+    # The writer clears the record folder once the store holds the run (read the store only then:
+    # opening it while the writer creates its tables would race the migration).
+    deadline = time.time() + 120
+    while list(tmp_path.glob("outputs/*/*/record-pending-*")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not list(tmp_path.glob("outputs/*/*/record-pending-*"))
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("rlmdj").experiment_id])
+    assert run.info.status == "KILLED" and "bars" in run.data.params
+    assert "config.yaml" in {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -85,6 +85,8 @@ def serve(messages: TextIO, replies: TextIO) -> None:
         recorder = recorders.pop(key)[0]
         if not recorder.finished:
             reply(key, recorder.apply({"op": "end", "status": "KILLED"}))
+        if recorder.error is None:  # the store holds it all; the run's process is not there to clear it
+            recorder.journal.remove()
 
 
 def main() -> None:

@@ -168,6 +168,9 @@ def run_set(
             _play_and_score(cfg, run, outcome, timer, quiet=quiet)
         finally:
             _send(run, outcome, timer, quiet=quiet)
+            sent = time.perf_counter()
+    # "log" includes the wait for the writer to hold the whole run (the end of the run context).
+    outcome.timings_s["log"] = outcome.timings_s.get("log", 0.0) + time.perf_counter() - sent
     outcome.status = run.status  # the run context always ends it
     outcome.run_name = run.run_name
     outcome.run_id, outcome.experiment_id = run.run_id, run.experiment_id

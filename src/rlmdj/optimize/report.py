@@ -44,6 +44,7 @@ def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: 
         c = next((c for c in lineage.candidates if c.index == i and c.hash == text_hash(texts[i])), None)
         if c is not None:
             c.val_mean, c.val_low, c.val_briefs = b.mean, b.low, b.briefs
+    searched = budget.played
     budget.confirming = True
     try:
         confirmation = confirm(score, {COMPONENT: start}, {COMPONENT: chosen}, [b.id for b in splits.heldout],
@@ -66,12 +67,13 @@ def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: 
     summary = {"stop_reason": stop, "chosen_index": selection.index, "chosen_hash": text_hash(chosen),
                "prompt_file": str(written) if written else None, "verdict": verdict,
                "confirmation": confirmation.to_dict() if confirmation is not None else None,
-               "selection": [b.to_dict() for b in selection.table], "metric_calls": budget.played,
+               "selection": [b.to_dict() for b in selection.table], "metric_calls": searched,
+               "confirmation_sets": budget.played - searched,
                "cost_usd": budget.cost_usd, "wall_s": budget.wall_s,
                "acceptance": acceptance.summary()}
     _log(run, s, summary, lineage, points, confirmation, elapsed, budget)
     run.set_description(_description(prompt, s, summary, confirmation, written, lineage))
-    print_table(lineage, summary, file=sys.stderr if not cfg.progress else sys.stdout)
+    print_table(lineage, summary, file=sys.stdout)
     low = selection.chosen.low
     return low if math.isfinite(low) else (selection.chosen.mean if math.isfinite(selection.chosen.mean) else None)
 
@@ -86,7 +88,8 @@ def _log(run: Any, s: OptimizeConfig, summary: dict[str, Any], lineage: Lineage,
         run.log_text(confirmation.description() + "\n", "optimize/confirmation.md")
     plot_validation(points, run.artifact_path("optimize/validation.png"))
     proposed = [c for c in lineage.candidates if c.iteration > 0]
-    metrics = {"optimize/metric_calls": float(budget.played), "optimize/cost_usd": budget.cost_usd,
+    metrics = {"optimize/metric_calls": float(summary["metric_calls"]),
+               "optimize/confirmation_sets": float(summary["confirmation_sets"]), "optimize/cost_usd": budget.cost_usd,
                "optimize/wall_s": elapsed, "optimize/candidates": float(len(proposed)),
                "optimize/accepted": float(sum(c.accepted for c in proposed)),
                "optimize/rejected": float(sum(not c.accepted for c in proposed))}
@@ -111,7 +114,7 @@ def _description(prompt: str, s: OptimizeConfig, summary: dict[str, Any], confir
     proposed = [c for c in lineage.candidates if c.iteration > 0]
     acc = sum(c.accepted for c in proposed)
     head = (f"GEPA optimised prompt={prompt}: {len(proposed)} candidates proposed, {acc} accepted by the paired "
-            f"test (alpha {s.alpha:g}), {summary['metric_calls']} sets played, ${summary['cost_usd']:.4f}; stopped: "
+            f"test (alpha {s.alpha:g}), {summary['metric_calls']} sets played in the search, ${summary['cost_usd']:.4f}; stopped: "
             f"{summary['stop_reason']}. ")
     if summary["chosen_index"] == 0:
         choice = "The validation lower bound kept the starting prompt: no better than the start. "

@@ -112,10 +112,15 @@ class _Recorder:
     candidate of the lineage) and GEPA's callback (validation scores, progress)."""
 
     def __init__(self, acceptance: PairedAcceptance, lineage: Lineage, rollouts: Rollouts, splits: Splits,
-                 s: OptimizeConfig, budget: StudyBudget, progress: Any) -> None:
+                 s: OptimizeConfig, budget: StudyBudget, progress: Any, save: Any) -> None:
         self.acceptance, self.lineage, self.rollouts, self.splits = acceptance, lineage, rollouts, splits
-        self.s, self.budget, self.progress = s, budget, progress
+        self.s, self.budget, self.progress, self.save = s, budget, progress, save
         self.points: list[tuple[int, float, float]] = []
+
+    def on_state_saved(self, event: Any) -> None:
+        """GEPA saved its state (before each iteration): the parent run gets the whole state, so a
+        study killed without warning resumes from its last iteration."""
+        self.save()
 
     def should_accept(self, proposal: Any, state: Any) -> bool:
         text = proposal.candidate[COMPONENT]
@@ -265,7 +270,8 @@ def run_study(cfg: DictConfig) -> float | None:
             train = [Example(b, 0, "train") for b in splits.train]
             score = scorer_for(rollouts, splits, train)
             acceptance = PairedAcceptance(score, alpha=s.alpha, max_replicas=s.max_replicas)
-            recorder = _Recorder(acceptance, lineage, rollouts, splits, s, budget, progress)
+            recorder = _Recorder(acceptance, lineage, rollouts, splits, s, budget, progress,
+                                 save=lambda: _save_state(run, state_dir, budget, lineage))
             _restore_lineage(lineage, state_dir, start)
             try:
                 state = _gepa(cfg, s, start, splits, rollouts, recorder, reflection, state_dir)

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rlmdj.secrets import MASK, is_secret_key, scrub_key, scrub_text
+from rlmdj.secrets import MASK, is_secret_key, scrub_key, scrub_text, scrub_value
 from rlmdj.tracking.run import TrackedRun
 from rlmdj.tracking.writer.journal import Journal
 from rlmdj.tracking.writer.process import shared_writer
@@ -84,7 +84,8 @@ class QueuedRun(TrackedRun):
             self._writer = shared_writer()
             self._writer.attach(self._key, self._on_answer)
         self._append({"op": "open", "uri": uri, "experiment": experiment, "scorer": scorer,
-                      "artifact_location": artifact_location, "run_name": run_name,
+                      "artifact_location": artifact_location,
+                      "run_name": scrub_text(run_name) if run_name else run_name,
                       "tags": {scrub_key(k): _clean(k, v) for k, v in (tags or {}).items() if v is not None},
                       "parent_run_id": parent_run_id})
 
@@ -135,7 +136,9 @@ class QueuedRun(TrackedRun):
         return PendingPrompt(self, registry_name(name))
 
     def log_trace(self, record: Any, prompt: Any | None) -> None:
-        self._append({"op": "trace", "record": dataclasses.asdict(record), "prompt": prompt is not None})
+        # Masked here, where the secrets given on the command line are known (the journal is a file).
+        self._append({"op": "trace", "record": scrub_value(dataclasses.asdict(record)),
+                      "prompt": prompt is not None})
 
     def flush(self, *, artifacts: bool = True) -> None:
         """Hand what is queued to the writer (artifact files are sent when the run ends)."""

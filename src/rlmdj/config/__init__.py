@@ -9,7 +9,8 @@ components take.
 
 The schema: :mod:`~rlmdj.config.root` (the root config), :mod:`~rlmdj.config.core` (samples,
 render, palette, tracking, paths), :mod:`~rlmdj.config.dj`, :mod:`~rlmdj.config.ears`,
-:mod:`~rlmdj.config.scorer`, :mod:`~rlmdj.config.experiment`. Around it:
+:mod:`~rlmdj.config.scorer`, :mod:`~rlmdj.config.experiment` (with
+:mod:`~rlmdj.config.optimize`, the prompt optimisation's settings). Around it:
 :mod:`~rlmdj.config.bind`, :mod:`~rlmdj.config.resolvers`, :mod:`~rlmdj.config.palettes` (palette
 files as options) and :mod:`~rlmdj.config.override_check` (command-line keys checked first).
 

@@ -3,7 +3,7 @@
 GEPA rewrites the RLM DJ's instructions (``prompt=<name>``): a candidate is played on *briefs*
 (a palette, a set length in ``bars`` and a seed) drawn from ``palettes`` into train, validation
 and held-out sets with no palette in two sets. ``palettes`` empty: the curated palettes, else a
-fresh screening of ``experiment.screen.n`` palettes. ``minibatch`` train briefs per reflection;
+fresh screening of ``experiment.screen.n`` palettes; ``seed`` deals them (null: a fixed seed of its own). ``minibatch`` train briefs per reflection;
 a candidate's minibatch comparison adds replicas up to ``max_replicas`` per decision at level
 ``alpha`` (paired, replica-aware); ``val_replicas`` replicas per validation brief feed the lower
 confidence bound the final choice is made by; ``confirm_max_pairs`` held-out pairs at most
@@ -34,7 +34,7 @@ class OptimizeConfig:
     n_val: int = 3
     n_heldout: int = 3
     bars: int = 32
-    seed: int = 0
+    seed: Optional[int] = None
     minibatch: int = 4
     max_replicas: int = 10
     val_replicas: int = 2

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.errors import ParameterError
 
-__all__ = ["Brief", "Splits", "draw_briefs", "needed_palettes", "palette_files", "screen_palette_files"]
+__all__ = ["Brief", "Splits", "brief_overrides", "deal_seed", "draw_briefs", "needed_palettes", "palette_files", "screen_palette_files"]
 
 _KEY = "experiment.optimize"
 
@@ -57,6 +57,13 @@ class Splits:
     def from_json(cls, text: str) -> Splits:
         data = json.loads(text)
         return cls(*(tuple(Brief(**b) for b in data[k]) for k in ("train", "val", "heldout")))
+
+
+def deal_seed(s: OptimizeConfig) -> int:
+    """``seed``, or (null) one derived from the study's purpose: the same deal every time."""
+    from rlmdj.seeding import seed_for
+
+    return int(s.seed) if s.seed is not None else seed_for(0, "optimize_prompt")
 
 
 def needed_palettes(s: OptimizeConfig) -> int:
@@ -95,7 +102,7 @@ def screen_palette_files(cfg: DictConfig, s: OptimizeConfig, folder: Path) -> li
     if existing:
         return [p.resolve() for p in existing]
     need = needed_palettes(s)
-    rows = score_palettes(cfg, n=max(need, int(cfg.experiment.screen.n)), workers=1, seed=s.seed)
+    rows = score_palettes(cfg, n=max(need, int(cfg.experiment.screen.n)), workers=1, seed=deal_seed(s))
     folder.mkdir(parents=True, exist_ok=True)
     return [Palette(name=f"opt_screen_{r.index:03d}", samples=dict(r.samples),
                     meta={"screen_obj": r.obj, "screen_rank": r.rank}).save(folder).resolve()
@@ -110,7 +117,7 @@ def draw_briefs(files: list[Path], s: OptimizeConfig) -> Splits:
                              f"(n_train={s.n_train} + n_val={s.n_val} + n_heldout={s.n_heldout}); "
                              "name more palettes or lower the set sizes")
     order = sorted(files, key=lambda p: p.stem)
-    random.Random(s.seed).shuffle(order)
+    random.Random(deal_seed(s)).shuffle(order)
     briefs = [_brief(p, s) for p in order[:need]]
     a, b = s.n_train, s.n_train + s.n_val
     return Splits(tuple(briefs[:a]), tuple(briefs[a:b]), tuple(briefs[b:]))
@@ -119,7 +126,7 @@ def draw_briefs(files: list[Path], s: OptimizeConfig) -> Splits:
 def _brief(path: Path, s: OptimizeConfig) -> Brief:
     from rlmdj.seeding import seed_for
 
-    return Brief(palette=path.stem, path=str(path), bars=s.bars, seed=seed_for(s.seed, f"brief:{path.stem}"))
+    return Brief(palette=path.stem, path=str(path), bars=s.bars, seed=seed_for(deal_seed(s), f"brief:{path.stem}"))
 
 
 def brief_overrides(brief: Brief, replica: int) -> dict[str, Any]:

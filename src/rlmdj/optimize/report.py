@@ -19,12 +19,13 @@ from typing import Any
 from omegaconf import DictConfig
 
 from rlmdj.config.optimize import OptimizeConfig
+from rlmdj.optimize.briefs import Splits
 from rlmdj.optimize.budget import BudgetSpent, StudyBudget
 from rlmdj.optimize.lineage import Lineage, candidate_csv, plot_validation, write_prompt_file
 from rlmdj.optimize.program import COMPONENT
-from rlmdj.optimize.rollout import text_hash
+from rlmdj.optimize.rollout import Rollouts, text_hash
 
-__all__ = ["finish", "print_table"]
+__all__ = ["finish", "print_table", "validation_bounds", "validation_scores"]
 
 
 def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: str, texts: list[str],
@@ -35,7 +36,6 @@ def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: 
 
     from rlmdj.optimize.confirmation import confirm
     from rlmdj.optimize.selection import select_candidate
-    from rlmdj.optimize.study import validation_scores
 
     stop = budget.reason or "GEPA ended"
     selection = select_candidate([validation_scores(rollouts, splits, t, s) for t in texts], alpha=s.alpha)
@@ -76,6 +76,23 @@ def finish(cfg: DictConfig, s: OptimizeConfig, run: Any, *, prompt: str, start: 
     print_table(lineage, summary, file=sys.stdout)
     low = selection.chosen.low
     return low if math.isfinite(low) else (selection.chosen.mean if math.isfinite(selection.chosen.mean) else None)
+
+
+def validation_scores(rollouts: Rollouts, splits: Splits, text: str, s: OptimizeConfig) -> dict[str, list[float]]:
+    """``{val brief: [replica OBJ (nan: failed)]}`` of ``text`` from the cache (nothing is played)."""
+    out: dict[str, list[float]] = {}
+    for b in splits.val:
+        got = [rollouts.cached(text, b, r) for r in range(s.val_replicas)]
+        vals = [math.nan if r is None or r.failed or r.obj is None else float(r.obj) for r in got if r is not None]
+        if vals:
+            out[b.id] = vals
+    return out
+
+
+def validation_bounds(rollouts: Rollouts, splits: Splits, text: str, s: OptimizeConfig, index: int) -> Any:
+    from rlmdj.optimize.selection import bounds
+
+    return bounds(index, validation_scores(rollouts, splits, text, s), alpha=s.alpha)
 
 
 def _log(run: Any, s: OptimizeConfig, summary: dict[str, Any], lineage: Lineage,

@@ -30,7 +30,7 @@ from omegaconf import DictConfig
 
 from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.optimize.acceptance import PairedAcceptance
-from rlmdj.optimize.briefs import Splits
+from rlmdj.optimize.briefs import Splits, deal_seed
 from rlmdj.optimize.budget import BudgetSpent, StudyBudget
 from rlmdj.optimize.lineage import Candidate, Lineage
 from rlmdj.optimize.program import COMPONENT, DJAdapter, Example
@@ -151,6 +151,8 @@ class _Recorder:
         if c is None:
             return
         c.index = int(event["candidate_idx"])
+        from rlmdj.optimize.report import validation_bounds
+
         b = validation_bounds(self.rollouts, self.splits, text, self.s, c.index)
         c.val_mean, c.val_low, c.val_briefs = b.mean, b.low, b.briefs
         self.lineage.update(c)
@@ -171,23 +173,6 @@ def _mean(xs: Any) -> float | None:
     return sum(ok) / len(ok) if ok else None
 
 
-def validation_scores(rollouts: Rollouts, splits: Splits, text: str, s: OptimizeConfig) -> dict[str, list[float]]:
-    """``{val brief: [replica OBJ (nan: failed)]}`` of ``text`` from the cache (nothing is played)."""
-    out: dict[str, list[float]] = {}
-    for b in splits.val:
-        got = [rollouts.cached(text, b, r) for r in range(s.val_replicas)]
-        vals = [math.nan if r is None or r.failed or r.obj is None else float(r.obj) for r in got if r is not None]
-        if vals:
-            out[b.id] = vals
-    return out
-
-
-def validation_bounds(rollouts: Rollouts, splits: Splits, text: str, s: OptimizeConfig, index: int) -> Any:
-    from rlmdj.optimize.selection import bounds
-
-    return bounds(index, validation_scores(rollouts, splits, text, s), alpha=s.alpha)
-
-
 # ------------------------------------------------------------------------------- the study
 def _gepa(cfg: DictConfig, s: OptimizeConfig, start: str, splits: Splits, rollouts: Rollouts, recorder: _Recorder,
           reflection: Any, state_dir: Path) -> Any:
@@ -203,7 +188,7 @@ def _gepa(cfg: DictConfig, s: OptimizeConfig, start: str, splits: Splits, rollou
                       reflection_lm=reflection, candidate_selection_strategy="pareto",
                       reflection_minibatch_size=s.minibatch, skip_perfect_score=False, perfect_score=math.inf,
                       stop_callbacks=[recorder.budget], run_dir=str(run_dir), callbacks=[recorder],
-                      acceptance_criterion=recorder, raise_on_exception=False, seed=s.seed,
+                      acceptance_criterion=recorder, raise_on_exception=False, seed=deal_seed(s),
                       logger=_FileLog(state_dir / "gepa_log.txt"),
                       display_progress_bar=False, track_best_outputs=False)
     except BudgetSpent as exc:

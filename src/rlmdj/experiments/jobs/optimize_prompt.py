@@ -44,7 +44,7 @@ def check(cfg: DictConfig) -> None:
                      ("val_replicas", 1), ("confirm_max_pairs", 2)):
         number(cfg, f"{_KEY}.{name}", lo=lo, hi=10_000, integer=True, example=getattr(OptimizeConfig, name))
     number(cfg, f"{_KEY}.bars", lo=1, hi=4096, integer=True, example=OptimizeConfig.bars)
-    number(cfg, f"{_KEY}.seed", lo=0, hi=2**32 - 1, integer=True, example=0)
+    number(cfg, f"{_KEY}.seed", lo=0, hi=2**32 - 1, integer=True, example=0, optional=True)
     alpha = number(cfg, f"{_KEY}.alpha", example=OptimizeConfig.alpha)
     if not 0 < float(alpha or 0) < 0.5:
         raise ParameterError(f"{_KEY}.alpha must be between 0 and 0.5, both excluded, got {alpha:g} "

@@ -88,8 +88,10 @@ class SweepCallback(Callback):
         self._prepared: Any = None  # the thread importing the analysis
 
     def __getstate__(self) -> dict[str, Any]:
-        """Launchers pickle the callbacks to their workers; a thread does not travel."""
-        return {**self.__dict__, "_prepared": None}
+        """Launchers pickle the callbacks to every job. The parent run's state (an MLflow client:
+        unpickling it imports MLflow into each worker) and the analysis thread stay here; a job
+        uses neither."""
+        return {**self.__dict__, "_state": None, "_prepared": None}
 
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -245,6 +247,11 @@ class SweepCallback(Callback):
         # KILLED too, also between runs of an experiment that opens several.
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+
+    def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
+        from rlmdj.experiments.sweep.worker import settle_heap
+
+        settle_heap()  # once per process: what the first job loaded is not collected again per job
 
 
 def _analysis_name(config: DictConfig) -> str:

@@ -14,7 +14,8 @@ rest of Hydra's context, so every worker process (joblib, Ray, SLURM) keeps its 
 **Warm workers.** A joblib worker's first job used to import rlmdj, MLflow, SciPy and matplotlib
 and build the sample index after the parent had opened the store and its run; :func:`warm_joblib`
 starts the workers as soon as the sweep is checked, with the executor the launcher will reuse,
-and has each start its run writer, compose a job and run its preflight meanwhile.
+and has each start its run writer, compose a job and run its preflight meanwhile; what that
+leaves in memory is then frozen out of the collections joblib runs between jobs (:func:`settle_heap`).
 
 **The analysis.** The parent imports the sweep's analysis (statistics, plots) while the jobs run
 (:func:`prepare_analysis`), not after the last one.
@@ -31,7 +32,8 @@ from typing import Any
 from hydra.core.config_loader import ConfigLoader
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CachingConfigLoader", "install_caching_loader", "prepare_analysis", "warm_joblib"]
+__all__ = ["CachingConfigLoader", "install_caching_loader", "prepare_analysis", "settle_heap",
+           "warm_joblib"]
 
 # Plain overrides that change what Hydra fills in after composing: the full path is taken.
 _HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
@@ -156,7 +158,27 @@ def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overr
         import scipy.signal  # noqa: F401 - the scorer's and the signal metrics'
     except Exception:  # noqa: BLE001, S110 - the job itself reports whatever this hit
         pass
+    settle_heap()
     return os.getpid()
+
+
+_SETTLED: list[int] = []
+
+
+def settle_heap() -> None:
+    """Once per process: collect, then freeze what is left (modules, caches) out of later collections.
+
+    joblib's workers collect the whole heap after a job (at most once a second, without psutil):
+    with rlmdj, SciPy and matplotlib imported that walks millions of objects for nothing, between
+    every two jobs. Frozen, they are skipped; reference counting still frees them.
+    """
+    import gc
+
+    if os.getpid() in _SETTLED:
+        return
+    _SETTLED.append(os.getpid())
+    gc.collect()
+    gc.freeze()
 
 
 def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Thread | None:

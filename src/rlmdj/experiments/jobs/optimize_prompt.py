@@ -66,7 +66,21 @@ def check(cfg: DictConfig) -> None:
     if s.out_name is not None and not s.out_name.replace("_", "").replace("-", "").isalnum():
         raise ParameterError(f"{_KEY}.out_name={s.out_name!r}: letters, digits, '_' and '-' only")
     reflection_key(cfg)
+    _check_reflection_lm(cfg)
     _check_palettes(cfg, s)
+
+
+def _check_reflection_lm(cfg: DictConfig) -> None:
+    """The reflection model can be built with these settings (DSPy refuses some, e.g. a reasoning
+    model's temperature or token limit), checked here rather than after the run opened."""
+    import dspy
+
+    from rlmdj.optimize.program import ReflectionLM
+
+    try:
+        ReflectionLM(cfg)
+    except (ValueError, TypeError, dspy.LMError) as exc:
+        raise ParameterError(f"{_KEY}.reflection_model: {str(exc).splitlines()[0]}") from None
 
 
 def _check_palettes(cfg: DictConfig, s: object) -> None:

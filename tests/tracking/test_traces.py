@@ -106,6 +106,7 @@ def test_scripted_rlm_run_and_its_replay_are_traced(tmp_path, monkeypatch, compo
     outcome = run_set(compose_cfg("dj=rlm", "model=openai", "prompt=baseline", "bars=16",
                                   "model.backoff_s=0", "dj.sandbox.timeout_s=60"))
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns.db")
+    mlflow.set_tracking_uri(client.tracking_uri)  # the run was recorded by the writer process
     run = client.get_run(outcome.run_id)
     exp = run.info.experiment_id
     trace, spans = _spans(client, exp, outcome.run_id)

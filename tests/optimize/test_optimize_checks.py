@@ -32,6 +32,9 @@ BAD = {
     "alpha zero": (("experiment.optimize.alpha=0",), "experiment.optimize.alpha"),
     "alpha half": (("experiment.optimize.alpha=0.5",), "experiment.optimize.alpha"),
     "minibatch above train": (("experiment.optimize.minibatch=2",), "experiment.optimize.minibatch"),
+    "replica cap too small to accept": (("experiment.optimize.max_replicas=3",), "experiment.optimize.max_replicas"),
+    "confirmation cap too small": (("experiment.optimize.confirm_max_pairs=4",),
+                                   "experiment.optimize.confirm_max_pairs"),
 }
 
 

@@ -9,8 +9,12 @@ every bad setting is one line naming its key, before any LM call and before any 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from omegaconf import DictConfig
 
+from rlmdj.config.optimize import OptimizeConfig
 from rlmdj.errors import ParameterError
 
 __all__ = ["check", "optimize_job"]
@@ -23,7 +27,6 @@ def check(cfg: DictConfig) -> None:
     ranges, alpha in (0, 0.5), the reflection model's key, enough palettes for the three sets and
     a metric-call budget that holds one GEPA iteration."""
     from rlmdj.config import bind
-    from rlmdj.config.optimize import OptimizeConfig
     from rlmdj.experiments.cli.preflight import check_common, check_driver
     from rlmdj.optimize.budget import iteration_calls
     from rlmdj.optimize.program import reflection_key
@@ -63,11 +66,41 @@ def check(cfg: DictConfig) -> None:
                              f"sets: validation of the start and of one candidate, {s.val_replicas} replica(s) "
                              f"of {s.n_val} briefs each, and two minibatches of {s.minibatch}); "
                              f"e.g. {_KEY}.max_metric_calls={max(need, OptimizeConfig.max_metric_calls)}")
+    _check_decidable(s)
     if s.out_name is not None and not s.out_name.replace("_", "").replace("-", "").isalnum():
         raise ParameterError(f"{_KEY}.out_name={s.out_name!r}: letters, digits, '_' and '-' only")
     reflection_key(cfg)
     _check_reflection_lm(cfg)
     _check_palettes(cfg, s)
+
+
+def _fewest_pairs(multiplier: Callable[..., float], alpha: float, prior_effect: float) -> int:
+    """The fewest pairs at which a confidence sequence can exclude anything at all."""
+    return next(n for n in range(2, 100_000)
+                if math.isfinite(multiplier(n, alpha=alpha, prior_effect=prior_effect)))
+
+
+def _check_decidable(s: OptimizeConfig) -> None:
+    """Caps too small for the tests ever to decide: at a few pairs an anytime-valid bound is
+    still infinite whatever the data say, so every child would be rejected as undecided and the
+    confirmation would end undecided however large the gain."""
+    from rlmdj.analysis.sequential import cs_multiplier, lower_multiplier
+    from rlmdj.optimize.acceptance import PRIOR_EFFECT
+    from rlmdj.optimize.confirmation import CONFIRM_PRIOR_EFFECT
+
+    need = _fewest_pairs(lower_multiplier, s.alpha, PRIOR_EFFECT)
+    if s.minibatch * s.max_replicas < need:
+        raise ParameterError(
+            f"{_KEY}.max_replicas={s.max_replicas} with {_KEY}.minibatch={s.minibatch} allows "
+            f"{s.minibatch * s.max_replicas} pair(s) per acceptance decision; the paired test at alpha={s.alpha:g} "
+            f"cannot accept with fewer than {need}, so no rewrite could be accepted "
+            f"(e.g. {_KEY}.max_replicas={-(-need // s.minibatch)})")
+    need = _fewest_pairs(cs_multiplier, s.alpha, CONFIRM_PRIOR_EFFECT)
+    if s.confirm_max_pairs < need:
+        raise ParameterError(
+            f"{_KEY}.confirm_max_pairs={s.confirm_max_pairs}: the held-out confirmation at alpha={s.alpha:g} "
+            f"cannot reach a verdict with fewer than {need} pairs "
+            f"(e.g. {_KEY}.confirm_max_pairs={max(need, OptimizeConfig.confirm_max_pairs)})")
 
 
 def _check_reflection_lm(cfg: DictConfig) -> None:

@@ -118,6 +118,10 @@ def main() -> None:
         # (about 1 s after a run that imported MLflow); frozen objects are skipped.
         atexit.register(gc.freeze)
         gc.disable()  # until the job starts: see _settle_heap
+    # LiteLLM otherwise spends seconds trying to download its price table at import; the copy it
+    # ships is used for cost accounting (set the variable to False to fetch the latest). Set
+    # before any child process starts (the writer, sweep workers), so they inherit it.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     # The process that records runs imports MLflow on another core while Hydra composes.
     from rlmdj.tracking.writer.process import prewarm
 
@@ -133,9 +137,6 @@ def main() -> None:
 
 def _main() -> None:
     """Resolvers, schema and palettes registered, then Hydra; failures reported as one line."""
-    # LiteLLM otherwise spends seconds trying to download its price table at import; the copy it
-    # ships is used for cost accounting (set the variable to False to fetch the latest).
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     register_resolvers()
     register_configs()  # the schema and the palette files of ./palettes and the shipped ones
     from rlmdj.failures import debug_requested, quiet_library_errors

@@ -106,6 +106,7 @@ class SweepCallback(Callback):
         from rlmdj.failures import exit_on
 
         install_caching_loader()  # every job's config composed once per group choices, per process
+        _stop_idle_writer(config)
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
             jobs = preflight_sweep(config)
             check_sweep_budget(config)  # experiment.budget_usd, and a price for every LLM job's models
@@ -115,15 +116,16 @@ class SweepCallback(Callback):
         # The launcher's workers start (imports, samples) while the store and the parent open.
         warming = warm_joblib(config, jobs[0][1] if jobs else None)
         try:
-            self._start(config, overrides)
+            self._start(config, overrides, warming)
         finally:
             if warming is not None:
                 warming.join()
         if self._state is not None:  # the analysis's imports while the jobs run, not after them
             self._prepared = prepare_analysis(_analysis_name(config))
 
-    def _start(self, config: DictConfig, overrides: list[str]) -> None:
-        """The parent run (a resumed sweep's, or a new one), the sweep file and the ledger."""
+    def _start(self, config: DictConfig, overrides: list[str], warming: Any = None) -> None:
+        """The parent run (a resumed sweep's, or a new one), the sweep file and the ledger. The
+        parent opens once the launcher's workers are ready (``warming``), as its jobs can start."""
         from rlmdj.failures import exit_on
 
         if not config.tracking.enabled:
@@ -136,6 +138,8 @@ class SweepCallback(Callback):
             client, experiment_id = _open(config)
         except Exception as exc:  # noqa: BLE001 - a store that cannot be opened ends the sweep here
             exit_on(exc, config)
+        if warming is not None:
+            warming.join()
         resume = bool(config.experiment.resume)
         definition = sorted(o for o in overrides if not o.split("=", 1)[0].startswith(IGNORED_PREFIXES)
                             and o.split("=", 1)[0] not in ("experiment.resume", "experiment.budget_usd"))
@@ -252,6 +256,16 @@ class SweepCallback(Callback):
         from rlmdj.experiments.sweep.worker import settle_heap
 
         settle_heap()  # once per process: what the first job loaded is not collected again per job
+
+
+def _stop_idle_writer(config: DictConfig) -> None:
+    """A launcher other than Hydra's basic one runs the jobs, and records their runs, in its own
+    processes: the run writer this process started for itself would only take a core."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    if target and not target.endswith(".BasicLauncher"):
+        from rlmdj.tracking.writer.process import stop_idle
+
+        stop_idle()
 
 
 def _analysis_name(config: DictConfig) -> str:

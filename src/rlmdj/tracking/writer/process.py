@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-__all__ = ["IDLE_S", "Writer", "prewarm", "shared_writer", "wants_writer"]
+__all__ = ["IDLE_S", "Writer", "prewarm", "shared_writer", "stop_idle", "wants_writer"]
 
 IDLE_S = 60.0
 _EXIT_WAIT_S = 120.0
@@ -125,6 +125,15 @@ def shared_writer() -> Writer:
         if not _SHARED or not _SHARED[-1].alive:
             _SHARED.append(Writer())
         return _SHARED[-1]
+
+
+def stop_idle() -> None:
+    """Stop this process's writer if no run has used it: a prewarmed one the process will not need
+    (a sweep's parent whose jobs run in launcher workers, each with its own writer)."""
+    with _SHARED_LOCK:
+        writers = list(_SHARED)
+    for writer in writers:
+        writer.close_if_idle()
 
 
 def _close_shared() -> None:

@@ -107,6 +107,7 @@ class SweepCallback(Callback):
 
         install_caching_loader()  # every job's config composed once per group choices, per process
         _stop_idle_writer(config)
+        _collect_garbage()
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
             jobs = preflight_sweep(config)
             check_sweep_budget(config)  # experiment.budget_usd, and a price for every LLM job's models
@@ -256,6 +257,25 @@ class SweepCallback(Callback):
         from rlmdj.experiments.sweep.worker import settle_heap
 
         settle_heap()  # once per process: what the first job loaded is not collected again per job
+        from hydra.types import RunMode
+
+        in_sweep = OmegaConf.select(config, "hydra.mode", default=None) == RunMode.MULTIRUN
+        if in_sweep and job_return is not None and getattr(job_return, "hydra_cfg", None) is not None:
+            # Hydra keeps a copy of the whole composed config per job (about 0.25 MB) in what the
+            # launcher returns to the sweep's process; no sweeper reads it, and a 256-job sweep
+            # held 64 MB of them. The job's own config (``cfg``) stays: sweepers read that.
+            job_return.hydra_cfg = None
+
+
+def _collect_garbage() -> None:
+    """The command starts with the collector off until its job starts (``rlmdj.cli``); a sweep's
+    process whose jobs run in launcher workers never starts one, and kept every cycle it made
+    (hundreds of MB over a 256-job sweep). On now, with what start-up created frozen."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def _stop_idle_writer(config: DictConfig) -> None:

@@ -30,9 +30,9 @@ with ServerThread(create_app(ScoringService(RmsScorer()))) as srv:
 
 
 def _env() -> dict[str, str]:
-    """``rlmdj`` on PATH (for bash), this checkout importable (for the test server)."""
+    """``rlmdj`` on PATH (for bash), this checkout and the test helpers importable (for the test server)."""
     return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-            "PYTHONPATH": str(REPO)}
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests" / "support")])}
 
 
 def rlmdj(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -49,6 +49,18 @@ def test_values_of_secret_environment_variables_are_masked(monkeypatch):
     assert scrub_text("sent opaque-value-without-a-known-shape") == f"sent {MASK}"
 
 
+def test_a_secret_set_or_changed_after_scrubbing_began_is_masked_too(monkeypatch):
+    """The environment's judgement is cached: a key exported later, or replaced, must not slip by."""
+    first, second = "k3y-" + uuid.uuid4().hex, "k3y-" + uuid.uuid4().hex
+    assert scrub_text(f"x {first}") == f"x {first}"  # judged without it
+    monkeypatch.setenv("LATE_API_KEY", first)
+    assert scrub_text(f"x {first}") == f"x {MASK}"
+    monkeypatch.setenv("LATE_API_KEY", second)
+    assert scrub_text(f"{first} {second}") == f"{first} {MASK}"
+    monkeypatch.delenv("LATE_API_KEY")
+    assert scrub_text(second) == second
+
+
 def test_the_working_directory_variable_is_not_a_secret(monkeypatch, tmp_path):
     """``PWD`` ends in a secret-looking word; masking it erased the launch folder from records."""
     folder = str(tmp_path / "launch-folder")

@@ -24,6 +24,7 @@ document's syntax: a YAML file stays loadable and a JSON file parseable.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -106,7 +107,11 @@ def _words(key: str) -> list[str]:
 def is_secret_key(key: str) -> bool:
     """``api_key``, ``hf_token``, ``client_secret``, ``Authorization``... but not ``max_tokens``
     or ``api_key_env`` (which names a variable rather than holding a key)."""
-    key = str(key).rsplit(".", 1)[-1]
+    return _is_secret_name(str(key).rsplit(".", 1)[-1])
+
+
+@functools.lru_cache(maxsize=4096)  # a run asks about the same few hundred names again and again
+def _is_secret_name(key: str) -> bool:
     words = _words(key)
     if not words or words[-1] in ("env", "var", "file", "path"):
         return False
@@ -154,10 +159,22 @@ def _environ() -> list[tuple[str, str]]:
     return [(k, os.environ.get(k, "")) for k in list(os.environ.keys())]
 
 
+# The last environment judged and its secret values: every text a run logs is scrubbed (hundreds
+# per run), and judging each variable by name and value again each time cost more than the run's
+# recording itself. A changed environment (a key set meanwhile) is judged afresh.
+_JUDGED: dict[tuple[tuple[str, str], ...], tuple[str, ...]] = {}
+
+
 def secret_env_values() -> list[str]:
     """Values of environment variables that look secret by name and by value, longest first."""
-    values = {v for k, v in _environ() if _looks_secret_env(k) and looks_like_secret_value(v)}
-    return sorted(values, key=len, reverse=True)
+    env = tuple(_environ())
+    values = _JUDGED.get(env)
+    if values is None:
+        found = {v for k, v in env if _looks_secret_env(k) and looks_like_secret_value(v)}
+        values = tuple(sorted(found, key=len, reverse=True))
+        _JUDGED.clear()
+        _JUDGED[env] = values
+    return list(values)
 
 
 # Values given on the command line under a secret-looking key (see remember_override_secrets).

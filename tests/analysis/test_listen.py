@@ -56,3 +56,59 @@ def test_inline_audio_is_capped_and_the_rest_is_linked_by_run_id() -> None:
     assert page.count("data:audio/ogg;base64,") == 2
     assert page.count("not embedded (size cap)") == 3
     assert "#/experiments/7/runs/random1" in page and "3 preview(s) beyond the inline cap" in page
+
+
+def _store_with_runs(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    exp = client.create_experiment("listen", artifact_location=(tmp_path / "art dir ü").as_uri())
+    runs = {}
+    for cond, preview in (("reference", b"OggS\x00preview-a"), ("random", None)):
+        for r in range(2):
+            run = client.create_run(exp, tags={"rlmdj.palette": f"pal{r}"})
+            rid = run.info.run_id
+            client.log_metric(rid, "proxy/OBJ", 6.0 + r)
+            client.log_param(rid, "bpm", "128")
+            if preview is not None:
+                client.log_text(rid, (preview + rid.encode()).decode("latin-1"), "audio/preview.ogg")
+            if r == 0:  # the second run of each condition has no scores.json
+                client.log_dict(rid, {"windows": [{"start_s": 0.0, "duration_s": 10.0,
+                                                   "scores": {"OBJ": 6.5}}], "weights": {}}, "scores.json")
+            client.set_terminated(rid)
+            runs[rid] = (cond, r)
+    return client, runs
+
+
+def test_gather_cells_reads_a_local_store_in_place_as_a_download_would(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from rlmdj.analysis import listen
+
+    client, runs = _store_with_runs(tmp_path)
+    groups = [SimpleNamespace(label=cond, run_ids=[rid for rid, (c, _) in runs.items() if c == cond])
+              for cond in ("reference", "random")]
+    comparison = SimpleNamespace(groups=groups, primary="proxy/OBJ")
+    in_place, spb = listen.gather_cells(client, comparison, tmp_path / "in-place")
+    assert not (tmp_path / "in-place").exists()  # nothing was copied
+    monkeypatch.setattr(listen, "_local_artifacts", lambda uri: None)
+    downloaded, spb_downloaded = listen.gather_cells(client, comparison, tmp_path / "downloaded")
+    assert spb == spb_downloaded == 240.0 / 128
+    assert in_place == downloaded and list(in_place) == list(runs)
+    for rid, (cond, r) in runs.items():
+        cell = in_place[rid]
+        assert cell.obj == 6.0 + r and cell.palette == f"pal{r}"
+        assert cell.audio == ((b"OggS\x00preview-a" + rid.encode()) if cond == "reference" else None)
+        assert len(cell.windows) == (1 if r == 0 else 0)
+
+
+def test_local_artifacts_is_only_a_folder_on_this_disk(tmp_path) -> None:
+    from rlmdj.analysis.listen import _local_artifacts
+
+    folder = tmp_path / "a b%20c ü"
+    folder.mkdir()
+    assert _local_artifacts(folder.as_uri()) == folder
+    assert _local_artifacts(str(folder)) == folder
+    assert _local_artifacts((tmp_path / "none logged").as_uri()) == tmp_path / "none logged"
+    for remote in ("mlflow-artifacts:/1/abc/artifacts", "s3://bucket/1/abc", "http://host/x", "file://other-host/x"):
+        assert _local_artifacts(remote) is None

@@ -129,3 +129,26 @@ def test_joblib_workers_start_before_the_parent_run(store) -> None:
     # The processes that recorded the jobs were up while the store and the parent opened.
     for started in workers.values():
         assert _started_at(started) < parent.info.start_time / 1000
+
+
+def test_a_workers_plugins_are_found_once_not_per_job(monkeypatch) -> None:
+    """The launcher restores Hydra's singletons before each job; the restore keeps the plugins."""
+    from hydra.core.plugins import Plugins
+    from hydra.core.singleton import Singleton
+
+    monkeypatch.setattr(Singleton, "set_state", Singleton.__dict__["set_state"])  # undone after
+    monkeypatch.setattr(Singleton, "_instances", dict(Singleton._instances))
+    state = Singleton.get_state()  # as the launcher pickles it: without the plugins
+    assert Plugins not in state["instances"]
+    scans = []
+    monkeypatch.setattr(Plugins, "_scan_all_plugins", lambda self, *a, **k: scans.append(1) or ([], []))
+    Singleton.set_state(copy.deepcopy(state))
+    assert len(scans) == 1  # Hydra's own restore rediscovers them for every job
+    worker._keep_plugins()
+    worker._keep_plugins()  # once per process, however often a worker warms
+    found = Plugins.instance()
+    for _ in range(3):
+        Singleton.set_state(copy.deepcopy(state))
+        assert Plugins.instance() is found
+    assert len(scans) == 1
+    assert Singleton._instances[Plugins] is found and set(state["instances"]) <= set(Singleton._instances)

@@ -8,7 +8,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arrangement_matrix", "plot_timeline"]
+__all__ = ["arrangement_matrix", "plot_timeline", "timeline_figure"]
+
+# The figure's margins (inches): a role name at the ticks' font size, the colorbar and its
+# label, the bar axis and its label, the title.
+_CHAR_IN, _LABEL_PAD_IN = 0.085, 0.25
+_COLORBAR_IN, _XLABEL_IN, _TITLE_IN = 0.75, 0.55, 0.32
+_DPI = 110
 
 
 def arrangement_matrix(
@@ -38,7 +44,22 @@ def plot_timeline(
     title: str = "",
     seconds_per_bar: float | None = None,
 ) -> Path:
-    """Write the roles x bars timeline PNG to ``path``; annotates patterns where they change.
+    """Write the roles x bars timeline PNG to ``path`` (see :func:`timeline_figure`)."""
+    fig = timeline_figure(history, roles=roles, title=title, seconds_per_bar=seconds_per_bar)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=_DPI)
+    return out
+
+
+def timeline_figure(
+    history: Sequence[Mapping[str, Any]],
+    *,
+    roles: Sequence[str] | None = None,
+    title: str = "",
+    seconds_per_bar: float | None = None,
+) -> Any:
+    """The roles x bars timeline as a matplotlib ``Figure``; annotates patterns where they change.
 
     Draws on a bare ``Figure`` with the Agg canvas: no pyplot (its figure manager and backend
     switching), nothing global changed, safe in threads.
@@ -51,9 +72,17 @@ def plot_timeline(
 
     names, matrix = arrangement_matrix(history, roles)
     n_bars = max(matrix.shape[1], 1)
-    fig = Figure(figsize=(min(18, 4 + n_bars * 0.18), 1.2 + 0.45 * max(len(names), 1)))
+    # Margins from what sits in them, in inches: tight_layout drew the whole figure once more
+    # to measure them (a third of the plot's time, per run of a sweep). Long role names widen
+    # the figure rather than squeeze the plot.
+    left = _LABEL_PAD_IN + _CHAR_IN * max((len(n) for n in names), default=1)
+    width = min(18, 4 + n_bars * 0.18) + max(0.0, left - 1.0)
+    height = 1.2 + 0.45 * max(len(names), 1)
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
+    fig.subplots_adjust(left=left / width, right=1 - _COLORBAR_IN / width,
+                        bottom=_XLABEL_IN / height, top=1 - _TITLE_IN / height)
     image = ax.imshow(matrix if matrix.size else np.zeros((1, 1)), aspect="auto", cmap="magma",
                       vmin=0.0, vmax=1.0, interpolation="nearest",
                       extent=(0.5, n_bars + 0.5, len(names) - 0.5, -0.5))
@@ -66,13 +95,10 @@ def plot_timeline(
             layer = bar["layers"].get(role)
             pattern = layer.get("pattern") if layer else None
             if layer and pattern and pattern != last:
-                ax.text(b + 1, r, pattern, fontsize=6, color="cyan", va="center", ha="left")
+                ax.text(b + 1, r, pattern, fontsize=6, color="cyan", va="center", ha="left",
+                        clip_on=True)  # a name near the last bar stops at the plot's edge
             last = pattern if layer else None
     if seconds_per_bar:
         title = f"{title}  ({n_bars} bars, {n_bars * seconds_per_bar:.0f} s)".strip()
     ax.set_title(title or "arrangement", fontsize=9)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return fig

@@ -146,9 +146,26 @@ _INFO = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--versi
          "--shell-completion", "-sc", "--resolve")
 
 
+_MULTIRUN = ("-m", "--multirun")
+# Launchers whose jobs run in this process (their runs use this process's writer).
+_IN_PROCESS_LAUNCHERS = ("basic",)
+
+
+def _jobs_run_elsewhere(argv: Sequence[str]) -> bool:
+    """A multirun on a launcher named on the command line whose jobs run in other processes
+    (joblib, Ray, SLURM): each of those records through its own writer, and this process opens
+    the sweep's parent run itself; a writer here would only import MLflow once more."""
+    if not any(a in _MULTIRUN for a in argv):
+        return False
+    launchers = [a.split("=", 1)[1] for a in argv if a.lstrip("+~").startswith("hydra/launcher=")]
+    return bool(launchers) and launchers[-1] not in _IN_PROCESS_LAUNCHERS
+
+
 def wants_writer(argv: Sequence[str]) -> bool:
-    """Whether the command line may record runs: not with tracking off, not for help or info."""
-    return not any(a in _OFF or a in _INFO or a.startswith("--cfg=") for a in argv)
+    """Whether this process may record runs: not with tracking off, not for help or info, not in
+    a sweep whose jobs run elsewhere."""
+    return not (any(a in _OFF or a in _INFO or a.startswith("--cfg=") for a in argv)
+                or _jobs_run_elsewhere(argv))
 
 
 def prewarm(argv: Sequence[str]) -> None:

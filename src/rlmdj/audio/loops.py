@@ -25,7 +25,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import signal
 
 from rlmdj.audio.grid import Grid
 from rlmdj.audio.valid import valid_audio, valid_sr
@@ -97,6 +96,8 @@ def prepare_loop(audio: np.ndarray, *, sr: int, bars: int | None, grid: Grid,
         )
     if frames.shape[0] == target:
         return to_stereo(np.array(frames, dtype=np.float32))
+    from scipy import signal  # here: importing it costs a sweep's process a second it never uses
+
     out = signal.resample(frames.astype(np.float64), target, axis=0)
     return to_stereo(np.ascontiguousarray(out, dtype=np.float32))
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import signal
 
 from rlmdj.audio.grid import Grid
 from rlmdj.errors import ParameterError
@@ -57,6 +56,8 @@ def n_frames(seconds: float, sr: int) -> int:
 
 def butter_sos(kind: str, hz: float | tuple[float, float], sr: int, order: int = 2) -> np.ndarray:
     """Butterworth sections; corner frequencies are clamped into 10 Hz .. 98 % of Nyquist."""
+    from scipy import signal  # here: a sweep's process checks palettes without filtering any
+
     nyq = sr / 2.0
     if isinstance(hz, tuple):
         lo, hi = (min(max(h, 10.0), nyq * 0.98) for h in hz)
@@ -70,6 +71,8 @@ def filtered(
     kind: str, hz: float | tuple[float, float], x: np.ndarray, sr: int, order: int = 2
 ) -> np.ndarray:
     """``x`` through a Butterworth ``kind`` filter (see :func:`butter_sos`), along frames."""
+    from scipy import signal
+
     return signal.sosfilt(butter_sos(kind, hz, sr, order), x, axis=0)
 
 

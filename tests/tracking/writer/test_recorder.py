@@ -1,0 +1,69 @@
+"""The writer opens a store once for all the runs it records, and opens it afresh when it changed."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rlmdj.tracking import store
+from rlmdj.tracking.writer import recorder as recorder_module
+from rlmdj.tracking.writer.journal import Journal
+from rlmdj.tracking.writer.recorder import Recorder
+
+
+def _record(tmp_path, uri: str, name: str) -> Recorder:
+    rec = Recorder(Journal.create(tmp_path / name))
+    ops = [{"op": "open", "uri": uri, "experiment": "rlmdj", "scorer": "proxy",
+            "artifact_location": str(tmp_path / "artifacts"), "run_name": name, "tags": {"t": name},
+            "parent_run_id": None},
+           {"op": "batch", "params": {"p": name}, "tags": {}, "metrics": [["m", 1.0, 0, 0]]},
+           {"op": "end", "status": "FINISHED"}]
+    answers = [rec.apply(op) for op in ops]
+    assert rec.error is None, rec.error
+    assert answers[-1] == {"done": "FINISHED", "error": None}
+    return rec
+
+
+@pytest.fixture
+def opens(monkeypatch):
+    monkeypatch.setattr(recorder_module, "_OPENED", {})
+    calls = []
+    real = store.open_store
+
+    def counting(tracking):
+        calls.append(str(tracking.uri))
+        return real(tracking)
+
+    monkeypatch.setattr(store, "open_store", counting)
+    return calls
+
+
+def test_runs_of_one_store_open_it_once(tmp_path, opens):
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    runs = [_record(tmp_path, uri, f"job{i}") for i in range(3)]
+    assert len(opens) == 1
+    client = MlflowClient(uri)
+    for rec in runs:
+        run = client.get_run(rec.run.run_id)
+        assert run.info.status == "FINISHED" and run.data.params == {"p": rec.run.run_name}
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    _record(tmp_path, other, "elsewhere")
+    assert opens == [uri, other]
+
+
+def test_a_kept_store_that_fails_is_opened_again_once(tmp_path, opens):
+    """A kept client whose store stopped taking runs (a server restarted) is replaced by a fresh
+    open; a store that still fails then is the run's error, as without keeping it."""
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    _record(tmp_path, uri, "first")
+
+    class Refusing:
+        def create_run(self, *args, **kwargs):
+            raise RuntimeError("the store went away")
+
+    key = next(iter(recorder_module._OPENED))
+    experiment_id = recorder_module._OPENED[key][1]
+    recorder_module._OPENED[key] = (Refusing(), experiment_id)
+    second = _record(tmp_path, uri, "second")
+    assert len(opens) == 2
+    assert MlflowClient(uri).get_run(second.run.run_id).info.status == "FINISHED"

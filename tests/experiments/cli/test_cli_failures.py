@@ -5,10 +5,8 @@ loses nothing. Full tracebacks only with RLMDJ_DEBUG=1."""
 from __future__ import annotations
 
 import contextlib
-import signal
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import pytest
 from console_script import RLMDJ, error_lines, run_rlmdj
 from mlflow.tracking import MlflowClient
+from sigterm_run import killed_run_with_audio, sigterm_at
 
 pytestmark = [pytest.mark.slow, pytest.mark.hardening]
 
@@ -191,29 +190,8 @@ def test_store_on_a_full_disk_leaves_nothing_running(tmp_path, pack_cache_dir):
 
 # -------------------------------------------------------------------- lose nothing
 def test_sigterm_during_the_write_stage_keeps_the_audio(tmp_path, pack_cache_dir):
-    proc = subprocess.Popen([RLMDJ, "bars=256", *store_args(tmp_path)[:2]], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
-    seen = threading.Event()
-    lines: list[str] = []
-
-    def read() -> None:
-        for ln in proc.stderr:
-            lines.append(ln)
-            if "writing audio" in ln:
-                seen.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    assert seen.wait(300), "".join(lines)[-2000:]
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(600)
-    reader.join(10)
-    assert proc.returncode != 0
-    (run,) = runs_in(tmp_path / "mlruns.db")
-    assert run.info.status == "KILLED"
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
-    audio = {Path(a.path).stem for a in client.list_artifacts(run.info.run_id, "audio")}
-    assert audio & {"set", "partial"}, audio
+    sigterm_at("writing audio", ["bars=256", *store_args(tmp_path)[:2]], tmp_path, end_within_s=600)
+    killed_run_with_audio(f"sqlite:///{tmp_path}/mlruns.db")
 
 
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, pack_cache_dir):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from inprocess import children, client_for, parents, run_cli
-from mlflow.tracking import MlflowClient
+from tracking_server import start_tracking_server
 
 pytestmark = pytest.mark.slow  # parallel sweeps, a tracking server, SIGTERM mid-sweep
 
@@ -46,30 +45,9 @@ def test_eight_jobs_on_four_workers_against_sqlite(store) -> None:
     assert sorted(int(k.data.tags["rlmdj.replica"]) for k in kids) == list(range(8))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_sweep_against_tracking_server(tmp_path, monkeypatch, process_group) -> None:
-    port = _free_port()
-    # Its own process group: teardown ends the server and its workers (SIGTERM, then SIGKILL).
-    server = process_group(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp_path}/server.db", "--artifacts-destination",
-         str(tmp_path / "server-artifacts"), "--workers", "1"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            MlflowClient(uri).search_experiments()
-            break
-        except Exception:
-            if time.time() > deadline or server.poll() is not None:
-                pytest.fail("mlflow server did not start")
-            time.sleep(0.5)
+    server = start_tracking_server(process_group, tmp_path, ready_within_s=90)
+    uri = server["uri"]
     monkeypatch.chdir(tmp_path)
     run_cli(["-m", f"hydra.sweep.dir={tmp_path}/ms", "bars=8", "dj=random", "replica=range(2)",
              f"tracking.uri={uri}", "progress=false"], monkeypatch)
@@ -78,7 +56,7 @@ def test_sweep_against_tracking_server(tmp_path, monkeypatch, process_group) -> 
     kids = children(client, exp, parent.info.run_id)
     assert len(kids) == 2 and all(k.info.status == "FINISHED" for k in kids)
     assert any(a.path == "run_card.html" for a in client.list_artifacts(kids[0].info.run_id))
-    assert any((tmp_path / "server-artifacts").rglob("run_card.html"))
+    assert any(server["artifacts"].rglob("run_card.html"))
 
 
 def test_sigterm_mid_sweep_leaves_nothing_running(store) -> None:

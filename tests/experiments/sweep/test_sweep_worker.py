@@ -3,10 +3,12 @@ joblib's workers start before the parent run opens."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -113,21 +115,56 @@ def _started_at(pid_start_ticks: str) -> float:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="process start times from /proc")
+def _descendants_running(root: int, needle: str) -> set[int]:
+    """Processes under ``root`` whose command line holds ``needle``."""
+    parent_of, found = {}, set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent_of[int(stat.parent.name)] = int(fields[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    for pid in parent_of:
+        ancestor = parent_of.get(pid)
+        while ancestor not in (None, 0, 1, root):
+            ancestor = parent_of.get(ancestor)
+        if ancestor == root:
+            try:
+                if needle in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                    found.add(pid)
+            except OSError:
+                continue
+    return found
+
+
 def test_joblib_workers_start_before_the_parent_run(store) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "rlmdj.cli", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
          "bars=8", "replica=range(4)", "experiment.analysis=none", *store["overrides"]],
-        cwd=store["dir"], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        cwd=store["dir"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writers: set[int] = set()
+    workers: dict[int, str] = {}  # pid -> start time in clock ticks since boot
+    while proc.poll() is None:  # the run writers and workers the sweep started
+        writers |= _descendants_running(proc.pid, "rlmdj.tracking.writer")
+        for pid in _descendants_running(proc.pid, "loky") - set(workers):
+            with contextlib.suppress(OSError, IndexError):
+                workers[pid] = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+        time.sleep(0.1)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:] + err[-2000:]
+    assert len(writers) == 1  # the sweep's, shared by both workers: MLflow imported once for them
     client, exp = client_for(store["uri"])
     [parent] = parents(client, exp)
     kids = children(client, exp, parent.info.run_id)
     assert len(kids) == 4 and {k.info.status for k in kids} == {"FINISHED"}
-    workers = {k.data.tags["rlmdj.pid"]: k.data.tags["rlmdj.pid_start"] for k in kids}
-    assert len(workers) == 2 and parent.data.tags["rlmdj.pid"] not in workers
-    # The processes that recorded the jobs were up while the store and the parent opened.
-    for started in workers.values():
+    recorders = {k.data.tags["rlmdj.pid"]: k.data.tags["rlmdj.pid_start"] for k in kids}
+    assert set(recorders) == {str(pid) for pid in writers}  # the writer recorded every job's run
+    assert parent.data.tags["rlmdj.pid"] not in recorders
+    # The workers, and the process that recorded their jobs, were up while the store and the
+    # parent opened.
+    assert len(workers) >= 2
+    for started in [*recorders.values(), *workers.values()]:
         assert _started_at(started) < parent.info.start_time / 1000
 
 

@@ -37,8 +37,9 @@ def test_upload_of_a_folder_that_is_no_record_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize(("argv", "wanted"), [
     ([], True), (["bars=8", "-m", "replica=0,1"], True), (["tracking.enabled=false"], False),
     (["--help"], False), (["--cfg", "job"], False),
-    (["-m", "replica=0,1", "hydra/launcher=joblib"], False), (["--multirun", "hydra/launcher=ray"], False),
-    (["-m", "hydra/launcher=joblib", "hydra/launcher=basic"], True), (["hydra/launcher=joblib"], True),
+    (["-m", "replica=0,1", "hydra/launcher=ray"], False), (["--multirun", "hydra/launcher=submitit_slurm"], False),
+    (["-m", "hydra/launcher=ray", "hydra/launcher=basic"], True), (["-m", "hydra/launcher=joblib"], True),
+    (["hydra/launcher=ray"], True),
 ])
 def test_only_commands_that_may_record_start_a_writer(argv, wanted):
     assert wants_writer(argv) is wanted

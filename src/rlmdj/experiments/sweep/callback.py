@@ -106,6 +106,7 @@ class SweepCallback(Callback):
         from rlmdj.failures import exit_on
 
         install_caching_loader()  # every job's config composed once per group choices, per process
+        _share_writer(config)  # before the workers start: they find it in their environment
         _stop_idle_writer(config)
         _collect_garbage()
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
@@ -276,6 +277,20 @@ def _collect_garbage() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+
+
+def _share_writer(config: DictConfig) -> None:
+    """joblib's workers record their runs through this process's writer (one MLflow import and
+    one store for the sweep, not one per worker; :mod:`rlmdj.tracking.writer.shared`)."""
+    target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    if config.tracking.enabled and target.endswith(".JoblibLauncher"):
+        from rlmdj.tracking.writer.process import shared_writer
+        from rlmdj.tracking.writer.shared import share
+
+        try:
+            share(shared_writer())
+        except OSError:
+            return  # each worker starts a writer of its own, as it would without one to share
 
 
 def _stop_idle_writer(config: DictConfig) -> None:

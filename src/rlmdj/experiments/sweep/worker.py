@@ -14,7 +14,8 @@ rest of Hydra's context, so every worker process (joblib, Ray, SLURM) keeps its 
 **Warm workers.** A joblib worker's first job used to import rlmdj, MLflow, SciPy and matplotlib
 and build the sample index after the parent had opened the store and its run; :func:`warm_joblib`
 starts the workers as soon as the sweep is checked, with the executor the launcher will reuse,
-and has each start its run writer, compose a job and run its preflight meanwhile; what that
+and has each compose a job and run its preflight meanwhile (their runs are recorded by the
+sweep's own run writer, :mod:`rlmdj.tracking.writer.shared`); what that
 leaves in memory is then frozen out of the collections joblib runs between jobs (:func:`settle_heap`).
 
 **The analysis.** The parent imports the sweep's analysis (statistics, plots) while the jobs run
@@ -142,13 +143,14 @@ def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overr
         from rlmdj.experiments.cli.preflight import preflight, shared_checked
         from rlmdj.experiments.registry import get_job
         from rlmdj.registry import load_plugins
+        from rlmdj.tracking.writer.shared import SOCKET_ENV
 
         setup_globals()
         _keep_plugins()
         Singleton.set_state(state)
         load_plugins()
         cfg = loader.load_sweep_config(master, list(overrides))  # fills this process's cache
-        if cfg.tracking.enabled:
+        if cfg.tracking.enabled and not os.environ.get(SOCKET_ENV):
             from rlmdj.tracking.writer import prewarm
 
             prewarm([])  # the process that records this worker's runs imports MLflow meanwhile

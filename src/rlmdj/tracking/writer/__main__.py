@@ -1,12 +1,15 @@
 """The writer process: ``python -m rlmdj.tracking.writer``, started by a run's process.
 
 It imports MLflow and the store's libraries at once (while the run's process starts its job),
-then reads one JSON line per message on stdin, ``{"run": key, "journal": folder, "upto": n}``,
-applies that run's journal up to line ``n`` and answers on stdout, one JSON line each:
-``opened`` (run and experiment ids), ``prompt`` (the registered version), ``error`` (the first
-store failure) and ``done`` (end state and error). Ctrl-C and SIGTERM are ignored: the run's
-process ends its runs; when stdin closes (that process exited, even killed) the rest of every
-journal is applied and a run that was never ended ends KILLED.
+meanwhile reading one JSON line per message on stdin, ``{"run": key, "journal": folder, "upto": n}``;
+once imported it applies that run's journal up to line ``n`` and answers on stdout, one JSON line
+each: ``opened`` (run and experiment ids), ``prompt`` (the registered version), ``error`` (the
+first store failure) and ``done`` (end state and error). ``{"listen": path}`` makes it serve the
+runs of other processes connecting to that Unix socket too, in the same protocol (a sweep's
+workers: :mod:`rlmdj.tracking.writer.shared`); one operation is applied at a time. Ctrl-C and
+SIGTERM are ignored: the run's process ends its runs; when stdin closes (that process exited, even
+killed) the rest of every journal is applied and a run that was never ended ends KILLED, and the
+connections still open are waited for.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from typing import Any, TextIO
 
 _DB_ATTEMPTS = 4  # 0.1 + 0.3 + 0.7 s of MLflow's backoff
@@ -52,12 +56,23 @@ def _prewarm() -> None:
         import rlmdj.tracking.scrubbing  # noqa: F401
 
 
+_READY = threading.Event()  # MLflow imported and quietened: journals may be applied
+_APPLYING = threading.Lock()  # one operation at a time, whichever connection it came from
+_LISTENERS: list[Any] = []
+
+
 def serve(messages: TextIO, replies: TextIO) -> None:
     """Apply journals as ``messages`` name them; answer on ``replies``."""
     from rlmdj.tracking.writer.journal import Journal
     from rlmdj.tracking.writer.recorder import Recorder
 
     recorders: dict[str, tuple[Recorder, int]] = {}
+
+    def apply(key: str, recorder: Recorder, op: dict[str, Any]) -> None:
+        _READY.wait()
+        with _APPLYING:
+            answer = recorder.apply(op)
+        reply(key, answer)
 
     def reply(key: str, answer: dict[str, Any] | None) -> None:
         if answer:
@@ -70,10 +85,13 @@ def serve(messages: TextIO, replies: TextIO) -> None:
         ops = recorder.journal.read(None if upto is None else max(upto - done, 0))
         recorders[key] = (recorder, done + len(ops))
         for op in ops:
-            reply(key, recorder.apply(op))
+            apply(key, recorder, op)
 
     for line in messages:
         msg = json.loads(line)
+        if "listen" in msg:
+            _listen(str(msg["listen"]))
+            continue
         key = str(msg["run"])
         if key not in recorders:
             recorders[key] = (Recorder(Journal(msg["journal"])), 0)
@@ -84,9 +102,20 @@ def serve(messages: TextIO, replies: TextIO) -> None:
         advance(key, None)
         recorder = recorders.pop(key)[0]
         if not recorder.finished:
-            reply(key, recorder.apply({"op": "end", "status": "KILLED"}))
+            apply(key, recorder, {"op": "end", "status": "KILLED"})
         if recorder.error is None:  # the store holds it all; the run's process is not there to clear it
             recorder.journal.remove()
+
+
+def _listen(path: str) -> None:
+    from rlmdj.tracking.writer.shared import Listener
+
+    try:
+        _LISTENERS.append(Listener(path, serve))
+    except OSError:  # the workers find no socket and start writers of their own
+        import shutil
+
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def main() -> None:
@@ -94,10 +123,16 @@ def main() -> None:
     os.dup2(2, 1)  # anything a library prints goes to stderr, never into the replies
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
+    # Messages are read (and a socket bound) while MLflow is imported; they are applied after.
+    reading = threading.Thread(target=serve, args=(sys.stdin, replies), name="rlmdj-writer-stdin")
+    reading.start()
     _prewarm()
     _quiet()  # after MLflow's import, which sets its loggers' levels
     _fail_fast()
-    serve(sys.stdin, replies)
+    _READY.set()
+    reading.join()
+    for listener in _LISTENERS:  # the sweep is over: its workers' runs, if any still open
+        listener.close()
 
 
 if __name__ == "__main__":

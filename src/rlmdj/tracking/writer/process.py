@@ -35,14 +35,18 @@ class Writer:
             [sys.executable, "-m", "rlmdj.tracking.writer"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
         )
+        self._talk(self.proc.stdin, self.proc.stdout)  # type: ignore[arg-type]
+
+    def _talk(self, sender: IO[str], receiver: IO[str]) -> None:
+        """Start the threads that send messages to the writer and hand its answers out."""
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._outbox: queue.Queue[str | None] = queue.Queue()
         self.used = False
         self.closed = False
-        threading.Thread(target=self._send_loop, args=(self.proc.stdin,), daemon=True,
+        threading.Thread(target=self._send_loop, args=(sender,), daemon=True,
                          name="rlmdj-writer-send").start()
-        threading.Thread(target=self._read_loop, args=(self.proc.stdout,), daemon=True,
+        threading.Thread(target=self._read_loop, args=(receiver,), daemon=True,
                          name="rlmdj-writer-read").start()
 
     @property
@@ -61,6 +65,13 @@ class Writer:
     def notify(self, key: str, journal: str, upto: int) -> None:
         """The journal of run ``key`` holds ``upto`` operations: apply them."""
         self._outbox.put(json.dumps({"run": key, "journal": journal, "upto": upto}))
+
+    def listen(self, path: str) -> None:
+        """Have the writer also record the runs of other processes that connect to ``path``
+        (:mod:`~rlmdj.tracking.writer.shared`); it stays until this process closes it."""
+        with self._lock:
+            self.used = True
+        self._outbox.put(json.dumps({"listen": path}))
 
     def close(self, *, wait_s: float = _EXIT_WAIT_S) -> None:
         """No more runs: the writer finishes what it was told and exits (waited for up to ``wait_s``)."""
@@ -102,9 +113,11 @@ class Writer:
                 with self._lock:
                     key = str(answer.get("run"))
                     handler = self._handlers.pop(key) if "done" in answer else self._handlers.get(key)
+                    if "done" in answer and not self._handlers:
+                        self._all_done()
                 if handler is not None:
                     handler(answer)
-        code = self.proc.wait()
+        code = self._exit_code()
         with self._lock:
             self.closed = True
             orphans = list(self._handlers.values())
@@ -112,18 +125,27 @@ class Writer:
         for handler in orphans:  # runs that never heard "done" from it
             handler({"exited": code})
 
+    def _all_done(self) -> None:
+        """Every run attached so far is recorded (called with the lock held)."""
+
+    def _exit_code(self) -> int | None:
+        return self.proc.wait()
+
 
 _SHARED: list[Writer] = []
 _SHARED_LOCK = threading.Lock()
 
 
 def shared_writer() -> Writer:
-    """This process's writer, started if there is none (or it exited)."""
+    """This process's writer: a sweep's shared one when this is one of its workers, else its own,
+    started if there is none (or it exited)."""
+    from rlmdj.tracking.writer.shared import connect_shared
+
     with _SHARED_LOCK:
         if not _SHARED:
             atexit.register(_close_shared)  # at exit the writer finishes what it was told
         if not _SHARED or not _SHARED[-1].alive:
-            _SHARED.append(Writer())
+            _SHARED.append(connect_shared() or Writer())
         return _SHARED[-1]
 
 
@@ -147,18 +169,19 @@ _INFO = ("--help", "-h", "--hydra-help", "--cfg", "-c", "--info", "-i", "--versi
 
 
 _MULTIRUN = ("-m", "--multirun")
-# Launchers whose jobs run in this process (their runs use this process's writer).
-_IN_PROCESS_LAUNCHERS = ("basic",)
+# Launchers whose jobs record through this process's writer: in this process (basic), or in
+# worker processes on this machine that connect to it (joblib; see rlmdj.tracking.writer.shared).
+_LAUNCHERS_USING_THIS_WRITER = ("basic", "joblib", "joblib_local")
 
 
 def _jobs_run_elsewhere(argv: Sequence[str]) -> bool:
-    """A multirun on a launcher named on the command line whose jobs run in other processes
-    (joblib, Ray, SLURM): each of those records through its own writer, and this process opens
-    the sweep's parent run itself; a writer here would only import MLflow once more."""
+    """A multirun on a launcher named on the command line whose jobs run in processes that may be
+    on other machines (Ray, SLURM): each of those records through its own writer, and this process
+    opens the sweep's parent run itself; a writer here would only import MLflow once more."""
     if not any(a in _MULTIRUN for a in argv):
         return False
     launchers = [a.split("=", 1)[1] for a in argv if a.lstrip("+~").startswith("hydra/launcher=")]
-    return bool(launchers) and launchers[-1] not in _IN_PROCESS_LAUNCHERS
+    return bool(launchers) and launchers[-1] not in _LAUNCHERS_USING_THIS_WRITER
 
 
 def wants_writer(argv: Sequence[str]) -> bool:

@@ -1,0 +1,115 @@
+"""A sweep's workers record through the launching process's writer over a Unix socket: runs one
+after another on one connection each, nothing lost when a worker is killed, and a worker that
+finds no writer to share starts its own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from rlmdj.tracking.writer import process
+from rlmdj.tracking.writer.process import Writer
+from rlmdj.tracking.writer.queued import QueuedRun
+from rlmdj.tracking.writer.shared import SOCKET_ENV, SocketWriter, connect_shared, share
+
+pytestmark = pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="Unix sockets")
+
+
+@pytest.fixture
+def sharing(tmp_path, monkeypatch):
+    """A writer process listening as a sweep's would; this test process plays one of its workers."""
+    writer = Writer()
+    path = share(writer)
+    monkeypatch.setenv(SOCKET_ENV, f"1:{path}")  # shared by another process (pid 1), not this one
+    monkeypatch.setattr(process, "_SHARED", [])
+    yield {"writer": writer, "path": path, "uri": f"sqlite:///{tmp_path / 'mlruns.db'}",
+           "artifacts": str(tmp_path / "artifacts")}
+    writer.close(wait_s=60)
+
+
+def _run(store: dict, out: Path, name: str) -> QueuedRun:
+    return QueuedRun(uri=store["uri"], experiment="rlmdj", artifact_location=store["artifacts"],
+                     scorer="proxy", out_dir=out, run_name=name, tags={"job": name})
+
+
+def test_runs_one_after_another_are_recorded_through_the_shared_writer(sharing, tmp_path):
+    ids = []
+    for i in range(3):
+        run = _run(sharing, tmp_path / f"job{i}", f"job{i}")
+        assert isinstance(run._writer, SocketWriter)  # no writer process of its own
+        run.log_params({"replica": i})
+        run.log_metrics({"proxy/OBJ": 6.0 + i})
+        run.log_text(f"config of job {i}", "config.yaml")
+        run.end("FINISHED")
+        assert run.write_error is None
+        assert run._writer.closed  # between jobs a worker holds no connection open
+        ids.append(run.run_id)
+    assert all(isinstance(w, SocketWriter) for w in process._SHARED)
+    client = MlflowClient(sharing["uri"])
+    for i, rid in enumerate(ids):
+        got = client.get_run(rid)
+        assert got.info.status == "FINISHED" and got.data.params["replica"] == str(i)
+        assert got.data.metrics["proxy/OBJ"] == 6.0 + i and got.data.tags["job"] == f"job{i}"
+        local = client.download_artifacts(rid, "config.yaml", str(tmp_path / f"dl{i}"))
+        assert Path(local).read_text() == f"config of job {i}"
+    assert not list(tmp_path.glob("job*/record-pending-*"))  # every journal cleared once sent
+
+
+_KILLED_WORKER = """
+import sys, time
+from rlmdj.tracking.writer.queued import QueuedRun
+run = QueuedRun(uri=sys.argv[1], experiment="rlmdj", artifact_location=sys.argv[2], scorer="proxy",
+                out_dir=sys.argv[3], run_name="killed")
+run.log_params({"replica": 7})
+run.log_text("half a set", "partial.txt")
+run.flush()
+print(run.run_id, flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_worker_s_run_ends_killed_with_what_it_wrote(sharing, tmp_path):
+    env = {**os.environ, SOCKET_ENV: f"1:{sharing['path']}"}
+    worker = subprocess.Popen([sys.executable, "-c", _KILLED_WORKER, sharing["uri"], sharing["artifacts"],
+                               str(tmp_path / "job")], stdout=subprocess.PIPE, text=True, env=env)
+    run_id = worker.stdout.readline().strip()
+    assert run_id, "the worker never opened its run"
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    client = MlflowClient(sharing["uri"])
+    deadline = time.monotonic() + 60
+    while client.get_run(run_id).info.status == "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    got = client.get_run(run_id)
+    assert got.info.status == "KILLED" and got.data.params == {"replica": "7"}
+    assert [a.path for a in client.list_artifacts(run_id)] == ["partial.txt"]
+    assert sharing["writer"].alive  # the sweep's writer goes on for the other workers
+
+
+def test_the_writer_exits_and_removes_its_socket_when_the_sweep_ends(sharing):
+    writer, path = sharing["writer"], sharing["path"]
+    deadline = time.monotonic() + 60
+    while not Path(path).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert Path(path).exists()
+    writer.close(wait_s=60)
+    assert writer.proc.poll() == 0
+    assert not Path(path).parent.exists()
+
+
+def test_a_worker_with_no_writer_to_share_starts_its_own(tmp_path, monkeypatch):
+    monkeypatch.setenv(SOCKET_ENV, f"1:{tmp_path / 'gone' / 'writer.sock'}")
+    started = time.monotonic()
+    assert connect_shared(wait_s=30) is None  # its folder is gone: no waiting
+    assert time.monotonic() - started < 5
+    monkeypatch.setenv(SOCKET_ENV, f"{os.getpid()}:{tmp_path / 'writer.sock'}")
+    assert connect_shared() is None  # the sharing process records through its own writer
+    monkeypatch.delenv(SOCKET_ENV)
+    assert connect_shared() is None

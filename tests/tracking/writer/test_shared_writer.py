@@ -15,9 +15,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rlmdj.tracking.writer import process
-from rlmdj.tracking.writer.process import Writer
+from rlmdj.tracking.writer.process import SOCKET_ENV, SocketWriter, Writer, connect_shared
 from rlmdj.tracking.writer.queued import QueuedRun
-from rlmdj.tracking.writer.shared import SOCKET_ENV, SocketWriter, connect_shared, share
+from rlmdj.tracking.writer.shared import share
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="Unix sockets")
 

@@ -143,7 +143,7 @@ def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overr
         from rlmdj.experiments.cli.preflight import preflight, shared_checked
         from rlmdj.experiments.registry import get_job
         from rlmdj.registry import load_plugins
-        from rlmdj.tracking.writer.shared import SOCKET_ENV
+        from rlmdj.tracking.writer.process import SOCKET_ENV
 
         setup_globals()
         _keep_plugins()

@@ -5,6 +5,7 @@
 - :mod:`~rlmdj.tracking.writer.journal`: the journal folder (operations and artifact files).
 - :mod:`~rlmdj.tracking.writer.process`: the writer process, started early (:func:`prewarm`)
   so importing MLflow and opening the store overlap the set.
+- :mod:`~rlmdj.tracking.writer.shared`: one writer for a joblib sweep's workers, over a Unix socket.
 - :mod:`~rlmdj.tracking.writer.recorder`: the writer's side, applying a journal to a store.
 - :mod:`~rlmdj.tracking.writer.upload`: ``rlmdj-upload``, a record a failed store left behind.
 """

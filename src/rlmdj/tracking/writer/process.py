@@ -5,7 +5,9 @@ process) or at once. It is started as early as possible (:func:`prewarm`, before
 the config) so that importing MLflow and opening the store happen on another core while the set
 is played; a prewarmed writer no run asked for is stopped after :data:`IDLE_S` seconds. Messages
 go through a sender thread, so a full pipe never holds up the run; a reader thread hands each
-answer to the run it names.
+answer to the run it names. A joblib sweep's worker talks to the launching process's writer over
+a Unix socket instead (:class:`SocketWriter`, :func:`connect_shared`; the launching side is
+:mod:`rlmdj.tracking.writer.shared`).
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["IDLE_S", "Writer", "prewarm", "shared_writer", "stop_idle", "wants_writer"]
+__all__ = ["CONNECT_WAIT_S", "IDLE_S", "SOCKET_ENV", "SocketWriter", "Writer", "connect_shared", "prewarm",
+           "shared_writer", "stop_idle", "wants_writer"]
 
 IDLE_S = 60.0
+# A sweep's shared writer (rlmdj.tracking.writer.shared): "<pid of the sharing process>:<socket path>".
+SOCKET_ENV = "RLMDJ_WRITER_SOCKET"
+CONNECT_WAIT_S = 15.0  # the shared writer binds its socket as soon as it reads the request
 _EXIT_WAIT_S = 120.0
 Handler = Callable[[dict[str, Any]], None]
 
@@ -132,6 +142,79 @@ class Writer:
         return self.proc.wait()
 
 
+class SocketWriter(Writer):
+    """A connection to the writer of the process that launched this one; closed once every run
+    it was given is recorded (a worker between jobs holds nothing open)."""
+
+    def __init__(self, sock: socket.socket) -> None:  # noqa: D107 - the base's, over a socket
+        self.sock = sock
+        self.proc = None  # type: ignore[assignment]
+        self._talk(_HalfClosing(sock.makefile("w", encoding="utf-8"), sock),  # type: ignore[arg-type]
+                   sock.makefile("r", encoding="utf-8"))
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed
+
+    def close(self, *, wait_s: float = 0.0) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+        self._outbox.put(None)  # the writer sees the end of this connection
+
+    def close_if_idle(self) -> None:
+        with self._lock:
+            idle = not self._handlers
+        if idle:
+            self.close()
+
+    def _all_done(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._outbox.put(None)
+
+    def _exit_code(self) -> int | None:
+        return None
+
+
+class _HalfClosing:
+    """The sending side of the connection: closing it tells the writer that no more is coming
+    while answers may still arrive."""
+
+    def __init__(self, stream: IO[str], sock: socket.socket) -> None:
+        self.stream, self.sock = stream, sock
+
+    def write(self, text: str) -> int:
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.stream.close()
+            self.sock.shutdown(socket.SHUT_WR)
+
+
+def connect_shared(wait_s: float = CONNECT_WAIT_S) -> SocketWriter | None:
+    """A connection to the sweep's shared writer when this process is one of its workers."""
+    owner, _, path = os.environ.get(SOCKET_ENV, "").partition(":")
+    if not path or owner == str(os.getpid()):
+        return None  # not a worker (the sharing process itself records through its own)
+    deadline = time.monotonic() + wait_s
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(path)
+            return SocketWriter(sock)
+        except OSError:
+            sock.close()
+            if time.monotonic() >= deadline or not Path(path).parent.is_dir():
+                return None  # the writer is gone: this process starts its own
+            time.sleep(0.1)
+
+
 _SHARED: list[Writer] = []
 _SHARED_LOCK = threading.Lock()
 
@@ -139,8 +222,6 @@ _SHARED_LOCK = threading.Lock()
 def shared_writer() -> Writer:
     """This process's writer: a sweep's shared one when this is one of its workers, else its own,
     started if there is none (or it exited)."""
-    from rlmdj.tracking.writer.shared import connect_shared
-
     with _SHARED_LOCK:
         if not _SHARED:
             atexit.register(_close_shared)  # at exit the writer finishes what it was told

@@ -52,6 +52,7 @@ def test_runs_one_after_another_are_recorded_through_the_shared_writer(sharing, 
         assert run._writer.closed  # between jobs a worker holds no connection open
         ids.append(run.run_id)
     assert all(isinstance(w, SocketWriter) for w in process._SHARED)
+    assert len(process._SHARED) == 1  # the ended connections are not kept
     client = MlflowClient(sharing["uri"])
     for i, rid in enumerate(ids):
         got = client.get_run(rid)

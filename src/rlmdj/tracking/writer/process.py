@@ -158,18 +158,18 @@ class SocketWriter(Writer):
 
     def close(self, *, wait_s: float = 0.0) -> None:
         with self._lock:
-            if self.closed:
-                return
-            self.closed = True
-        self._outbox.put(None)  # the writer sees the end of this connection
+            self._hang_up()
 
     def close_if_idle(self) -> None:
         with self._lock:
-            idle = not self._handlers
-        if idle:
-            self.close()
+            if not self._handlers:
+                self._hang_up()
 
     def _all_done(self) -> None:
+        self._hang_up()
+
+    def _hang_up(self) -> None:
+        """End the connection (with the lock held): the writer sees no more is coming."""
         if not self.closed:
             self.closed = True
             self._outbox.put(None)
@@ -226,13 +226,15 @@ def shared_writer() -> Writer:
         if not _SHARED:
             atexit.register(_close_shared)  # at exit the writer finishes what it was told
         if not _SHARED or not _SHARED[-1].alive:
-            _SHARED.append(connect_shared() or Writer())
+            # One that ended has nothing left to close at exit: replaced, so a worker's connection
+            # per job does not pile up.
+            _SHARED[-1:] = [connect_shared() or Writer()]
         return _SHARED[-1]
 
 
 def stop_idle() -> None:
     """Stop this process's writer if no run has used it: a prewarmed one the process will not need
-    (a sweep's parent whose jobs run in launcher workers, each with its own writer)."""
+    (a sweep's parent whose jobs run on Ray or SLURM workers, each with its own writer)."""
     with _SHARED_LOCK:
         writers = list(_SHARED)
     for writer in writers:

@@ -122,6 +122,7 @@ class SearchRun:
 
     def run(self, arguments: list[str]) -> list[Sequence[Any]]:
         """Open (or resume) the study, run its trials, confirm the winner, keep the record."""
+        from rlmdj.experiments.sweep.interrupts import deferred_interrupts
         from rlmdj.experiments.sweep.search import plan_search
         from rlmdj.experiments.sweep.search_record import SearchLog
         from rlmdj.search.loop import search
@@ -142,7 +143,8 @@ class SearchRun:
             log.trial(result, None if best is None else best.value)
             print(_trial_line(result, best, s.replicas), flush=True)
 
-        search(study, dists, launch, n_trials=s.n_trials, n_jobs=s.n_jobs, replicas=s.replicas, on_trial=on_trial)
+        search(study, dists, launch, n_trials=s.n_trials, n_jobs=s.n_jobs, replicas=s.replicas, on_trial=on_trial,
+               asking=lambda: deferred_interrupts("asking the study for the next trials"))
         summary = summarise(study)
         confirmation = self._confirm(summary, launch, log) if s.confirming and summary.best_number is not None else None
         verdict, outcome = self._verdict(study, summary, confirmation)

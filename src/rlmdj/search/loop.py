@@ -130,8 +130,14 @@ def _tell(study: Any, trial: Any, values: Sequence[Any]) -> TrialResult:
 
 
 def search(study: Any, distributions: Mapping[str, Any], evaluate: Evaluate, *, n_trials: int, n_jobs: int = 1,
-           replicas: int = 1, on_trial: Callable[[TrialResult], None] | None = None) -> list[TrialResult]:
-    """Run trials until ``n_trials`` count (see :func:`counted_trials`); returns this call's trials."""
+           replicas: int = 1, on_trial: Callable[[TrialResult], None] | None = None,
+           asking: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
+           ) -> list[TrialResult]:
+    """Run trials until ``n_trials`` count (see :func:`counted_trials`); returns this call's trials.
+
+    ``asking`` wraps each batch's asks: a caller that holds interrupts there (the sweeper) never
+    leaves a trial created in the study but not yet in hand, which nothing would end.
+    """
     from optuna.trial import TrialState
 
     from rlmdj.search.study import quiet
@@ -141,7 +147,7 @@ def search(study: Any, distributions: Mapping[str, Any], evaluate: Evaluate, *, 
         batch: list[Any] = []
         told: set[int] = set()
         try:
-            with quiet():
+            with quiet(), asking():
                 for _ in range(min(n_jobs, left)):
                     batch.append(study.ask(dict(distributions)))
             jobs = [Job(TRIAL, r, dict(t.params), t.number) for t in batch for r in range(replicas)]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from rlmdj.tracking.identity import config_hash, flatten_config
+from rlmdj.tracking.identity import (
+    config_hash,
+    config_yaml,
+    flatten_config,
+    resolved_dict,
+    scrubbed_config,
+)
 
 pytestmark = pytest.mark.pipeline
 
@@ -27,3 +33,25 @@ def test_flattened_params_mask_secrets():
     assert flat["model.hf_token"] == "***"
     assert flat["model.max_tokens"] == "4000"
     assert flat["palette.roles"] == '["kick", "hihat"]'
+
+
+def test_a_resolved_config_hashes_and_flattens_as_the_config_does(tmp_path):
+    """A job resolves its config once and hands the plain dict to the hash, the params and the
+    logged YAML: each must read it exactly as it reads the config itself."""
+    cfg = OmegaConf.create({"bars": 32, "name": "${bars}-bars", "model": {"api_key": "sk-123"},
+                            "tracking": {"uri": f"sqlite:///{tmp_path}/m.db"}, "roles": ["kick"]})
+    resolved = resolved_dict(cfg)
+    assert config_hash(resolved) == config_hash(cfg)
+    assert flatten_config(resolved) == flatten_config(cfg)
+    assert scrubbed_config(resolved) == scrubbed_config(cfg)
+    assert resolved["name"] == "32-bars" and OmegaConf.is_interpolation(cfg, "name")  # cfg untouched
+
+
+@pytest.mark.parametrize("value", [
+    "true", "off", "1", "1.5", "1e3", ".inf", "null", "~", "", " lead", "a: b", "- x", "#x", "${x}",
+    "\\${x}", "ünïcödé ♪", "line\nbreak", "'quoted'", '"dq"', "/a path/with spaces", 0, -1.5,
+    float("inf"), float("nan"), None, True, [1, "2", None], {"k": "v", "n": {"m": []}}, {},
+])
+def test_the_logged_config_yaml_is_what_omegaconf_writes(value):
+    data = {"value": value, "plain": "kick", "nested": {"value": value}, "list": [value]}
+    assert config_yaml(data) == OmegaConf.to_yaml(OmegaConf.create(data))

@@ -38,3 +38,24 @@ def test_every_label_lies_inside_the_figure(roles, bars) -> None:
 def test_the_picture_is_written_where_asked(tmp_path) -> None:
     out = plot_timeline(_history(["kick"], 8), tmp_path / "nested" / "arrangement.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_kept_figure_redrawn_for_the_next_set_is_the_fresh_picture(tmp_path) -> None:
+    """A worker redraws the figure it kept for the next set of the same roles and length: the PNG
+    must be the one a fresh figure gives, with nothing left from the set before."""
+    from rlmdj.tracking.record import timeline
+
+    roles = ["kick", "hihat", "bassline"]
+    first = _history(roles, 16)
+    second = [{"layers": {"kick": {"gain": 0.9, "pattern": "four_on_floor"},
+                          "bassline": {"gain": 0.3, "pattern": None, "muted": b % 2 == 0}}}
+              for b in range(16)]
+    timeline._KEPT.clear()
+    plot_timeline(first, tmp_path / "first.png", roles=roles, title="a", seconds_per_bar=1.875)
+    kept = plot_timeline(second, tmp_path / "kept.png", roles=roles, title="b", seconds_per_bar=1.875)
+    assert len(timeline._KEPT) == 1  # the first set's figure was redrawn, not rebuilt
+    timeline._KEPT.clear()
+    fresh = plot_timeline(second, tmp_path / "fresh.png", roles=roles, title="b", seconds_per_bar=1.875)
+    assert kept.read_bytes() == fresh.read_bytes()
+    other = plot_timeline(second, tmp_path / "other.png", roles=["kick"], title="b")  # another layout
+    assert other.read_bytes() != fresh.read_bytes() and len(timeline._KEPT) == 1

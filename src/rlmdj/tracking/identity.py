@@ -20,6 +20,7 @@ from rlmdj.secrets import scrub_value
 __all__ = [
     "HASH_EXCLUDED_KEYS",
     "config_hash",
+    "config_yaml",
     "flatten_config",
     "git_commit",
     "hashed_key",
@@ -55,6 +56,20 @@ def _scrub(value: Any, key: str = "") -> Any:
 def scrubbed_config(cfg: DictConfig | Mapping[str, Any]) -> dict[str, Any]:
     """The resolved config with secret-looking values masked: safe to log as an artifact."""
     return _scrub(resolved_dict(cfg))
+
+
+def config_yaml(data: Mapping[str, Any]) -> str:
+    """``data`` (plain containers) as ``OmegaConf.to_yaml`` writes it, without building a config
+    from it first (that alone cost more than the dump, for every run of a sweep)."""
+    import yaml
+    from omegaconf._utils import get_omega_conf_dumper
+
+    class Dumper(get_omega_conf_dumper()):  # type: ignore[misc, valid-type]
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # a config copies what it is given: a value twice is written twice
+
+    return yaml.dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     Dumper=Dumper)
 
 
 def flatten_config(cfg: DictConfig | Mapping[str, Any], *, scrub: bool = True) -> dict[str, str]:

@@ -43,6 +43,7 @@ from rlmdj.experiments.outcome import RunOutcome
 from rlmdj.experiments.sweep.interrupts import deferred_interrupts
 from rlmdj.scoring.base import CachingScorer, Scorer, ScoreResult, windowed
 from rlmdj.tracking import NullRun, TrackedRun, config_hash, open_store
+from rlmdj.tracking.identity import resolved_dict
 from rlmdj.tracking.params import run_params
 from rlmdj.tracking.record.naming import set_run_name
 from rlmdj.tracking.record.set_record import (
@@ -156,15 +157,16 @@ def run_set(
     """
     out_dir = Path(str(cfg.paths.output_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
-    chash = config_hash(cfg)
-    params, path_tags = run_params(cfg)
+    resolved = resolved_dict(cfg)  # once: the hash, the params and the logged config read it
+    chash = config_hash(resolved)
+    params, path_tags = run_params(resolved)
     run = _open_queued(cfg, parent_run_id, _run_tags(cfg, chash, path_tags, extra_tags),
                        run_name=set_run_name(cfg), out_dir=out_dir)
     outcome = RunOutcome(run_id=None, status="RUNNING", config_hash=chash, output_dir=out_dir)
     timer = _Timer()
     with run:
         try:
-            log_config(run, cfg, params)
+            log_config(run, resolved, params)
             _play_and_score(cfg, run, outcome, timer, quiet=quiet)
         finally:
             _send(run, outcome, timer, quiet=quiet)

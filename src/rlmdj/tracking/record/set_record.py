@@ -12,14 +12,15 @@ card) never fail the run: their error is tagged ``rlmdj.<part>_error`` and the r
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from rlmdj.dj.drivers.base import Driver, DriverReport, PromptedDriver
 from rlmdj.scoring.base import ScoreResult
-from rlmdj.tracking.identity import scrubbed_config
+from rlmdj.tracking.identity import config_yaml, scrubbed_config
 from rlmdj.tracking.record.naming import set_description, set_run_name
 from rlmdj.tracking.run import TrackedRun
 
@@ -41,10 +42,11 @@ def _error_tag(run: TrackedRun, part: str, exc: BaseException) -> None:
     run.set_tags({f"rlmdj.{part}_error": repr(exc)[:500]})
 
 
-def log_config(run: TrackedRun, cfg: DictConfig, params: dict[str, Any]) -> None:
-    """Params and the masked config, sent at once: the runs table shows what the run is while it plays."""
+def log_config(run: TrackedRun, cfg: DictConfig | Mapping[str, Any], params: dict[str, Any]) -> None:
+    """Params and the masked config, sent at once: the runs table shows what the run is while it
+    plays. ``cfg`` may be the config already resolved (:func:`~rlmdj.tracking.identity.resolved_dict`)."""
     run.log_params(params)
-    run.log_text(OmegaConf.to_yaml(OmegaConf.create(scrubbed_config(cfg))), "config.yaml")
+    run.log_text(config_yaml(scrubbed_config(cfg)), "config.yaml")
     run.flush(artifacts=False)
 
 

@@ -103,6 +103,38 @@ def test_another_multiruns_configs_are_not_reused(loaders) -> None:
     assert {k[0] for k in worker._COMPOSED} == {later.token}  # the earlier sweep's are dropped
 
 
+def test_a_composed_config_is_kept_pickled_and_copied_afresh_for_each_job(loaders) -> None:
+    inner, caching, master = loaders
+    first = caching.load_sweep_config(master, ["replica=0"])
+    assert [type(v) for v in worker._COMPOSED.values()] == [bytes]
+    first.bars = 99  # a job changing its copy changes nothing for the next job
+    assert caching.load_sweep_config(master, ["replica=1"]).bars != 99
+
+
+def test_a_config_naming_a_redefined_class_is_kept_as_it_is(tmp_path, monkeypatch) -> None:
+    """A worker that found its plugins after unpacking a config holds classes that were redefined
+    since: such a config cannot be pickled, and is copied the slow way instead of failing the job."""
+    import dataclasses
+    import types
+
+    module = types.ModuleType("redefined_schema")
+    monkeypatch.setitem(sys.modules, "redefined_schema", module)
+
+    @dataclasses.dataclass
+    class Conf:
+        bars: int = 32
+
+    Conf.__module__, Conf.__qualname__ = "redefined_schema", "Conf"
+    module.Conf = Conf
+    cfg = OmegaConf.structured(Conf)
+    assert isinstance(worker._kept(cfg), bytes)
+    module.Conf = dataclasses.make_dataclass("Conf", [("bars", int, 32)])  # the module ran again
+    kept = worker._kept(cfg)
+    assert kept is cfg
+    copied = worker._copied(kept)
+    assert copied == cfg and copied is not cfg and OmegaConf.get_type(copied) is Conf
+
+
 REPO = Path(__file__).resolve().parents[3]
 
 

@@ -24,6 +24,7 @@ leaves in memory is then frozen out of the collections joblib runs between jobs 
 
 from __future__ import annotations
 
+import copy
 import os
 import pickle
 import threading
@@ -39,7 +40,7 @@ __all__ = ["CachingConfigLoader", "install_caching_loader", "prepare_analysis", 
 # Plain overrides that change what Hydra fills in after composing: the full path is taken.
 _HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
 # (token, config name, cwd, group overrides) -> the composed config, pickled; one sweep's at a time.
-_COMPOSED: dict[tuple[Any, ...], bytes] = {}
+_COMPOSED: dict[tuple[Any, ...], bytes | DictConfig] = {}
 
 
 class CachingConfigLoader(ConfigLoader):
@@ -82,8 +83,8 @@ class CachingConfigLoader(ConfigLoader):
                 _COMPOSED.clear()  # an earlier multirun's, in a process that ran several
             composed = self.inner.load_configuration(config_name=name, overrides=groups,
                                                      run_mode=RunMode.RUN)
-            _COMPOSED[key] = pickle.dumps(composed, protocol=pickle.HIGHEST_PROTOCOL)
-        cfg = pickle.loads(_COMPOSED[key])  # a fresh copy, a fifth of what deepcopy costs
+            _COMPOSED[key] = _kept(composed)
+        cfg = _copied(_COMPOSED[key])
         # What load_configuration does once the defaults are composed, with every override.
         ConfigLoaderImpl._apply_overrides_to_config(plain, cfg)
         cfg.hydra.overrides.hydra = [o.input_line for o in parsed if o.is_hydra_override()]
@@ -121,6 +122,19 @@ class CachingConfigLoader(ConfigLoader):
         return self.inner.compute_defaults_list(config_name, overrides, run_mode)
 
 
+def _kept(cfg: DictConfig) -> bytes | DictConfig:
+    """A composed config as kept for copying: pickled (a copy is then a fifth of a deepcopy), or
+    the config itself where it does not pickle (a class it names was redefined since)."""
+    try:
+        return pickle.dumps(cfg, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return cfg
+
+
+def _copied(kept: bytes | DictConfig) -> DictConfig:
+    return pickle.loads(kept) if isinstance(kept, bytes) else copy.deepcopy(kept)
+
+
 def install_caching_loader() -> CachingConfigLoader | None:
     """Wrap the running Hydra's config loader (once); the loader, or None outside Hydra."""
     from hydra.core.global_hydra import GlobalHydra
@@ -134,9 +148,17 @@ def install_caching_loader() -> CachingConfigLoader | None:
 
 
 # ------------------------------------------------------------------- warm workers
-def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overrides: list[str]) -> int:
-    """In a worker: what its first job would do before it opens a run. Never fails the sweep."""
+def _warm(context: bytes) -> int:
+    """In a worker: what its first job would do before it opens a run. Never fails the sweep.
+
+    ``context`` is the sweep's (Hydra's state, the config loader, the master config, the first
+    job's overrides), pickled: it is unpacked once the worker has found its plugins. Finding them
+    executes every plugin module afresh, redefining the classes in it; unpacked before, the context
+    (and every config composed from it) would name the classes that were replaced, which the
+    composed-config cache then cannot pickle.
+    """
     try:
+        from hydra.core.plugins import Plugins
         from hydra.core.singleton import Singleton
         from hydra.core.utils import setup_globals
 
@@ -148,6 +170,8 @@ def _warm(state: dict[Any, Any], loader: ConfigLoader, master: DictConfig, overr
 
         setup_globals()
         _keep_plugins()
+        Plugins.instance()
+        state, loader, master, overrides = pickle.loads(context)
         Singleton.set_state(state)
         load_plugins()
         cfg = loader.load_sweep_config(master, list(overrides))  # fills this process's cache
@@ -223,6 +247,7 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
     from hydra.core.singleton import Singleton
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed, effective_n_jobs
+    from joblib.externals.loky.backend.reduction import dumps
 
     launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     settings = {k: v for k, v in dict(launcher).items() if k != "_target_"}  # type: ignore[union-attr]
@@ -238,8 +263,8 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
             workers = effective_n_jobs(settings.get("n_jobs"))
             if workers < 2:
                 return  # joblib runs a single worker's jobs in this process
-            Parallel(**settings)(delayed(_warm)(state, loader, config, first_job)
-                                 for _ in range(workers))
+            context = dumps((state, loader, config, first_job))  # as joblib pickles its tasks
+            Parallel(**settings)(delayed(_warm)(context) for _ in range(workers))
         except Exception:  # noqa: BLE001, S110 - the launcher starts its workers itself then
             pass
 

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,9 +60,15 @@ def test_sweep_against_tracking_server(tmp_path, monkeypatch, process_group) -> 
     assert any(server["artifacts"].rglob("run_card.html"))
 
 
-def test_sigterm_mid_sweep_leaves_nothing_running(store) -> None:
+@pytest.mark.parametrize("launcher", [
+    [],  # the jobs run in the sweep's process, their runs recorded by a writer process
+    # Workers record through the writer in the sweep's own threads, which the signal reaches too.
+    ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+], ids=["basic", "joblib"])
+def test_sigterm_mid_sweep_leaves_nothing_running(store, launcher) -> None:
+    sockets_before = set(Path(tempfile.gettempdir()).glob("rlmdj-writer-*"))
     proc = _cli(["-m", f"hydra.sweep.dir={store['dir']}/ms", "bars=256", "dj=reference", "replica=range(4)",
-                 *store["overrides"]], cwd=store["dir"])
+                 *launcher, *store["overrides"]], cwd=store["dir"])
     db = store["dir"] / "mlruns.db"
     query = ("select count(*) from runs join tags on runs.run_uuid = tags.run_uuid "
              "where runs.status = 'RUNNING' and tags.key = 'rlmdj.sweep_job'")
@@ -85,3 +92,4 @@ def test_sigterm_mid_sweep_leaves_nothing_running(store) -> None:
     runs = client.search_runs([exp], max_results=100)
     assert runs and not [r for r in runs if r.info.status == "RUNNING"]
     assert {r.info.status for r in runs} & {"KILLED"}
+    assert set(Path(tempfile.gettempdir()).glob("rlmdj-writer-*")) <= sockets_before  # socket removed

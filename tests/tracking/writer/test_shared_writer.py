@@ -15,17 +15,24 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from rlmdj.tracking.writer import process
-from rlmdj.tracking.writer.process import SOCKET_ENV, SocketWriter, Writer, connect_shared
+from rlmdj.tracking.writer.process import (
+    SOCKET_ENV,
+    SocketWriter,
+    ThreadWriter,
+    Writer,
+    connect_shared,
+)
 from rlmdj.tracking.writer.queued import QueuedRun
 from rlmdj.tracking.writer.shared import share
 
 pytestmark = pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="Unix sockets")
 
 
-@pytest.fixture
-def sharing(tmp_path, monkeypatch):
-    """A writer process listening as a sweep's would; this test process plays one of its workers."""
-    writer = Writer()
+@pytest.fixture(params=[Writer, ThreadWriter], ids=["writer-process", "sweep-process-threads"])
+def sharing(request, tmp_path, monkeypatch):
+    """A writer listening as a sweep's would (its own process, or threads of the sweep's process:
+    here, this one); this test process plays one of its workers."""
+    writer = request.param()
     path = share(writer)
     monkeypatch.setenv(SOCKET_ENV, f"1:{path}")  # shared by another process (pid 1), not this one
     monkeypatch.setattr(process, "_SHARED", [])
@@ -101,7 +108,10 @@ def test_the_writer_exits_and_removes_its_socket_when_the_sweep_ends(sharing):
         time.sleep(0.1)
     assert Path(path).exists()
     writer.close(wait_s=60)
-    assert writer.proc.poll() == 0
+    if isinstance(writer, ThreadWriter):
+        assert not writer._thread.is_alive() and not writer.alive
+    else:
+        assert writer.proc.poll() == 0
     assert not Path(path).parent.exists()
 
 
@@ -114,3 +124,38 @@ def test_a_worker_with_no_writer_to_share_starts_its_own(tmp_path, monkeypatch):
     assert connect_shared() is None  # the sharing process records through its own writer
     monkeypatch.delenv(SOCKET_ENV)
     assert connect_shared() is None
+
+
+@pytest.mark.parametrize(("argv", "kind"), [
+    (["-m", "replica=range(4)", "hydra/launcher=joblib"], ThreadWriter),
+    (["--multirun", "hydra/launcher=joblib_local"], ThreadWriter),
+    (["-m", "hydra/launcher=joblib", "hydra/launcher=basic"], Writer),  # the last one named counts
+    (["-m", "replica=range(4)"], Writer),  # the basic launcher's jobs run in this very process
+    (["hydra/launcher=joblib"], Writer),  # no multirun: one run, recorded by a writer process
+])
+def test_a_joblib_sweep_records_in_its_own_process_and_starts_no_writer_process(argv, kind, monkeypatch):
+    """Its process imports MLflow for the parent run anyway; a writer process would import it again
+    while the workers fill the cores. Its workers still connect over the socket."""
+    processes: list[str] = []
+
+    class CountedWriter(Writer):
+        def __init__(self) -> None:
+            processes.append("started")
+            super().__init__()
+
+    monkeypatch.setattr(process, "Writer", CountedWriter)
+    monkeypatch.setattr(process, "_SHARED", [])
+    monkeypatch.setattr(process, "_RECORD_HERE", [])
+    monkeypatch.delenv(SOCKET_ENV, raising=False)
+    process.prewarm(argv)
+    if kind is Writer:
+        assert processes == ["started"]  # at once, before Hydra composes
+    else:
+        assert process._SHARED == [] and processes == []  # nothing before the sweep shares it
+    writer = process.shared_writer()
+    try:
+        assert isinstance(writer, kind) and writer.alive
+        assert len(processes) == (1 if kind is Writer else 0)
+    finally:
+        writer.close(wait_s=60)
+    assert not writer.alive

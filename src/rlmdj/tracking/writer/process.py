@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["CONNECT_WAIT_S", "IDLE_S", "SOCKET_ENV", "SocketWriter", "Writer", "connect_shared", "prewarm",
-           "shared_writer", "stop_idle", "wants_writer"]
+__all__ = ["CONNECT_WAIT_S", "IDLE_S", "SOCKET_ENV", "SocketWriter", "ThreadWriter", "Writer", "connect_shared",
+           "prewarm", "shared_writer", "stop_idle", "wants_writer"]
 
 IDLE_S = 60.0
 # A sweep's shared writer (rlmdj.tracking.writer.shared): "<pid of the sharing process>:<socket path>".
@@ -85,10 +85,8 @@ class Writer:
 
     def close(self, *, wait_s: float = _EXIT_WAIT_S) -> None:
         """No more runs: the writer finishes what it was told and exits (waited for up to ``wait_s``)."""
-        with self._lock:
-            if self.closed:
-                return
-            self.closed = True
+        if not self._closing():
+            return
         if not self.used:
             self.proc.kill()  # prewarmed and never needed: nothing to finish
             self.proc.wait()
@@ -97,12 +95,18 @@ class Writer:
         with contextlib.suppress(subprocess.TimeoutExpired, KeyboardInterrupt):
             self.proc.wait(timeout=wait_s)
 
+    def _closing(self, *, only_if_idle: bool = False) -> bool:
+        """Mark this writer closed; False when it already was (or was used, ``only_if_idle``)."""
+        with self._lock:
+            if self.closed or (only_if_idle and self.used):
+                return False
+            self.closed = True
+            return True
+
     def close_if_idle(self) -> None:
         """Stop a writer no run has used (a prewarmed one the command did not need)."""
-        with self._lock:
-            if self.used or self.closed:
-                return
-            self.closed = True
+        if not self._closing(only_if_idle=True):
+            return
         self.proc.kill()
         self.proc.wait()
 
@@ -178,6 +182,50 @@ class SocketWriter(Writer):
         return None
 
 
+class ThreadWriter(Writer):
+    """The writer's service run in threads of this process, over two pipes: for a joblib sweep's
+    launching process, which imports MLflow anyway (the parent run, the analysis), so a writer
+    process would import it a second time while the workers fill the cores. Its runs and its
+    workers' are recorded by this process: a kill -9 of it leaves them RUNNING until a later
+    command opens the store and ends them KILLED (stale), as it leaves the sweep's own parent run."""
+
+    def __init__(self) -> None:  # noqa: D107 - the base's, in a thread
+        from rlmdj.tracking.writer.service import run
+
+        self.proc = None  # type: ignore[assignment]
+        messages_in, messages_out = os.pipe()
+        replies_in, replies_out = os.pipe()
+        messages = os.fdopen(messages_in, "r", encoding="utf-8")
+        replies = os.fdopen(replies_out, "w", encoding="utf-8")
+
+        def serve() -> None:
+            with messages, replies:  # closing the replies ends this side's reader
+                run(messages, replies)
+
+        # A daemon: the interpreter joins other threads before the exit handlers that close it.
+        self._thread = threading.Thread(target=serve, daemon=True, name="rlmdj-writer")
+        self._thread.start()
+        self._talk(os.fdopen(messages_out, "w", encoding="utf-8"), os.fdopen(replies_in, "r", encoding="utf-8"))
+
+    @property
+    def alive(self) -> bool:
+        return not self.closed and self._thread.is_alive()
+
+    def close(self, *, wait_s: float = _EXIT_WAIT_S) -> None:
+        """No more runs: the service finishes what it was told (waited for up to ``wait_s``)."""
+        if self._closing():
+            self._outbox.put(None)
+            with contextlib.suppress(KeyboardInterrupt):
+                self._thread.join(timeout=wait_s)
+
+    def close_if_idle(self) -> None:
+        if self._closing(only_if_idle=True):
+            self._outbox.put(None)
+
+    def _exit_code(self) -> int | None:
+        return 0
+
+
 class _HalfClosing:
     """The sending side of the connection: closing it tells the writer that no more is coming
     while answers may still arrive."""
@@ -217,6 +265,7 @@ def connect_shared(wait_s: float = CONNECT_WAIT_S) -> SocketWriter | None:
 
 _SHARED: list[Writer] = []
 _SHARED_LOCK = threading.Lock()
+_RECORD_HERE: list[bool] = []  # set by prewarm: this process's writer runs in its own threads
 
 
 def shared_writer() -> Writer:
@@ -228,7 +277,7 @@ def shared_writer() -> Writer:
         if not _SHARED or not _SHARED[-1].alive:
             # One that ended has nothing left to close at exit: replaced, so a worker's connection
             # per job does not pile up.
-            _SHARED[-1:] = [connect_shared() or Writer()]
+            _SHARED[-1:] = [connect_shared() or (ThreadWriter() if _RECORD_HERE else Writer())]
         return _SHARED[-1]
 
 
@@ -267,6 +316,15 @@ def _jobs_run_elsewhere(argv: Sequence[str]) -> bool:
     return bool(launchers) and launchers[-1] not in _LAUNCHERS_USING_THIS_WRITER
 
 
+def _launches_joblib(argv: Sequence[str]) -> bool:
+    """A multirun on joblib named on the command line: its workers fill the cores while this
+    process imports MLflow for the sweep's parent run anyway; its writer runs in its threads."""
+    if not any(a in _MULTIRUN for a in argv):
+        return False
+    launchers = [a.split("=", 1)[1] for a in argv if a.lstrip("+~").startswith("hydra/launcher=")]
+    return bool(launchers) and launchers[-1] in ("joblib", "joblib_local")
+
+
 def wants_writer(argv: Sequence[str]) -> bool:
     """Whether this process may record runs: not with tracking off, not for help or info, not in
     a sweep whose jobs run elsewhere."""
@@ -278,6 +336,9 @@ def prewarm(argv: Sequence[str]) -> None:
     """Start the writer now when ``argv`` may record a run; stopped after :data:`IDLE_S` unused."""
     if not wants_writer(argv):
         return
+    if _launches_joblib(argv):
+        _RECORD_HERE[:] = [True]
+        return  # started when the sweep shares it, its MLflow import beside the parent run's
     try:
         writer = shared_writer()
     except OSError:

@@ -144,3 +144,18 @@ def test_every_documented_tempo_plays_with_the_builtin_loops(tmp_path, pack_cach
     proc = run_rlmdj(tmp_path, f"bpm={bpm}", "bars=2", "progress=false", timeout=300)  # 128 BPM loops
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert [r.info.status for r in runs_in(tmp_path)] == ["FINISHED"]
+
+
+def test_a_joblib_sweep_whose_store_cannot_open_leaves_no_writer_behind(tmp_path, pack_cache_dir):
+    """Its run writer lives in its own threads, still importing MLflow when the store is refused:
+    the command exits with the one line, no traceback from that thread, and no socket left."""
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("rlmdj-writer-*"))
+    proc = run_rlmdj(tmp_path, "-m", "replica=0,1", "bars=1", "progress=false", "hydra/launcher=joblib",
+                     "hydra.launcher.n_jobs=2", "tracking.uri=sqlite:////proc/rlmdj-nowhere/mlruns.db",
+                     timeout=120)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    lines = [ln for ln in error_lines(proc) if ln.startswith("rlmdj: error:")]
+    assert len(lines) == 1 and "tracking.uri" in lines[0], proc.stderr[-3000:]
+    assert set(Path(tempfile.gettempdir()).glob("rlmdj-writer-*")) <= before

@@ -106,14 +106,14 @@ class SweepCallback(Callback):
         from rlmdj.failures import exit_on
 
         install_caching_loader()  # every job's config composed once per group choices, per process
-        _share_writer(config)  # before the workers start: they find it in their environment
-        _stop_idle_writer(config)
         _collect_garbage()
         try:  # sweeper, launcher, what the jobs share and each job: before the parent run opens
             jobs = preflight_sweep(config)
             check_sweep_budget(config)  # experiment.budget_usd, and a price for every LLM job's models
         except Exception as exc:  # noqa: BLE001 - Hydra would turn it into a warning and go on
             exit_on(exc, config)
+        _share_writer(config)  # before the workers start: they find it in their environment
+        _stop_idle_writer(config)
         _check_sequential(config, overrides)  # before any run or job exists
         # The launcher's workers start (imports, samples) while the store and the parent open.
         warming = warm_joblib(config, jobs[0][1] if jobs else None)

@@ -193,6 +193,7 @@ class ThreadWriter(Writer):
         from rlmdj.tracking.writer.service import run
 
         self.proc = None  # type: ignore[assignment]
+        self._failed = False
         messages_in, messages_out = os.pipe()
         replies_in, replies_out = os.pipe()
         messages = os.fdopen(messages_in, "r", encoding="utf-8")
@@ -200,7 +201,10 @@ class ThreadWriter(Writer):
 
         def serve() -> None:
             with messages, replies:  # closing the replies ends this side's reader
-                run(messages, replies)
+                try:
+                    run(messages, replies)
+                except Exception:  # noqa: BLE001 - e.g. the command exiting mid-import: its runs hear it ended
+                    self._failed = True
 
         # A daemon: the interpreter joins other threads before the exit handlers that close it.
         self._thread = threading.Thread(target=serve, daemon=True, name="rlmdj-writer")
@@ -223,7 +227,7 @@ class ThreadWriter(Writer):
             self._outbox.put(None)
 
     def _exit_code(self) -> int | None:
-        return 0
+        return 1 if self._failed else 0
 
 
 class _HalfClosing:

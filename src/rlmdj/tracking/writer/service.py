@@ -76,13 +76,15 @@ def run(messages: TextIO, replies: TextIO) -> None:
     reading = threading.Thread(target=serve, args=(messages, replies), daemon=True,
                                name="rlmdj-writer-messages")
     reading.start()
-    _prewarm()
-    _quiet()  # after MLflow's import, which sets its loggers' levels
-    _fail_fast()
-    _READY.set()
-    reading.join()
-    while _LISTENERS:  # the sweep is over: its workers' runs, if any still open
-        _LISTENERS.pop().close()
+    try:
+        _prewarm()
+        _quiet()  # after MLflow's import, which sets its loggers' levels
+        _fail_fast()
+    finally:  # an import cut short (the command exiting) still lets every run end and the socket go
+        _READY.set()
+        reading.join()
+        while _LISTENERS:  # the sweep is over: its workers' runs, if any still open
+            _LISTENERS.pop().close()
 
 
 def serve(messages: TextIO, replies: TextIO) -> None:

@@ -54,7 +54,9 @@ def test_no_telemetry_from_the_sweep_or_its_workers_unless_asked(tmp_path: Path,
                       *_store(tmp_path, "sweep"), env=probe)
     assert sweep.returncode == 0, sweep.stderr[-2000:]
     reports = dict(re.findall(r"PROBE pid=(\d+) disabled=(\w+)", sweep.stderr))
-    assert len(reports) >= 2, sweep.stderr[-2000:]  # the launching process and its workers
+    # The launching process, which also records its workers' runs; a worker that imported MLflow
+    # (with a writer of its own, had it found none to share) would report too.
+    assert reports, sweep.stderr[-2000:]
     assert set(reports.values()) == {"True"}
 
     asked = run_rlmdj(tmp_path, "bars=4", f"hydra.run.dir={tmp_path}/out", *_store(tmp_path, "one"),

@@ -185,9 +185,10 @@ class SocketWriter(Writer):
 class ThreadWriter(Writer):
     """The writer's service run in threads of this process, over two pipes: for a joblib sweep's
     launching process, which imports MLflow anyway (the parent run, the analysis), so a writer
-    process would import it a second time while the workers fill the cores. Its runs and its
-    workers' are recorded by this process: a kill -9 of it leaves them RUNNING until a later
-    command opens the store and ends them KILLED (stale), as it leaves the sweep's own parent run."""
+    process would import it a second time while the workers fill the cores. Its workers' runs are
+    recorded by this process: a kill -9 of it leaves them RUNNING until a later command opens the
+    store and marks them FAILED (stale), as it leaves the sweep's own parent run, and each job's
+    record stays in its output folder for ``rlmdj-upload``."""
 
     def __init__(self) -> None:  # noqa: D107 - the base's, in a thread
         from rlmdj.tracking.writer.service import run

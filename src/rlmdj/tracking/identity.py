@@ -6,6 +6,7 @@ hashes the same on any machine or store, and resume can match finished runs by i
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import subprocess
@@ -62,14 +63,20 @@ def config_yaml(data: Mapping[str, Any]) -> str:
     """``data`` (plain containers) as ``OmegaConf.to_yaml`` writes it, without building a config
     from it first (that alone cost more than the dump, for every run of a sweep)."""
     import yaml
+
+    return yaml.dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=False,
+                     Dumper=_config_dumper())
+
+
+@functools.cache
+def _config_dumper() -> type:
     from omegaconf._utils import get_omega_conf_dumper
 
     class Dumper(get_omega_conf_dumper()):  # type: ignore[misc, valid-type]
         def ignore_aliases(self, data: Any) -> bool:
             return True  # a config copies what it is given: a value twice is written twice
 
-    return yaml.dump(dict(data), default_flow_style=False, allow_unicode=True, sort_keys=False,
-                     Dumper=Dumper)
+    return Dumper
 
 
 def flatten_config(cfg: DictConfig | Mapping[str, Any], *, scrub: bool = True) -> dict[str, str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +55,8 @@ def plot_timeline(
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     names, matrix = arrangement_matrix(history, roles)
-    if not _KEPT_LOCK.acquire(blocking=False):  # another thread is drawing the kept one
-        _annotated(_Layout.build(names, matrix.shape[1]), history, matrix, title, seconds_per_bar
-                   ).savefig(out, dpi=_DPI)
-        return out
-    try:
-        layout = _KEPT.get((tuple(names), matrix.shape[1]))
-        if layout is None:
-            layout = _Layout.build(names, matrix.shape[1])
-            _KEPT.clear()
-            _KEPT[(tuple(names), matrix.shape[1])] = layout
+    with _layout_for(names, matrix.shape[1]) as layout:
         _annotated(layout, history, matrix, title, seconds_per_bar).savefig(out, dpi=_DPI)
-    finally:
-        _KEPT_LOCK.release()
     return out
 
 
@@ -148,3 +138,20 @@ def _annotated(layout: _Layout, history: Sequence[Mapping[str, Any]], matrix: np
 # The figure drawn last, by (roles, bars): one at a time, so a worker's memory stays flat.
 _KEPT: dict[tuple[tuple[str, ...], int], _Layout] = {}
 _KEPT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _layout_for(names: list[str], bars: int) -> Iterator[_Layout]:
+    """The kept layout for ``names`` x ``bars`` (built and kept if it is another), held until the
+    block ends; a fresh one while another thread draws the kept one."""
+    if not _KEPT_LOCK.acquire(blocking=False):
+        yield _Layout.build(names, bars)
+        return
+    try:
+        key = (tuple(names), bars)
+        if key not in _KEPT:
+            _KEPT.clear()
+            _KEPT[key] = _Layout.build(names, bars)
+        yield _KEPT[key]
+    finally:
+        _KEPT_LOCK.release()

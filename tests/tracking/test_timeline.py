@@ -59,3 +59,20 @@ def test_a_kept_figure_redrawn_for_the_next_set_is_the_fresh_picture(tmp_path) -
     assert kept.read_bytes() == fresh.read_bytes()
     other = plot_timeline(second, tmp_path / "other.png", roles=["kick"], title="b")  # another layout
     assert other.read_bytes() != fresh.read_bytes() and len(timeline._KEPT) == 1
+
+
+def test_a_layout_kept_ahead_is_the_one_the_first_set_redraws(tmp_path) -> None:
+    """A sweep's worker draws its first job's figure blank while it waits: that job then redraws
+    the kept figure, and its picture is the fresh one."""
+    from rlmdj.tracking.record import timeline
+
+    roles = ["kick", "hihat", "bassline"]
+    history = _history(roles, 16)
+    timeline._KEPT.clear()
+    timeline.keep_layout(roles, 16)
+    [kept] = timeline._KEPT.values()
+    drawn = plot_timeline(history, tmp_path / "kept.png", roles=roles, title="a", seconds_per_bar=1.875)
+    assert list(timeline._KEPT.values()) == [kept]
+    timeline._KEPT.clear()
+    fresh = plot_timeline(history, tmp_path / "fresh.png", roles=roles, title="a", seconds_per_bar=1.875)
+    assert drawn.read_bytes() == fresh.read_bytes()

@@ -108,6 +108,7 @@ class TrackedRun:
         self._metrics: list[tuple[str, float, int, int]] = []
         self._staging = Path(tempfile.mkdtemp(prefix="rlmdj-artifacts-"))
         self._staged = False
+        self._scrubbed: set[str] = set()  # staged files log_text wrote (masked as written)
 
     # ------------------------------------------------------------- queueing
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -142,6 +143,7 @@ class TrackedRun:
         dest = self._staging / artifact_file
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._staged = True
+        self._scrubbed.discard(artifact_file)  # whatever is written here now is checked when sent
         return dest
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
@@ -155,6 +157,7 @@ class TrackedRun:
         """Write ``text`` to ``artifact_file`` (a relative path inside the run's artifacts);
         secrets are masked (also when tracking is off and the file stays in the output folder)."""
         self.artifact_path(artifact_file).write_text(scrub_document(text, artifact_file), encoding="utf-8")
+        self._scrubbed.add(artifact_file)
 
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)
@@ -198,6 +201,7 @@ class TrackedRun:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging.mkdir(parents=True, exist_ok=True)
             self._staged = False
+            self._scrubbed.clear()
 
     # ----------------------------------------------------------- lifecycle
     def end(self, status: str) -> None:
@@ -260,6 +264,7 @@ class NullRun(TrackedRun):
         self._keep = Path(keep_dir) if keep_dir is not None else None
         self._staging = self._keep or Path(tempfile.mkdtemp(prefix="rlmdj-discard-"))
         self._staged = False
+        self._scrubbed = set()
 
     def flush(self, *, artifacts: bool = True) -> None:
         self._params, self._tags, self._metrics = {}, {}, []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +95,14 @@ class ScrubbingClient(MlflowClient):
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         return super().log_text(run_id, scrub_document(text, artifact_file), artifact_file)
 
-    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None) -> None:
+    def log_artifacts(self, run_id: str, local_dir: str, artifact_path: str | None = None, *,
+                      scrubbed: Collection[str] = ()) -> None:
+        """Upload ``local_dir``; ``scrubbed``: files in it (relative paths) that were masked as
+        they were written, sent without reading them again (a run card is most of a megabyte)."""
         root = Path(local_dir)
-        dirty = {p: clean for p in root.rglob("*") if (clean := scrub_file(p)) is not None}
+        done = {Path(name).as_posix() for name in scrubbed}
+        dirty = {p: clean for p in root.rglob("*")
+                 if p.relative_to(root).as_posix() not in done and (clean := scrub_file(p)) is not None}
         if not dirty:
             return super().log_artifacts(run_id, local_dir, artifact_path)
         # Upload a copy with the text files scrubbed; other files are linked, not copied.

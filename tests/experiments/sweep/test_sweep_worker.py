@@ -111,6 +111,25 @@ def test_a_composed_config_is_kept_pickled_and_copied_afresh_for_each_job(loader
     assert caching.load_sweep_config(master, ["replica=1"]).bars != 99
 
 
+def test_a_warming_worker_keeps_the_configs_the_sweep_composed(loaders, monkeypatch) -> None:
+    """The sweep checks its jobs before the workers start: a worker is sent those configs with its
+    context and composes none of its own for jobs of the same group choices."""
+    inner, caching, master = loaders
+    caching.load_sweep_config(master, ["replica=0"])  # the sweep's check of its jobs
+    context = worker.pack_context({"instances": {}}, caching, master, ["replica=0"])
+    monkeypatch.setattr(worker, "_COMPOSED", {})  # a worker process: nothing composed yet
+    state, loader, got_master, overrides = worker.unpack_context(context)
+    assert state == {"instances": {}} and overrides == ["replica=0"] and loader.token == caching.token
+    composed = []
+    real = loader.inner.load_configuration
+    monkeypatch.setattr(loader.inner, "load_configuration", lambda *a, **k: composed.append(a) or real(*a, **k))
+    job = loader.load_sweep_config(got_master, ["replica=2"])
+    assert composed == []
+    _same(job, inner.load_sweep_config(master, ["replica=2"]))
+    loader.load_sweep_config(got_master, ["dj=random", "replica=1"])  # other group choices
+    assert len(composed) == 1
+
+
 def test_a_config_naming_a_redefined_class_is_kept_as_it_is(tmp_path, monkeypatch) -> None:
     """A worker that found its plugins after unpacking a config holds classes that were redefined
     since: such a config cannot be pickled, and is copied the slow way instead of failing the job."""
@@ -145,8 +164,6 @@ def _started_at(pid_start_ticks: str) -> float:
     return boot + int(pid_start_ticks) / os.sysconf("SC_CLK_TCK")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="process start times from /proc")
 def _descendants_running(root: int, needle: str) -> set[int]:
     """Processes under ``root`` whose command line holds ``needle``."""
     parent_of, found = {}, set()
@@ -169,6 +186,8 @@ def _descendants_running(root: int, needle: str) -> set[int]:
     return found
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="process start times from /proc")
 def test_joblib_workers_start_before_the_parent_run(store) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(

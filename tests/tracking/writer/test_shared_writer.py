@@ -159,3 +159,29 @@ def test_a_joblib_sweep_records_in_its_own_process_and_starts_no_writer_process(
     finally:
         writer.close(wait_s=60)
     assert not writer.alive
+
+
+def test_text_masked_as_written_is_sent_as_it_is_and_what_is_written_over_it_is_checked(
+        sharing, tmp_path, monkeypatch):
+    """A file log_text wrote is masked already: the writer sends it without reading it again
+    (a run card is most of a megabyte). One written over afterwards is checked when sent."""
+    from rlmdj.tracking import scrubbing
+
+    read: list[str] = []
+    real = scrubbing.scrub_file
+    monkeypatch.setattr(scrubbing, "scrub_file", lambda p: read.append(p.name) or real(p))
+    secret = f"Bearer sk-{os.urandom(8).hex()}"
+    run = _run(sharing, tmp_path / "job", "job")
+    run.log_text(f"<p>Authorization: {secret}</p>", "run_card.html")
+    run.log_text("placeholder", "notes.json")
+    run.artifact_path("notes.json").write_text(f'{{"auth": "Authorization: {secret}"}}')
+    run.log_text("kept: yes", "sub/config.yaml")
+    assert run._scrubbed == {"run_card.html", "sub/config.yaml"}
+    run.end("FINISHED")
+    assert run.write_error is None
+    if isinstance(sharing["writer"], ThreadWriter):  # a writer process reads in its own process
+        assert "notes.json" in read and "run_card.html" not in read and "config.yaml" not in read
+    stored = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
+    assert {p.name for p in stored} == {"run_card.html", "notes.json", "config.yaml"}
+    assert not [p for p in stored if secret.split()[1] in p.read_text()]
+    assert next(p for p in stored if p.name == "config.yaml").read_text() == "kept: yes"

@@ -14,9 +14,10 @@ rest of Hydra's context, so every worker process (joblib, Ray, SLURM) keeps its 
 **Warm workers.** A joblib worker's first job used to import rlmdj, MLflow, SciPy and matplotlib
 and build the sample index after the parent had opened the store and its run; :func:`warm_joblib`
 starts the workers as soon as the sweep is checked, with the executor the launcher will reuse,
-and has each compose a job and run its preflight meanwhile (their runs are recorded by the
-sweep's own run writer, :mod:`rlmdj.tracking.writer.shared`); what that
-leaves in memory is then frozen out of the collections joblib runs between jobs (:func:`settle_heap`).
+and has each take the job configs the sweep composed, run the first job's preflight and draw its
+blank timeline meanwhile (a process's first figure loads the fonts); their runs are recorded by
+the sweep's own run writer (:mod:`rlmdj.tracking.writer.shared`). What that leaves in memory is
+then frozen out of the collections joblib runs between jobs (:func:`settle_heap`).
 
 **The analysis.** The parent imports the sweep's analysis (statistics, plots) while the jobs run
 (:func:`prepare_analysis`), not after the last one.
@@ -34,8 +35,8 @@ from typing import Any
 from hydra.core.config_loader import ConfigLoader
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CachingConfigLoader", "install_caching_loader", "prepare_analysis", "settle_heap",
-           "warm_joblib"]
+__all__ = ["CachingConfigLoader", "install_caching_loader", "pack_context", "prepare_analysis",
+           "settle_heap", "unpack_context", "warm_joblib"]
 
 # Plain overrides that change what Hydra fills in after composing: the full path is taken.
 _HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
@@ -152,10 +153,11 @@ def _warm(context: bytes) -> int:
     """In a worker: what its first job would do before it opens a run. Never fails the sweep.
 
     ``context`` is the sweep's (Hydra's state, the config loader, the master config, the first
-    job's overrides), pickled: it is unpacked once the worker has found its plugins. Finding them
-    executes every plugin module afresh, redefining the classes in it; unpacked before, the context
-    (and every config composed from it) would name the classes that were replaced, which the
-    composed-config cache then cannot pickle.
+    job's overrides and the job configs composed so far, as kept), pickled: it is unpacked once
+    the worker has found its plugins. Finding them executes every plugin module afresh,
+    redefining the classes in it; unpacked before, the context (and every config composed from
+    it) would name the classes that were replaced, which the composed-config cache then cannot
+    pickle.
     """
     try:
         from hydra.core.plugins import Plugins
@@ -171,7 +173,7 @@ def _warm(context: bytes) -> int:
         setup_globals()
         _keep_plugins()
         Plugins.instance()
-        state, loader, master, overrides = pickle.loads(context)
+        state, loader, master, overrides = unpack_context(context)
         Singleton.set_state(state)
         load_plugins()
         cfg = loader.load_sweep_config(master, list(overrides))  # fills this process's cache
@@ -182,12 +184,42 @@ def _warm(context: bytes) -> int:
         with shared_checked():  # the sample index, the scorer's and driver's modules
             preflight(cfg)
         get_job(str(cfg.experiment.name))  # the job's module and what it imports
-        import matplotlib.backends.backend_agg  # noqa: F401 - the run's plots
         import scipy.signal  # noqa: F401 - the scorer's and the signal metrics'
+
+        _keep_timeline(cfg)
     except Exception:  # noqa: BLE001, S110 - the job itself reports whatever this hit
         pass
     settle_heap()
     return os.getpid()
+
+
+def pack_context(state: Any, loader: ConfigLoader, config: DictConfig, first_job: list[str]) -> bytes:
+    """What a warming worker is sent (module docstring of :func:`_warm`), pickled as joblib
+    pickles its tasks: with the job configs this process composed, which the worker then keeps
+    instead of composing them again (a quarter of a second of CPU each, while the sweep's own
+    process opens the store on the same cores)."""
+    from joblib.externals.loky.backend.reduction import dumps
+
+    composed = {k: v for k, v in _COMPOSED.items() if isinstance(v, bytes)}
+    return dumps((state, loader, config, list(first_job), composed))
+
+
+def unpack_context(context: bytes) -> tuple[Any, ConfigLoader, DictConfig, list[str]]:
+    """Hydra's state, the config loader, the master config and the first job's overrides from
+    :func:`pack_context`'s bytes; the job configs it holds are kept for this process's jobs."""
+    state, loader, master, overrides, composed = pickle.loads(context)
+    _COMPOSED.update(composed)
+    return state, loader, master, overrides
+
+
+def _keep_timeline(cfg: DictConfig) -> None:
+    """The first job's timeline figure, drawn once blank and kept: its palette's roles by its
+    bars (a job whose set stops early builds its own)."""
+    from rlmdj.experiments.assemble import load_index, resolve_palette
+    from rlmdj.tracking.record.timeline import keep_layout
+
+    if cfg.tracking.log_timeline:
+        keep_layout(list(resolve_palette(cfg, load_index(cfg)).samples), int(cfg.bars))
 
 
 def _keep_plugins() -> None:
@@ -247,7 +279,6 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
     from hydra.core.singleton import Singleton
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
     from joblib import Parallel, delayed, effective_n_jobs
-    from joblib.externals.loky.backend.reduction import dumps
 
     launcher = OmegaConf.to_container(config.hydra.launcher, resolve=True)
     settings = {k: v for k, v in dict(launcher).items() if k != "_target_"}  # type: ignore[union-attr]
@@ -263,7 +294,7 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
             workers = effective_n_jobs(settings.get("n_jobs"))
             if workers < 2:
                 return  # joblib runs a single worker's jobs in this process
-            context = dumps((state, loader, config, first_job))  # as joblib pickles its tasks
+            context = pack_context(state, loader, config, first_job)
             Parallel(**settings)(delayed(_warm)(context) for _ in range(workers))
         except Exception:  # noqa: BLE001, S110 - the launcher starts its workers itself then
             pass

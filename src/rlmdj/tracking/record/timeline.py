@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["arrangement_matrix", "plot_timeline", "timeline_figure"]
+__all__ = ["arrangement_matrix", "keep_layout", "plot_timeline", "timeline_figure"]
 
 # The figure's margins (inches): a role name at the ticks' font size, the colorbar and its
 # label, the bar axis and its label, the title.
@@ -58,6 +59,19 @@ def plot_timeline(
     with _layout_for(names, matrix.shape[1]) as layout:
         _annotated(layout, history, matrix, title, seconds_per_bar).savefig(out, dpi=_DPI)
     return out
+
+
+def keep_layout(roles: Sequence[str], bars: int) -> None:
+    """Build the figure for sets of ``roles`` x ``bars`` and draw it once, blank, then keep it.
+
+    A sweep's worker calls this while it waits for its first job: the first picture of a process
+    imports the figure classes and loads the fonts (about half a second), and the figure kept
+    here is the one that job then redraws.
+    """
+    names = list(roles)
+    with _layout_for(names, bars) as layout:
+        blank = np.zeros((len(names), bars), dtype=np.float32)
+        _annotated(layout, [], blank, "", None).savefig(io.BytesIO(), dpi=_DPI)
 
 
 def timeline_figure(

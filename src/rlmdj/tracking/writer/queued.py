@@ -73,7 +73,7 @@ class QueuedRun(TrackedRun):
         self._previous_sigterm = None
         self._params, self._tags, self._metrics = {}, {}, []
         self.journal = Journal.create(out_dir)
-        self._staging, self._staged = self.journal.artifacts, False
+        self._staging, self._staged, self._scrubbed = self.journal.artifacts, False, set()
         self._key = uuid.uuid4().hex
         self._opened, self._prompt_ready, self._done = threading.Event(), threading.Event(), threading.Event()
         self._run_id: str | None = None
@@ -155,7 +155,8 @@ class QueuedRun(TrackedRun):
         if self.status != "RUNNING":
             return
         self.flush()
-        self._append({"op": "end", "status": status})
+        # The text files masked as they were written: the writer sends them as they are.
+        self._append({"op": "end", "status": status, "scrubbed": sorted(self._scrubbed)})
         self.status = status
         while not self._done.wait(0.5):
             pass

@@ -9,6 +9,7 @@ prompt registry, trace) are tagged ``rlmdj.<part>_error`` as they were and the r
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from rlmdj.tracking.writer.journal import Journal
@@ -42,7 +43,7 @@ class Recorder:
         """Apply one operation; what the run's process is told (opened, prompt, error, done)."""
         kind = op["op"]
         if kind == "end":
-            return self._end(str(op["status"]))
+            return self._end(str(op["status"]), scrubbed=op.get("scrubbed", ()))
         if self.error is not None or self.finished:
             return None
         try:
@@ -98,14 +99,15 @@ class Recorder:
             self.run.set_tags({f"rlmdj.{_VIEWS[kind]}_error": repr(exc)[:500]})
         return None
 
-    def _end(self, status: str) -> dict[str, Any]:
+    def _end(self, status: str, *, scrubbed: Sequence[str] = ()) -> dict[str, Any]:
         if self.error is None and not self.finished:
             try:
                 if self.run is None:  # a journal that never opened (the process died at once)
                     raise RuntimeError("the record names no store")
                 self.run.flush(artifacts=False)
                 if any(self.journal.artifacts.iterdir()):
-                    self.run.client.log_artifacts(self.run.run_id, str(self.journal.artifacts))
+                    self.run.client.log_artifacts(self.run.run_id, str(self.journal.artifacts),
+                                                  scrubbed=scrubbed)
                 self.run.end(status)
             except Exception as exc:  # noqa: BLE001 - kept as the record's error
                 self._failed(exc)

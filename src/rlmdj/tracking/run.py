@@ -140,11 +140,27 @@ class TrackedRun:
 
     def artifact_path(self, artifact_file: str) -> Path:
         """A local path to write ``artifact_file`` to; it is uploaded with the run's artifacts."""
+        dest = self._stage(artifact_file)
+        # Whatever is written here, or beside it through its folder, is checked when sent.
+        folder = self._staged_name(dest.parent)
+        self._scrubbed = {name for name in self._scrubbed
+                          if folder is not None and folder != "" and not name.startswith(folder + "/")}
+        return dest
+
+    def _stage(self, artifact_file: str) -> Path:
         dest = self._staging / artifact_file
         dest.parent.mkdir(parents=True, exist_ok=True)
         self._staged = True
-        self._scrubbed.discard(artifact_file)  # whatever is written here now is checked when sent
         return dest
+
+    def _staged_name(self, path: Path) -> str | None:
+        """``path`` relative to the staging folder, as the upload lists it ("" for the folder);
+        None outside it."""
+        try:
+            name = path.resolve().relative_to(self._staging.resolve()).as_posix()
+        except ValueError:
+            return None
+        return "" if name == "." else name
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         """Queue a copy of the file ``path`` under ``artifact_path`` (a folder) for upload."""
@@ -156,8 +172,11 @@ class TrackedRun:
     def log_text(self, text: str, artifact_file: str) -> None:
         """Write ``text`` to ``artifact_file`` (a relative path inside the run's artifacts);
         secrets are masked (also when tracking is off and the file stays in the output folder)."""
-        self.artifact_path(artifact_file).write_text(scrub_document(text, artifact_file), encoding="utf-8")
-        self._scrubbed.add(artifact_file)
+        dest = self._stage(artifact_file)
+        dest.write_text(scrub_document(text, artifact_file), encoding="utf-8")
+        name = self._staged_name(dest)
+        if name:
+            self._scrubbed.add(name)
 
     def log_json(self, data: Any, artifact_file: str) -> None:
         self.log_text(json.dumps(data, indent=2, default=str), artifact_file)

@@ -172,16 +172,24 @@ def test_text_masked_as_written_is_sent_as_it_is_and_what_is_written_over_it_is_
     monkeypatch.setattr(scrubbing, "scrub_file", lambda p: read.append(p.name) or real(p))
     secret = f"Bearer sk-{os.urandom(8).hex()}"
     run = _run(sharing, tmp_path / "job", "job")
-    run.log_text(f"<p>Authorization: {secret}</p>", "run_card.html")
-    run.log_text("placeholder", "notes.json")
+    run.log_text("placeholder", "notes.json")  # then written over
     run.artifact_path("notes.json").write_text(f'{{"auth": "Authorization: {secret}"}}')
+    run.log_text("placeholder", "alias.json")  # then written over under another name
+    run.artifact_path("sub/../alias.json").write_text(f'{{"auth": "Authorization: {secret}"}}')
+    run.log_text("placeholder", "search/plot.html")  # then written over through its folder
+    (run.artifact_path("search/study.json").parent / "plot.html").write_text(f"<p>{secret}</p>")
+    run.log_text(f"<p>Authorization: {secret}</p>", "run_card.html")
     run.log_text("kept: yes", "sub/config.yaml")
+    assert run._scrubbed == {"run_card.html", "sub/config.yaml"}
+    run.artifact_path("search/other.json")  # a folder handed out holds no file log_text wrote
     assert run._scrubbed == {"run_card.html", "sub/config.yaml"}
     run.end("FINISHED")
     assert run.write_error is None
     if isinstance(sharing["writer"], ThreadWriter):  # a writer process reads in its own process
-        assert "notes.json" in read and "run_card.html" not in read and "config.yaml" not in read
+        assert {"notes.json", "plot.html", "alias.json"} <= set(read)
+        assert "run_card.html" not in read and "config.yaml" not in read
     stored = [p for p in (tmp_path / "artifacts").rglob("*") if p.is_file()]
-    assert {p.name for p in stored} == {"run_card.html", "notes.json", "config.yaml"}
+    assert {p.name for p in stored} == {"run_card.html", "notes.json", "config.yaml", "plot.html",
+                                        "alias.json"}
     assert not [p for p in stored if secret.split()[1] in p.read_text()]
     assert next(p for p in stored if p.name == "config.yaml").read_text() == "kept: yes"

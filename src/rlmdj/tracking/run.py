@@ -143,8 +143,9 @@ class TrackedRun:
         dest = self._stage(artifact_file)
         # Whatever is written here, or beside it through its folder, is checked when sent.
         folder = self._staged_name(dest.parent)
-        self._scrubbed = {name for name in self._scrubbed
-                          if folder is not None and folder != "" and not name.startswith(folder + "/")}
+        for name in list(self._scrubbed):  # a copy: the audio is staged from other threads
+            if not folder or name.startswith(folder + "/"):
+                self._scrubbed.discard(name)
         return dest
 
     def _stage(self, artifact_file: str) -> Path:

@@ -194,10 +194,10 @@ def _warm(context: bytes) -> int:
 
 
 def pack_context(state: Any, loader: ConfigLoader, config: DictConfig, first_job: list[str]) -> bytes:
-    """What a warming worker is sent (module docstring of :func:`_warm`), pickled as joblib
-    pickles its tasks: with the job configs this process composed, which the worker then keeps
-    instead of composing them again (a quarter of a second of CPU each, while the sweep's own
-    process opens the store on the same cores)."""
+    """What a warming worker is sent (see :func:`_warm`), pickled as joblib pickles its tasks,
+    with the job configs this process composed: the worker keeps them instead of composing them
+    again (a quarter of a second of CPU each, while the sweep's own process opens the store on
+    the same cores)."""
     from joblib.externals.loky.backend.reduction import dumps
 
     composed = {k: v for k, v in _COMPOSED.items() if isinstance(v, bytes)}

@@ -193,3 +193,20 @@ def test_text_masked_as_written_is_sent_as_it_is_and_what_is_written_over_it_is_
                                         "alias.json"}
     assert not [p for p in stored if secret.split()[1] in p.read_text()]
     assert next(p for p in stored if p.name == "config.yaml").read_text() == "kept: yes"
+
+
+def test_the_writer_process_runs_its_exit_handlers_and_flushes_before_its_quick_exit(tmp_path):
+    """It skips tearing its modules down, not the exit handlers (logging's, MLflow's) nor a reply."""
+    marker = tmp_path / "handlers-ran"
+    code = (
+        "import atexit, sys\n"
+        "from rlmdj.tracking.writer.__main__ import _exit_now\n"
+        f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+        "sys.stdout.write('{\"run\": \"k\", \"done\": \"FINISHED\"}')  # buffered, not flushed\n"
+        "_exit_now(sys.stdout)\n"
+        "raise SystemExit(3)  # never reached\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == '{"run": "k", "done": "FINISHED"}'
+    assert marker.read_text() == "ran"

@@ -193,6 +193,7 @@ def _play_and_score(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, timer
             _perform(cfg, run, s, timer, held, quiet=quiet)
             writes = kept.enter_context(_write(cfg, run, s, timer, quiet=quiet))
         score = _score(cfg, run, s, writes.master, timer, quiet=quiet)
+        _log_score(run, outcome, s, score)
         with timer.stage("write"):
             (outcome.audio_artifact, outcome.wav_path), s.preview = writes.result()
     _log(cfg, run, outcome, s, score, timer)
@@ -323,11 +324,7 @@ def _windows_progress(scorer: Scorer, cfg: DictConfig, *, quiet: bool) -> Iterat
 
 def _log(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, s: _Set, score: ScoreResult,
          timer: _Timer) -> None:
-    """The scores, the run card and the run's note; ``outcome`` holds the same numbers."""
-    metrics = {**score.metrics(), **s.signal, **_cache_metrics(s.scorer)}
-    log_score(run, score, metrics)
-    outcome.score = score
-    outcome.metrics = {**metrics, **s.report.metrics}
+    """The run card and the run's note."""
     prompt = prompt_label(s.prompt)
     with timer.stage("card"):
         log_run_card(cfg, run, score=score, metrics=outcome.metrics, config_hash=outcome.config_hash,
@@ -335,6 +332,16 @@ def _log(cfg: DictConfig, run: TrackedRun, outcome: RunOutcome, s: _Set, score: 
                      prompt=prompt)
     log_description(cfg, run, score=score, metrics=outcome.metrics, palette=s.palette.name,
                     audio_file=outcome.audio_artifact, prompt=prompt)
+
+
+def _log_score(run: TrackedRun, outcome: RunOutcome, s: _Set, score: ScoreResult) -> None:
+    """The scores, handed to the writer at once: it stores them while the audio is still being
+    encoded, not after; ``outcome`` holds the same numbers."""
+    metrics = {**score.metrics(), **s.signal, **_cache_metrics(s.scorer)}
+    log_score(run, score, metrics)
+    run.flush(artifacts=False)
+    outcome.score = score
+    outcome.metrics = {**metrics, **s.report.metrics}
 
 
 def _cache_metrics(scorer: Scorer) -> dict[str, float]:

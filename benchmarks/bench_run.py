@@ -10,7 +10,9 @@ interpreters), each stage inside the job (the `time/...` metrics each run logs),
     python benchmarks/bench_run.py [--repeats 5] [extra overrides...]
 
 Each warm run is followed by the same run with ``tracking.enabled=false``, so machine load affects
-both alike; the last line gives the medians of both and their ratio (what recording a run costs).
+both alike; the last line gives the medians of both and their ratio (what recording a run costs),
+and whether the machine was idle meanwhile (other processes' CPU, the hypervisor's steal:
+:mod:`machine`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import MachineWindow, load
 from mlflow.tracking import MlflowClient
 
 # What a default run imports before its job starts, then the heavy libraries it imports later,
@@ -53,22 +56,14 @@ def _python_s(code: str, repeats: int) -> tuple[float, float]:
     return statistics.median(w for w, _ in runs), statistics.median(c for _, c in runs)
 
 
-def _load() -> str:
-    try:
-        one, five, fifteen = os.getloadavg()
-        return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
-    except OSError:
-        return "load average unknown"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     rlmdj = str(Path(sys.executable).parent / "rlmdj")
-    print(f"{os.cpu_count()} CPUs, {_load()}")
-    with tempfile.TemporaryDirectory() as tmp:
+    print(f"{os.cpu_count()} CPUs, {load()}")
+    with tempfile.TemporaryDirectory() as tmp, MachineWindow() as machine:
         walls, cpus, untracked, untracked_cpu = [], [], [], []
         for i in range(args.repeats + 1):
             wall, cpu = _timed([rlmdj, "progress=false", *args.overrides], cwd=tmp)
@@ -93,7 +88,7 @@ def main() -> None:
                     stages.setdefault(key.removeprefix("time/").removesuffix("_s"), []).append(value)
     median_wall, median_cpu = statistics.median(walls), statistics.median(cpus)
     print(f"\nwarm `rlmdj` run, median of {len(walls)}: {median_wall:.2f} s wall, "
-          f"{median_cpu:.2f} s CPU (user+sys)  [{_load()}]")
+          f"{median_cpu:.2f} s CPU (user+sys)  [{load()}]")
     interpreter, interpreter_cpu = _python_s("pass", args.repeats)
     print(f"  {'interpreter':<14} {interpreter:6.2f} s  (python -c pass)")
     imports = 0.0
@@ -115,7 +110,7 @@ def main() -> None:
     print(f"\nmedian with tracking.enabled=false: {off:.2f} s wall, {off_cpu:.2f} s CPU; MLflow "
           f"adds {median_wall - off:.2f} s wall, {median_cpu - off_cpu:.2f} s CPU")
     print(f"tracked {median_wall:.2f} s, untracked {off:.2f} s, ratio {median_wall / off:.2f} "
-          f"(median wall of {len(walls)} warm runs each)")
+          f"(median wall of {len(walls)} warm runs each); {machine.summary()}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ start and end, and each child's. It prints
 - with ``--rss-jobs M``: the peak RSS of the launching process for an M-job sweep at
   ``--rss-bars`` bars (VmHWM, polled from /proc).
 
-The last line summarises the figures. A first, tiny sweep warms the sample pack and the store.
+The summary line gives the figures; the last, whether the machine was idle meanwhile (other
+processes' CPU, the hypervisor's steal: :mod:`machine`). A first, tiny sweep warms the sample pack and the store.
 
     python benchmarks/bench_sweep.py [--jobs 32] [--workers 2] [--basic] [--singles 4]
                                      [--rss-jobs 256] [--rss-bars 8] [extra overrides...]
@@ -34,14 +35,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from machine import MachineWindow, load
 from mlflow.tracking import MlflowClient
-
-
-def _load() -> str:
-    try:
-        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
-    except OSError:
-        return "load average unknown"
 
 
 def _rlmdj() -> str:
@@ -133,7 +128,7 @@ def _print(label: str, s: Sweep, workers: int) -> float:
           f"child {s.parent_to_first_s:.2f} s; children {s.children_s:.1f} s "
           f"({s.children_s * workers / s.jobs:.2f} s/job per worker); last child -> parent end "
           f"{s.analysis_s:.2f} s; CPU {s.cpu_s:.1f} s ({s.cpu_s / s.jobs:.2f} s/job, all "
-          f"processes)  [{_load()}]")
+          f"processes)  [{load()}]")
     return floor
 
 
@@ -151,9 +146,9 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.workers}"]
-    print(f"{os.cpu_count()} CPUs, {_load()}")
+    print(f"{os.cpu_count()} CPUs, {load()}")
     summary: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, MachineWindow() as machine:
         _sweep(tmp, 2, joblib, args.overrides)  # the sample pack, the store, the font cache
         s = _sweep(tmp, args.jobs, joblib, args.overrides)
         floor = _print(f"joblib sweep (n_jobs={args.workers})", s, args.workers)
@@ -177,6 +172,7 @@ def main() -> None:
             print(f"  launching process peak RSS: {r.peak_rss_mb or float('nan'):.0f} MB")
             summary.append(f"peak RSS {args.rss_jobs} jobs {r.peak_rss_mb or float('nan'):.0f} MB")
     print(f"summary ({args.jobs} jobs, {args.workers} workers): " + ", ".join(summary))
+    print(machine.summary())
 
 
 if __name__ == "__main__":

@@ -147,8 +147,9 @@ def test_traces_off_leaves_no_trace(tmp_path, compose_cfg, monkeypatch):
     monkeypatch.setattr("rlmdj.tracking.traces.log_set_trace", lambda *a, **k: logged.append(a) or "tr-x")
 
     cfg = compose_cfg("tracking.traces=false")
+    store = type("C", (), {"tracking_uri": mlflow.get_tracking_uri()})()  # the fluent APIs' own
     fake = type("R", (), {"run_id": "r", "experiment_id": "1", "run_name": "n", "tracked": True,
-                          "set_tags": lambda self, t: None,
+                          "client": store, "set_tags": lambda self, t: None,
                           "log_trace": lambda self, record, prompt: TrackedRun.log_trace(self, record, prompt)})()
     log_trace(cfg, fake, Recorded(), None, None)
     assert logged == []

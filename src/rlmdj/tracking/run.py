@@ -191,14 +191,18 @@ class TrackedRun:
     def register_prompt(self, name: str, text: str) -> Any:
         """Register (or reuse) the prompt version for ``text``, linked to this run."""
         from rlmdj.tracking.prompts import register_prompt
+        from rlmdj.tracking.store import point_fluent_apis_at
 
+        point_fluent_apis_at(self.client.tracking_uri)  # the prompt is filed under an experiment
         return register_prompt(self, name=name, text=text)
 
     def log_trace(self, record: Any, prompt: Any | None) -> None:
         """Write a set's trace (:class:`~rlmdj.tracking.traces.SetTrace`) linked to this run and
         ``prompt``'s version, and tag the run with its id."""
+        from rlmdj.tracking.store import point_fluent_apis_at
         from rlmdj.tracking.traces import log_set_trace
 
+        point_fluent_apis_at(self.client.tracking_uri)  # spans go to the process's tracking URI
         trace_id = log_set_trace(record, experiment_id=self.experiment_id, run_id=self.run_id)
         if prompt is not None:
             self.client.link_prompt_versions_to_trace([prompt], trace_id)

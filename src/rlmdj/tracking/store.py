@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # mlflow is imported when a store is opened, not when rlmdj s
 
 __all__ = [
     "EXPERIMENT_TAGS", "UI_PORT", "claim_run", "experiment_tags", "mlflow_env_defaults", "open_store",
+    "point_fluent_apis_at",
     "run_url", "store_problem", "ui_command",
 ]
 
@@ -75,11 +76,14 @@ def _is_local(uri: str) -> bool:
     return uri.startswith("sqlite:") or uri.startswith("file:") or "://" not in uri
 
 
-def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
+def open_store(tracking: DictConfig, *, fluent: bool = True) -> tuple[MlflowClient, str]:
     """Client and experiment id for ``tracking.uri`` / ``tracking.experiment``.
 
     Creates the experiment (with ``artifact_location`` for local stores) on first use; two
-    processes racing to create it both end up with the same experiment.
+    processes racing to create it both end up with the same experiment. ``fluent``: MLflow's
+    fluent APIs write to this store too. The writer leaves that to the runs that write traces or
+    prompts (:func:`point_fluent_apis_at`): pointing them imports OpenTelemetry's SDK, about
+    0.15 s of CPU beside the set being played.
     """
     mlflow_env_defaults()
     uri = str(tracking.uri)
@@ -96,7 +100,8 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
 
             from rlmdj.tracking.scrubbing import ScrubbingClient
 
-            mlflow.set_tracking_uri(uri)
+            if fluent:
+                mlflow.set_tracking_uri(uri)
             with _store_lock(uri):
                 client = ScrubbingClient(tracking_uri=uri)  # no secret reaches the store
                 experiment_id = _experiment_id(client, tracking, uri)
@@ -106,6 +111,15 @@ def open_store(tracking: DictConfig) -> tuple[MlflowClient, str]:
         raise EnvironmentProblem(store_problem(uri, exc)) from exc
     close_stale_runs(client, experiment_id)  # runs left RUNNING by processes that died
     return client, experiment_id
+
+
+def point_fluent_apis_at(uri: str) -> None:
+    """MLflow's fluent APIs (spans, the prompt registry's experiment) write to the process's
+    tracking URI: make it ``uri``, the store of the run about to use them."""
+    import mlflow
+
+    if mlflow.get_tracking_uri() != uri:
+        mlflow.set_tracking_uri(uri)
 
 
 # Tags an earlier end of a run leaves that no longer hold once the run is taken up again.

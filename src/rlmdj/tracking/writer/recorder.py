@@ -66,7 +66,7 @@ class Recorder:
         key = (self.uri, str(op["experiment"]), str(op["artifact_location"]))
         for attempt in range(2):
             if key not in _OPENED:
-                _OPENED[key] = open_store(root.tracking)
+                _OPENED[key] = open_store(root.tracking, fluent=False)
             client, experiment_id = _OPENED[key]
             try:
                 self.run = TrackedRun(client, experiment_id, run_name=op["run_name"], tags=op["tags"],

@@ -6,7 +6,8 @@
 - :func:`process_tags` are tags every rlmdj run carries (host, pid and the process's start time),
   so :func:`close_stale_runs` can tell a run whose process died (killed, power loss, a store on a
   full disk that could not record the end) from one still being played, and mark it FAILED with
-  a tag saying which host and pid owned it.
+  a tag saying which host and pid owned it. :func:`owner_alive` and :func:`owner_elsewhere`
+  tell whether a run's owner may still be playing it before another process takes it over.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from rlmdj.errors import EnvironmentProblem
@@ -26,6 +28,8 @@ __all__ = [
     "STALE_TAG",
     "check_server",
     "close_stale_runs",
+    "owner_alive",
+    "owner_elsewhere",
     "process_alive",
     "process_tags",
 ]
@@ -77,6 +81,32 @@ def process_alive(pid: int, start: str | None = None) -> bool:
     return True
 
 
+def _owner_pid(tags: Mapping[str, str]) -> int | None:
+    """The pid a run's tags name as its owner (0 when they name none), or None when unreadable."""
+    try:
+        return int(tags.get(PID_TAG, "0"))
+    except ValueError:
+        return None
+
+
+def owner_alive(tags: Mapping[str, str]) -> bool:
+    """Whether the process a run's tags name as its owner is another one of this host, still running.
+
+    The start ticks tell the owner from a later process given the same pid. False for a run of
+    this process, of another host (:func:`owner_elsewhere`), or whose tags name no process.
+    """
+    if tags.get(HOST_TAG) != socket.gethostname():
+        return False
+    pid = _owner_pid(tags)
+    return pid is not None and pid != os.getpid() and process_alive(pid, tags.get(PID_START_TAG))
+
+
+def owner_elsewhere(tags: Mapping[str, str]) -> bool:
+    """Whether a run's owner is on another host: nothing here can tell whether it still runs."""
+    host = tags.get(HOST_TAG)
+    return host is not None and host != socket.gethostname()
+
+
 def close_stale_runs(client: Any, experiment_id: str) -> list[str]:
     """Mark RUNNING runs of dead processes on this host FAILED; returns their ids.
 
@@ -95,11 +125,8 @@ def close_stale_runs(client: Any, experiment_id: str) -> list[str]:
     closed = []
     for run in running:
         tags = run.data.tags
-        try:
-            pid = int(tags.get(PID_TAG, "0"))
-        except ValueError:
-            continue
-        if pid == os.getpid() or process_alive(pid, tags.get(PID_START_TAG)):
+        pid = _owner_pid(tags)
+        if pid is None or pid == os.getpid() or process_alive(pid, tags.get(PID_START_TAG)):
             continue
         reason = (f"process {pid} on host {host} ended without closing this run; marked FAILED "
                   f"by rlmdj (pid {os.getpid()}) at {time.strftime('%Y-%m-%d %H:%M:%S')}")

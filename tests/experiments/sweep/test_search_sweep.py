@@ -75,6 +75,7 @@ def test_a_small_search_logs_each_trial_as_a_child_and_the_study_on_the_parent(t
     for k in kids:  # the trial's parameter is the run's tempo
         assert float(k.data.tags["rlmdj.search.param.bpm"]) == pytest.approx(float(k.data.params["bpm"]))
     tags = parent.data.tags
+    assert tags["rlmdj.analysis"] == "none"  # a search runs no analysis: its parent holds the study
     best = max(kids, key=lambda k: k.data.metrics["proxy/OBJ"])
     assert float(tags["rlmdj.search.best_value"]) == pytest.approx(best.data.metrics["proxy/OBJ"], rel=1e-5)
     assert tags["rlmdj.search.best_trial"] == best.data.tags["rlmdj.search.trial"]

@@ -61,6 +61,35 @@ def _claim(client: Any, run_id: str) -> None:
     claim_run(client, run_id)
 
 
+def _parent_taken(client: Any, parent_id: str) -> str | None:
+    """Why a resumed sweep must not take over its parent run: another process may be running it.
+
+    Two processes on one parent end each other's work: the first to finish marks the parent
+    FINISHED and the other's running jobs KILLED. A RUNNING parent is free once its owner is gone
+    (the store's stale-run cleanup has then marked it FAILED already) or when its tags name none.
+    An owner on another host cannot be checked from here, so it is taken to be alive.
+    """
+    from rlmdj.tracking.health import HOST_TAG, PID_TAG, owner_alive, owner_elsewhere
+
+    run = client.get_run(parent_id)
+    if run.info.status != "RUNNING":
+        return None
+    tags = run.data.tags
+    pid, host = tags.get(PID_TAG), tags.get(HOST_TAG)
+    prefix = f"experiment.resume=true: the sweep's parent run {parent_id}"
+    if owner_alive(tags):
+        return f"{prefix} is still running in process {pid} on {host}; wait for it to end or stop it, then resume"
+    if owner_elsewhere(tags):
+        from rlmdj.secrets import scrub_text
+
+        uri = scrub_text(str(getattr(client, "tracking_uri", "<tracking.uri>")))
+        return (f"{prefix} is RUNNING in process {pid} on host {host}, which cannot be checked from here; "
+                f"wait for it to end, or resume on {host}, where a process that has ended is noticed; if "
+                f"that host is gone, end the run first: python -c \"from mlflow import MlflowClient; "
+                f"MlflowClient('{uri}').set_terminated('{parent_id}', 'KILLED')\"")
+    return None
+
+
 def _open(config: DictConfig) -> tuple[Any, str]:
     from rlmdj.tracking.store import open_store
 
@@ -147,12 +176,17 @@ class SweepCallback(Callback):
                             and o.split("=", 1)[0] not in ("experiment.resume", "experiment.budget_usd"))
         sweep_hash = hashlib.sha256(json.dumps(definition).encode()).hexdigest()[:16]
         parent_id = self._reusable_parent(client, experiment_id, sweep_hash) if resume else None
+        taken = _parent_taken(client, parent_id) if parent_id is not None else None
+        if taken is not None:  # before the parent, the sweep file or the ledger change
+            from rlmdj.errors import ParameterError
+
+            exit_on(ParameterError(taken), config)
         tags = {
             "rlmdj.sweep": "parent",
             "rlmdj.sweep_hash": sweep_hash,
             "rlmdj.sweep_dir": str(sweep_dir),
             "rlmdj.swept_keys": ",".join(keys),
-            "rlmdj.analysis": str(config.experiment.analysis),
+            "rlmdj.analysis": _analysis_name(config),  # what runs: a search runs none
             "mlflow.note.content": "Sweep: `rlmdj -m " + " ".join(overrides) + "`",
             **_process_tags(),
         }

@@ -43,7 +43,8 @@ class DJConfig:
     sub-LLM calls the code may make (``llm_query``), ``max_output_chars`` of printed output
     shown back. ``replay_transcript``: serve LM responses from this transcript instead of
     calling the model (set by ``experiment=replay``). ``max_wall_s``: the set's wall-clock
-    budget (null: none); once spent no LM request is sent and the rest is played holding the mix.
+    budget (null: none), counted from when the sandbox is ready (its start-ups are the machine's
+    time); once spent no LM request is sent and the rest is played holding the mix.
     """
 
     name: str = "reference"

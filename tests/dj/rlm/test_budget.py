@@ -67,6 +67,8 @@ def test_no_limit_by_default_and_each_limit_stops_once_reached():
     clock = Clock()
     meta: dict = {}
     wall = SetBudget(max_wall_s=5, clock=clock, meta=meta)
+    clock.now += 60  # nothing counts before the first request (no sandbox here)
+    wall.check()
     wall.spend(1, None)
     clock.now += 4.9
     wall.check()
@@ -76,6 +78,26 @@ def test_no_limit_by_default_and_each_limit_stops_once_reached():
     assert {k: meta["budget_stop"][k] for k in ("which", "calls")} == {"which": "wall", "calls": 1}
     with pytest.raises(BudgetReached):  # once spent, it stays spent
         wall.check()
+
+
+def test_the_wall_clock_leaves_out_every_sandbox_start_up():
+    clock = Clock()
+    budget = SetBudget(max_wall_s=5, clock=clock)
+    clock.now += 2  # the driver builds the set
+    with budget.sandbox_start():
+        clock.now += 30  # a start-up on a busy machine, longer than the whole budget
+    budget.check()
+    assert budget.wall_s() == 0
+    clock.now += 3
+    budget.check()
+    with budget.sandbox_start():  # the sandbox crashed and is replaced
+        clock.now += 30
+    budget.check()
+    assert budget.wall_s() == pytest.approx(3)
+    clock.now += 2.1
+    with pytest.raises(BudgetReached, match=r"dj.max_wall_s=5: 5.1 s elapsed"):
+        budget.check()
+    assert budget.metrics()["dj/sandbox_start_s"] == 60
 
 
 def test_a_replay_stops_where_the_recorded_set_stopped():
@@ -172,6 +194,79 @@ def test_the_estimate_grows_with_the_set_and_respects_the_set_limits():
     assert capped.tokens == pytest.approx(5000) and capped.cost_usd <= 0.0001
 
 
+# ------------------------------------------- the driver, over a sandbox that starts slowly
+class SlowStartSandbox:
+    """An in-process stand-in for the Deno sandbox: starting it "takes" ``startup_s`` on the test
+    clock, and code calling ``crash_sandbox()`` ends it as a crashed Deno process would."""
+
+    def __init__(self, clock: Clock, startup_s: float) -> None:
+        self.clock, self.startup_s = clock, startup_s
+        self.tools: dict = {}
+        self.output_fields = None
+
+    def start(self) -> None:
+        self.clock.now += self.startup_s
+
+    def execute(self, code: str, variables: dict | None = None) -> str:
+        from rlmdj.dj.rlm.dspy_compat import CodeInterpreterError
+
+        if "crash_sandbox()" in code:
+            raise CodeInterpreterError("the sandbox process exited")
+        printed: list[str] = []
+        scope = {**self.tools, **(variables or {}), "print": lambda *a: printed.append(" ".join(map(str, a)))}
+        exec(code, scope)  # noqa: S102 - the scripted model's code, as the sandbox would run it
+        return "\n".join(printed)
+
+    def shutdown(self) -> None:
+        pass
+
+
+TURNS = [
+    "print(add('kick', 0.92, 'four_on_floor'))\nprint(play(4))",
+    "crash_sandbox()",
+    "print(add('hihat', 0.55, 'offbeat_8ths'))\nprint(play(4))",
+    "print(play(4))",
+    "print(play(4))",
+]
+
+
+def _rlm_set(make_session, monkeypatch, *, clock: Clock, lm, replay=None):
+    """A 32-bar set through the real driver; every sandbox start-up takes 30 s on ``clock``."""
+    from rlmdj.config.dj import SandboxConfig
+    from rlmdj.dj.rlm import sandbox
+    from rlmdj.dj.rlm.driver import RLMDriver, RLMSettings
+
+    monkeypatch.setattr(sandbox, "_make_inner", lambda *a: SlowStartSandbox(clock, 30.0))
+    settings = RLMSettings(dj=DJConfig(max_wall_s=3.5, sandbox=SandboxConfig(kind="local", timeout_s=30)),
+                           model=ModelConfig(backoff_s=0.0))
+    driver = RLMDriver(prompt_text="You are a techno DJ.", lm=lm, settings=settings, sleep=lambda s: None,
+                       clock=clock, replay=replay)
+    session = make_session(32)
+    driver.perform(session)
+    return driver, session
+
+
+def test_sandbox_start_ups_do_not_spend_the_wall_budget_and_a_replay_stops_alike(make_session, monkeypatch):
+    from rlmdj.dj.rlm.replay import ReplayLM, ReplaySource
+
+    clock = Clock()
+    lm = ScriptedLM(TURNS, on_call=lambda n: setattr(clock, "now", clock.now + 1.0))  # 1 s a turn
+    played, session = _rlm_set(make_session, monkeypatch, clock=clock, lm=lm)
+    report = played.report()
+    # Requests at 0, 1, 2 and 3 s of the set's own time; the one at 4 s is refused. The 60 s of
+    # start-ups (first and after the crash) count for nothing.
+    assert lm.calls == 4 and played.stop_reason == "budget:wall"
+    assert report.metrics["dj/sandbox_restarts"] == 1 and report.metrics["dj/sandbox_start_s"] == 60
+    assert report.metrics["dj/budget_bars_held"] == 32 - 12 and session.finished
+
+    # A replay stops at the recorded request, though its clock never moves.
+    source = ReplaySource(Transcript.from_json(report.artifacts["dj/transcript.json"]))
+    replayed, again = _rlm_set(make_session, monkeypatch, clock=Clock(), lm=ReplayLM(source, "main"),
+                               replay=source)
+    assert replayed.stop_reason == "budget:wall" and replayed.main.calls == 4
+    assert again.audio().tobytes() == session.audio().tobytes()
+
+
 # ------------------------------------------------------- slow: through the scripted server
 SET_32 = [
     "print(add('kick', 0.92, 'four_on_floor'))\nprint(play(4))",
@@ -255,15 +350,16 @@ def test_cost_budget_from_the_price_table_sends_nothing_after_the_limit(tmp_path
 @pytest.mark.slow
 @pytest.mark.sandbox
 def test_wall_budget_sends_nothing_after_the_limit(tmp_path, compose_cfg):
-    # Each answer takes 2 s; the sandbox's start counts too (seconds, more on a busy machine), so
-    # how many requests fit in the 12 s varies: none may go out after them.
+    # Each answer takes 2 s, so at most 6 requests fit in the 12 s: the sandbox's start-up
+    # (seconds, more on a busy machine) is not the set's time; its code and rendering are.
     with FakeOpenAI(SET_32, delay_s=2.0) as server:
         outcome = _play(compose_cfg, server, "dj.max_wall_s=12", "guardrails.critic=false")
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
     run = client.get_run(outcome.run_id)
     assert run.data.tags["dj.stop_reason"] == "budget:wall"
-    assert len(server.requests) < len(SET_32)
+    assert 1 <= len(server.requests) <= 6
     assert run.data.metrics["dj/lm_calls"] == len(server.requests)
+    assert run.data.metrics["dj/sandbox_start_s"] > 0
     assert run.data.metrics["dj/budget_bars_held"] == 32 - 4 * len(server.requests)
     _full_length(client, outcome.run_id)
     transcript = json.loads(Path(client.download_artifacts(outcome.run_id, "dj/transcript.json")).read_text())

@@ -3,7 +3,8 @@
 LM calls, tokens and cost per LM role (main, critic, sub), failed attempts, tool calls and
 errors, calls after the end, guardrail interventions by kind, sandbox restarts, wall time per
 code turn and the real-time factor (seconds of audio produced per wall-clock second), and the
-set's budgets: the limits that were set and the bars held after one was reached.
+set's budgets: the limits that were set, the bars held after one was reached, and the seconds
+sandbox start-ups took (``dj/sandbox_start_s``, left out of the wall budget).
 """
 
 from __future__ import annotations

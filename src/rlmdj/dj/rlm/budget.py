@@ -8,6 +8,15 @@ overshoot a limit only by the one call that crossed it. The driver then plays th
 holding the mix as it stands (the scorers are duration-sensitive, so the set keeps its length)
 and ends with the stop reason ``budget:<tokens|cost|wall>``.
 
+The wall clock measures the set's own time: the model's requests, its code and the tools. It
+starts when the first sandbox is ready, not when the budget is made: starting Deno and Pyodide
+takes seconds that depend on the machine and its load, and would make one limit stop a set at
+different turns on a fast and a slow machine. The sandbox reports its start-ups
+(:meth:`SetBudget.sandbox_start`) rather than the clock waiting for the first LM request, so a
+sandbox replaced after a crash or a hang is left out by the same rule (the hung execution before
+it counts: it was the model's code). DSPy's RLM starts its sandbox before its first request;
+should none report, the first request starts the clock. Start-ups show as ``dj/sandbox_start_s``.
+
 A replay ignores the limits and stops where the recorded set stopped (the transcript's
 ``budget_stop``), so a budget hit replays byte-identically even when it was a wall-clock one.
 
@@ -19,11 +28,12 @@ size and the set length, for sweeps to show and budget before their first job.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +156,9 @@ class SetBudget:
 
     ``stop_after_calls`` (a replay): refuse the request after that many LM calls, as ``which``
     did in the recorded set. ``meta`` (the transcript's) receives ``budget_stop`` when a limit
-    is reached, which is what a replay reads back.
+    is reached, which is what a replay reads back. ``started``: the ``clock`` reading the wall
+    budget counts from (None until the first sandbox is ready or the first request);
+    ``sandbox_s``: what every sandbox start-up took, of which ``paused_s`` fell after ``started``.
     """
 
     max_tokens: float | None = None
@@ -161,10 +173,11 @@ class SetBudget:
     calls: int = 0
     reached: str | None = None
     bars_held: int = 0
-    started: float = field(init=False)
+    sandbox_s: float = 0.0
+    paused_s: float = 0.0
+    started: float | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.started = self.clock()
         self._lock = threading.Lock()
 
     @classmethod
@@ -195,14 +208,40 @@ class SetBudget:
             return "tokens", f"model.max_tokens_per_set={self.max_tokens:g}: {self.tokens} tokens used"
         if self.max_cost_usd is not None and self.cost >= self.max_cost_usd:
             return "cost", f"model.max_cost_usd={self.max_cost_usd:g}: ${self.cost:.4f} spent"
-        wall = self.clock() - self.started
+        wall = self.wall_s()
         if self.max_wall_s is not None and wall >= self.max_wall_s:
             return "wall", f"dj.max_wall_s={self.max_wall_s:g}: {wall:.1f} s elapsed"
         return None
 
+    def wall_s(self) -> float:
+        """Seconds counted against ``dj.max_wall_s`` so far: since :attr:`started`, less the
+        sandbox start-ups after it (0 before the clock starts)."""
+        if self.started is None:
+            return 0.0
+        return self.clock() - self.started - self.paused_s
+
+    @contextlib.contextmanager
+    def sandbox_start(self) -> Iterator[None]:
+        """Time one sandbox start-up (the first or a replacement): it adds to :attr:`sandbox_s`
+        and never to the wall budget, whose clock starts when the first one is ready."""
+        began = self.clock()
+        try:
+            yield
+        finally:
+            ready = self.clock()
+            with self._lock:
+                self.sandbox_s += ready - began
+                if self.started is None:
+                    self.started = ready
+                else:
+                    self.paused_s += ready - max(began, self.started)
+
     def check(self) -> None:
-        """Raise :class:`BudgetReached` instead of letting an LM request go out over a limit."""
+        """Raise :class:`BudgetReached` instead of letting an LM request go out over a limit (the
+        first request starts the wall clock if no sandbox has)."""
         with self._lock:
+            if self.started is None:
+                self.started = self.clock()
             over = self._over()
             if over is None:
                 return
@@ -248,8 +287,9 @@ class SetBudget:
         return bars
 
     def metrics(self) -> dict[str, float]:
-        """``dj/budget_bars_held`` and the limits that were set (``dj/budget_<which>``)."""
-        out = {"dj/budget_bars_held": float(self.bars_held)}
+        """``dj/budget_bars_held``, the limits that were set (``dj/budget_<which>``) and
+        ``dj/sandbox_start_s``, the start-up seconds the wall budget left out."""
+        out = {"dj/budget_bars_held": float(self.bars_held), "dj/sandbox_start_s": round(self.sandbox_s, 3)}
         for name, value in (("tokens", self.max_tokens), ("cost_usd", self.max_cost_usd),
                             ("wall_s", self.max_wall_s)):
             if value is not None:

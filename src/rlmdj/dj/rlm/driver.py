@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -114,7 +115,8 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
 
     ``lm``/``critic_lm``/``sub_lm`` are DSPy LMs (real, scripted, or :class:`ReplayLM`); the
     driver wraps each in a :class:`RecordingLM` writing to one transcript. ``replay`` is the
-    source when replaying; it is checked for unused recorded calls at the end.
+    source when replaying; it is checked for unused recorded calls at the end. ``sleep`` (retry
+    back-off) and ``clock`` (the wall budget's) may be replaced, as tests do.
     """
 
     name = "rlm"
@@ -133,6 +135,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         replay: ReplaySource | None = None,
         sleep: Any = time.sleep,
         ears: Any = None,
+        clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.prompt_text = prompt_text
         self.prompt_name = prompt_name
@@ -144,6 +147,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
         self.transcript = Transcript(meta=dict(meta or {}))
         self._raw = {"main": lm, "critic": critic_lm, "sub": sub_lm or lm}
         self._sleep = sleep
+        self._clock = clock
         self.session: Session | None = None
         self.tools: ToolLayer | None = None
         self.main: RecordingLM | None = None
@@ -174,7 +178,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
             **{k: getattr(s.dj, k) for k in ("scaffold", "history", "history_window", "sub_lm")},
             "system_sha256": hashlib.sha256(self.system_text().encode()).hexdigest(),
         })
-        self.budget = SetBudget.for_set(s, meta=self.transcript.meta,
+        self.budget = SetBudget.for_set(s, meta=self.transcript.meta, clock=self._clock,
                                         recorded=self.replay.transcript.meta if self.replay else None)
         ended = lambda: session.finished  # noqa: E731
         self.main = self._record(self._raw["main"], "main", ended)
@@ -190,7 +194,7 @@ class RLMDriver(PromptedDriver, TranscriptDriver, SandboxDriver):
                                services={"ears": self.ears} if self.ears is not None else None)
         main = self.main
         self.factory = interpreter_factory(s.sandbox, is_setup=lambda: main.calls == 0,
-                                           after_execute=self._gate)
+                                           after_execute=self._gate, starting=self.budget.sandbox_start)
         rlm = self._module(self.tools.functions(), self.factory, s.iterations_for(session.max_bars))
         self.adapter = self._adapter()
         self.stop_reason = "running"

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import functools
 import inspect
 import json
@@ -152,7 +153,9 @@ class ResilientInterpreter:
     with the current ``tools`` and ``output_fields``, the setup code that ran before the first
     model turn (DSPy's sandbox shim) is run again, and the model gets an error text saying what
     happened. ``is_setup()`` tells whether an execution is still setup (no model turn yet).
-    ``after_execute(result)`` may rewrite a result (the hard stop uses it).
+    ``after_execute(result)`` may rewrite a result (the hard stop uses it). ``starting()`` is
+    entered around every sandbox start-up, the first and each replacement (the set's budget
+    times them: start-up is the machine's time, not the set's).
     """
 
     def __init__(
@@ -162,6 +165,7 @@ class ResilientInterpreter:
         is_setup: Callable[[], bool] = lambda: False,
         after_execute: Callable[[Any], Any] | None = None,
         on_restart: Callable[[str], None] | None = None,
+        starting: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
     ) -> None:
         self.settings = settings
         self.tools: dict[str, Callable[..., Any]] = {}
@@ -171,6 +175,7 @@ class ResilientInterpreter:
         self._is_setup = is_setup
         self._after_execute = after_execute
         self._on_restart = on_restart
+        self._starting = starting
         self._setup: list[tuple[str, dict[str, Any] | None]] = []
         self._inner: Any = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -242,9 +247,10 @@ class ResilientInterpreter:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="rlmdj-sandbox")
         if self._inner is None:
-            inner = _make_inner(self.settings, self.tools, self.output_fields)
-            self._inner = inner
-            self._pool.submit(inner.start).result(timeout=max(self.settings.timeout_s, 60.0))
+            with self._starting():
+                inner = _make_inner(self.settings, self.tools, self.output_fields)
+                self._inner = inner
+                self._pool.submit(inner.start).result(timeout=max(self.settings.timeout_s, 60.0))
         return self._inner
 
     def _run(self, code: str, variables: dict[str, Any] | None) -> Any:

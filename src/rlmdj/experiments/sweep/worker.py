@@ -17,7 +17,9 @@ starts the workers as soon as the sweep is checked, with the executor the launch
 and has each take the job configs the sweep composed, run the first job's preflight and draw its
 blank timeline meanwhile (a process's first figure loads the fonts); their runs are recorded by
 the sweep's own run writer (:mod:`rlmdj.tracking.writer.shared`). What that leaves in memory is
-then frozen out of the collections joblib runs between jobs (:func:`settle_heap`).
+then frozen out of the collections joblib runs between jobs (:func:`settle_heap`). Each warmed
+worker also watches the sweep's process and ends itself once that is gone (:func:`watch_sweep`):
+loky's workers outlive a sweep killed with SIGKILL, and one in the middle of a job would play on.
 
 **The analysis.** The parent imports the sweep's analysis (statistics, plots) while the jobs run
 (:func:`prepare_analysis`), not after the last one.
@@ -28,7 +30,9 @@ from __future__ import annotations
 import copy
 import os
 import pickle
+import signal
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -36,7 +40,7 @@ from hydra.core.config_loader import ConfigLoader
 from omegaconf import DictConfig, OmegaConf
 
 __all__ = ["CachingConfigLoader", "install_caching_loader", "pack_context", "prepare_analysis",
-           "settle_heap", "unpack_context", "warm_joblib"]
+           "settle_heap", "unpack_context", "warm_joblib", "watch_sweep"]
 
 # Plain overrides that change what Hydra fills in after composing: the full path is taken.
 _HYDRA_BOOKKEEPING = ("hydra.job.", "hydra.runtime.", "hydra.overrides.")
@@ -149,9 +153,10 @@ def install_caching_loader() -> CachingConfigLoader | None:
 
 
 # ------------------------------------------------------------------- warm workers
-def _warm(context: bytes) -> int:
+def _warm(context: bytes, sweep_pid: int) -> int:
     """In a worker: what its first job would do before it opens a run. Never fails the sweep.
 
+    First the worker starts watching ``sweep_pid``, the sweep's process (:func:`watch_sweep`).
     ``context`` is the sweep's (Hydra's state, the config loader, the master config, the first
     job's overrides and the job configs composed so far, as kept), pickled: it is unpacked once
     the worker has found its plugins. Finding them executes every plugin module afresh,
@@ -159,6 +164,7 @@ def _warm(context: bytes) -> int:
     it) would name the classes that were replaced, which the composed-config cache then cannot
     pickle.
     """
+    watch_sweep(sweep_pid)
     try:
         from hydra.core.plugins import Plugins
         from hydra.core.singleton import Singleton
@@ -191,6 +197,55 @@ def _warm(context: bytes) -> int:
         pass
     settle_heap()
     return os.getpid()
+
+
+# A worker's look at its parent (seconds apart), and the time a job has to end KILLED once it is gone.
+_WATCH_S = 1.0
+_GRACE_S = 10.0
+_ORPHANED_EXIT = 1
+_WATCHED: list[int] = []  # the process this one watches, once started
+
+
+def watch_sweep(sweep_pid: int) -> None:
+    """End this worker once ``sweep_pid`` (the sweep's process, its parent) is gone: a thread,
+    started once per process; never in the sweep's own process (joblib runs a single worker's
+    jobs there), nor where an orphan is not re-parented (not POSIX).
+
+    Loky's worker only exits by itself on its idle timeout, and then only if it can take a lock
+    the dead parent may hold (its other check of the parent needs psutil): a sweep killed with
+    SIGKILL left its workers alive, one in the middle of a job playing on (an LLM DJ spending
+    tokens) with nobody to record it. Polling :func:`os.getppid` once a second is the signal: no
+    pipe of the worker closes with the sweep (loky closes its end of the start-up pipe once the
+    worker is running, and every worker holds both ends of the queues' pipes), and the kernel's
+    parent-death signal follows the parent thread that started the worker, not the process.
+    """
+    if sweep_pid == os.getpid() or _WATCHED or not hasattr(signal, "pthread_kill"):
+        return
+    _WATCHED.append(sweep_pid)
+    threading.Thread(target=_end_when_orphaned, args=(sweep_pid,), name="rlmdj-sweep-watchdog",
+                     daemon=True).start()
+
+
+def _end_when_orphaned(sweep_pid: int) -> None:
+    """Once the worker's parent is no longer ``sweep_pid``: SIGTERM to the worker's main thread,
+    then, after a grace period, exit at once whatever it is doing.
+
+    SIGTERM is how a worker is told to stop: during a job it ends the job's run KILLED in the
+    record the job keeps in its output folder (``record-pending-*``, for ``rlmdj-upload``: the
+    sweep's writer is gone with the sweep), once the audio being written is on disk; a worker that
+    has run no job has nothing to record and ends at once. Sent to the main thread, it also breaks
+    a wait on a pipe or a socket there. A job's end can still wait on the dead sweep, and loky
+    goes back to waiting for the next job: the grace period bounds both, then :func:`os._exit`.
+    """
+    while os.getppid() == sweep_pid:
+        time.sleep(_WATCH_S)
+    try:
+        main = threading.main_thread().ident
+        if main is not None:
+            signal.pthread_kill(main, signal.SIGTERM)
+        time.sleep(_GRACE_S)
+    finally:  # also where the main thread has already gone
+        os._exit(_ORPHANED_EXIT)
 
 
 def pack_context(state: Any, loader: ConfigLoader, config: DictConfig, first_job: list[str]) -> bytes:
@@ -295,7 +350,7 @@ def warm_joblib(config: DictConfig, first_job: list[str] | None) -> threading.Th
             if workers < 2:
                 return  # joblib runs a single worker's jobs in this process
             context = pack_context(state, loader, config, first_job)
-            Parallel(**settings)(delayed(_warm)(context) for _ in range(workers))
+            Parallel(**settings)(delayed(_warm)(context, os.getpid()) for _ in range(workers))
         except Exception:  # noqa: BLE001, S110 - the launcher starts its workers itself then
             pass
 

@@ -34,7 +34,7 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 signal.signal(signal.SIGTERM, interrupt)
-worker._GRACE_S = 1.0
+worker._ORPHAN_GRACE_S = 1.0
 worker.watch_sweep(os.getppid())
 Path(sys.argv[1], "pid").write_text(str(os.getpid()))
 try:
@@ -93,7 +93,7 @@ def test_an_orphaned_worker_is_interrupted_then_ends(tmp_path, process_group) ->
     _wait_for(lambda: pid_file.is_file() and pid_file.read_text(), 60, sweep, "worker")
     pid = int(pid_file.read_text())
     started = _stat(pid)[19]
-    time.sleep(2.5 * worker._WATCH_S)  # the watchdog looks twice while the sweep lives
+    time.sleep(2.5 * worker._ORPHAN_WATCH_S)  # the watchdog looks twice while the sweep lives
     assert _running(pid, started) and not (tmp_path / "interrupted").exists()
 
     sweep.send_signal(signal.SIGKILL)

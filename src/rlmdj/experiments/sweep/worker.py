@@ -200,8 +200,8 @@ def _warm(context: bytes, sweep_pid: int) -> int:
 
 
 # A worker's look at its parent (seconds apart), and the time a job has to end KILLED once it is gone.
-_WATCH_S = 1.0
-_GRACE_S = 10.0
+_ORPHAN_WATCH_S = 1.0
+_ORPHAN_GRACE_S = 10.0
 _ORPHANED_EXIT = 1
 _WATCHED: list[int] = []  # the process this one watches, once started
 
@@ -238,12 +238,12 @@ def _end_when_orphaned(sweep_pid: int) -> None:
     goes back to waiting for the next job: the grace period bounds both, then :func:`os._exit`.
     """
     while os.getppid() == sweep_pid:
-        time.sleep(_WATCH_S)
+        time.sleep(_ORPHAN_WATCH_S)
     try:
         main = threading.main_thread().ident
         if main is not None:
             signal.pthread_kill(main, signal.SIGTERM)
-        time.sleep(_GRACE_S)
+        time.sleep(_ORPHAN_GRACE_S)
     finally:  # also where the main thread has already gone
         os._exit(_ORPHANED_EXIT)
 

@@ -139,3 +139,32 @@ def test_a_killed_sweeps_workers_end(store, pack_cache_dir, process_group) -> No
     sweep.send_signal(signal.SIGKILL)
     sweep.wait(timeout=30)
     assert _gone_within(workers, 30) is not None, f"workers still running: {sorted(workers)}"
+
+
+def test_only_a_child_of_the_sweeps_process_is_watched(monkeypatch) -> None:
+    """A Ray or SLURM worker was not started by the sweep's process: its parent is not that pid."""
+    monkeypatch.setattr(worker, "_WATCHED", [])
+    with subprocess.Popen(["sleep", "30"]) as other:  # a live process that is not this one's parent
+        try:
+            worker.watch_sweep(other.pid)
+        finally:
+            other.kill()
+    assert worker._WATCHED == []
+
+
+def test_every_job_of_a_launcher_worker_watches_the_sweeps_process(monkeypatch) -> None:
+    """Also a worker loky starts after the warm start (to replace one that died) is watched: the
+    pickled callback carries the sweep's pid to each job."""
+    import pickle
+
+    from rlmdj.experiments.sweep.callback import SweepCallback
+
+    watched: list[int] = []
+    monkeypatch.setattr(worker, "watch_sweep", watched.append)
+    callback = SweepCallback()
+    callback._sweep_pid = os.getpid()  # as on_multirun_start sets it in the sweep's process
+    in_worker = pickle.loads(pickle.dumps(callback))
+    in_worker.on_job_start(config=None)
+    assert watched == [os.getpid()]
+    SweepCallback().on_job_start(config=None)  # a single run: no sweep to watch
+    assert watched == [os.getpid()]

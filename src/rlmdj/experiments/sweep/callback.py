@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import hashlib
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -115,6 +116,7 @@ class SweepCallback(Callback):
         self._state: dict[str, Any] | None = None
         self._previous_sigterm: Any = None
         self._prepared: Any = None  # the thread importing the analysis
+        self._sweep_pid: int | None = None  # the sweep's process, which a launcher worker watches
 
     def __getstate__(self) -> dict[str, Any]:
         """Launchers pickle the callbacks to every job. The parent run's state (an MLflow client:
@@ -124,6 +126,7 @@ class SweepCallback(Callback):
 
     # ------------------------------------------------------------- multirun
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self._sweep_pid = os.getpid()
         overrides = _sweep_params(config)
         from rlmdj.experiments.sweep.budget import check_sweep_budget
         from rlmdj.experiments.sweep.checks import preflight_sweep
@@ -287,6 +290,10 @@ class SweepCallback(Callback):
         # KILLED too, also between runs of an experiment that opens several.
         with contextlib.suppress(ValueError):  # not the main thread
             signal.signal(signal.SIGTERM, _sigterm_to_interrupt)
+        if self._sweep_pid is not None:  # a worker that outlives a killed sweep ends (joblib's)
+            from rlmdj.experiments.sweep.worker import watch_sweep
+
+            watch_sweep(self._sweep_pid)
 
     def on_job_end(self, config: DictConfig, job_return: Any = None, **kwargs: Any) -> None:
         from rlmdj.experiments.sweep.worker import settle_heap

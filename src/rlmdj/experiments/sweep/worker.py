@@ -208,8 +208,10 @@ _WATCHED: list[int] = []  # the process this one watches, once started
 
 def watch_sweep(sweep_pid: int) -> None:
     """End this worker once ``sweep_pid`` (the sweep's process, its parent) is gone: a thread,
-    started once per process; never in the sweep's own process (joblib runs a single worker's
-    jobs there), nor where an orphan is not re-parented (not POSIX).
+    started once per process, by the warm start and again at each job (a worker loky starts later
+    has had no warm start); never in the sweep's own process (joblib runs a single worker's jobs
+    there), in a process the sweep's did not start itself (a Ray or SLURM worker), nor where an
+    orphan is not re-parented (not POSIX).
 
     Loky's worker only exits by itself on its idle timeout, and then only if it can take a lock
     the dead parent may hold (its other check of the parent needs psutil): a sweep killed with
@@ -219,8 +221,9 @@ def watch_sweep(sweep_pid: int) -> None:
     worker is running, and every worker holds both ends of the queues' pipes), and the kernel's
     parent-death signal follows the parent thread that started the worker, not the process.
     """
-    if sweep_pid == os.getpid() or _WATCHED or not hasattr(signal, "pthread_kill"):
-        return
+    if (sweep_pid == os.getpid() or os.getppid() != sweep_pid or _WATCHED
+            or not hasattr(signal, "pthread_kill")):
+        return  # only a child of the sweep's process (not a Ray or SLURM worker), once
     _WATCHED.append(sweep_pid)
     threading.Thread(target=_end_when_orphaned, args=(sweep_pid,), name="rlmdj-sweep-watchdog",
                      daemon=True).start()

@@ -221,9 +221,8 @@ def watch_sweep(sweep_pid: int) -> None:
     worker is running, and every worker holds both ends of the queues' pipes), and the kernel's
     parent-death signal follows the parent thread that started the worker, not the process.
     """
-    if (sweep_pid == os.getpid() or os.getppid() != sweep_pid or _WATCHED
-            or not hasattr(signal, "pthread_kill")):
-        return  # only a child of the sweep's process (not a Ray or SLURM worker), once
+    if os.getppid() != sweep_pid or _WATCHED or not hasattr(signal, "pthread_kill"):
+        return  # only a child of the sweep's process (not the sweep's own, nor a Ray or SLURM worker), once
     _WATCHED.append(sweep_pid)
     threading.Thread(target=_end_when_orphaned, args=(sweep_pid,), name="rlmdj-sweep-watchdog",
                      daemon=True).start()

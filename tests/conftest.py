@@ -18,6 +18,9 @@ from processes import start_group, stop_group
 os.environ.setdefault("MPLBACKEND", "Agg")
 # LiteLLM otherwise tries to fetch its price table from the network at import.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+# Each command's writer exits with it, so no test's runs are recorded by a writer another test
+# left; tests/tracking/writer/test_lingering.py turns lingering on where it is the subject.
+os.environ["RLMDJ_WRITER_LINGER_S"] = "0"
 
 
 @pytest.fixture(scope="session")

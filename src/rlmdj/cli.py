@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from rlmdj.config import register_configs, register_resolvers
 from rlmdj.config.palettes import register_palette_files
+from rlmdj.errors import ParameterError
 from rlmdj.masked_console import masked_console
 from rlmdj.resources import bundled_dir
 from rlmdj.secrets import remember_override_secrets
@@ -125,7 +126,10 @@ def main() -> None:
     # The process that records runs imports MLflow on another core while Hydra composes.
     from rlmdj.tracking.writer.process import prewarm
 
-    prewarm(sys.argv[1:])
+    try:
+        prewarm(sys.argv[1:])
+    except ParameterError as exc:  # RLMDJ_WRITER_LINGER_S
+        _report(exc)
     try:
         # Hydra echoes overrides, jobs their conditions, sweeps their verdicts: no secret shows.
         remember_override_secrets(sys.argv[1:])

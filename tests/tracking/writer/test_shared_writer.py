@@ -139,9 +139,9 @@ def test_a_joblib_sweep_records_in_its_own_process_and_starts_no_writer_process(
     processes: list[str] = []
 
     class CountedWriter(Writer):
-        def __init__(self) -> None:
+        def __init__(self, **kwargs: object) -> None:
             processes.append("started")
-            super().__init__()
+            super().__init__(**kwargs)
 
     monkeypatch.setattr(process, "Writer", CountedWriter)
     monkeypatch.setattr(process, "_SHARED", [])

@@ -8,6 +8,7 @@
   process, the same service in its threads.
 - :mod:`~rlmdj.tracking.writer.service`: what a writer does, in its process or in those threads.
 - :mod:`~rlmdj.tracking.writer.shared`: one writer for a joblib sweep's workers, over a Unix socket.
+- :mod:`~rlmdj.tracking.writer.lingering`: a writer that stays after its command, for the next.
 - :mod:`~rlmdj.tracking.writer.recorder`: the writer's side, applying a journal to a store.
 - :mod:`~rlmdj.tracking.writer.upload`: ``rlmdj-upload``, a record a failed store left behind.
 """

@@ -7,7 +7,9 @@ is played; a prewarmed writer no run asked for is stopped after :data:`IDLE_S` s
 go through a sender thread, so a full pipe never holds up the run; a reader thread hands each
 answer to the run it names. A joblib sweep's worker talks to the launching process's writer over
 a Unix socket instead (:class:`SocketWriter`, :func:`connect_shared`; the launching side is
-:mod:`rlmdj.tracking.writer.shared`).
+:mod:`rlmdj.tracking.writer.shared`). A writer an earlier command left lingering is connected to
+the same way (:func:`connect_lingering`; :mod:`rlmdj.tracking.writer.lingering`), and a writer
+this process starts lingers after it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["CONNECT_WAIT_S", "IDLE_S", "SOCKET_ENV", "SocketWriter", "ThreadWriter", "Writer", "connect_shared",
-           "prewarm", "shared_writer", "stop_idle", "wants_writer"]
+from rlmdj.tracking.writer.lingering import address, connect, linger_s
+
+__all__ = ["CONNECT_WAIT_S", "IDLE_S", "SOCKET_ENV", "SocketWriter", "ThreadWriter", "Writer", "connect_lingering",
+           "connect_shared", "prewarm", "shared_writer", "stop_idle", "wants_writer"]
 
 IDLE_S = 60.0
 # A sweep's shared writer (rlmdj.tracking.writer.shared): "<pid of the sharing process>:<socket path>".
@@ -40,11 +44,14 @@ Handler = Callable[[dict[str, Any]], None]
 class Writer:
     """A ``python -m rlmdj.tracking.writer`` process and the threads that talk to it."""
 
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rlmdj.tracking.writer"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
-        )
+    def __init__(self, linger: str | None = None) -> None:
+        """``linger``: the socket it stays on after this process's runs, for the next commands
+        (:mod:`~rlmdj.tracking.writer.lingering`); in a session of its own, as it outlives this one."""
+        command = [sys.executable, "-m", "rlmdj.tracking.writer"]
+        if linger is not None:
+            command += ["--linger", linger, str(linger_s())]
+        self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     encoding="utf-8", start_new_session=linger is not None)
         self._talk(self.proc.stdin, self.proc.stdout)  # type: ignore[arg-type]
 
     def _talk(self, sender: IO[str], receiver: IO[str]) -> None:
@@ -52,8 +59,10 @@ class Writer:
         self._handlers: dict[str, Handler] = {}
         self._lock = threading.Lock()
         self._outbox: queue.Queue[str | None] = queue.Queue()
+        self._drained = threading.Event()  # every run attached so far has heard "done"
         self.used = False
         self.closed = False
+        self.lingering = False  # the writer stays after this process: wait for its runs, not its exit
         threading.Thread(target=self._send_loop, args=(sender,), daemon=True,
                          name="rlmdj-writer-send").start()
         threading.Thread(target=self._read_loop, args=(receiver,), daemon=True,
@@ -69,6 +78,7 @@ class Writer:
             if not self.alive:
                 return False
             self._handlers[key] = handler
+            self._drained.clear()
             self.used = True
             return True
 
@@ -93,7 +103,10 @@ class Writer:
             return
         self._outbox.put(None)
         with contextlib.suppress(subprocess.TimeoutExpired, KeyboardInterrupt):
-            self.proc.wait(timeout=wait_s)
+            if self.lingering:
+                self._drained.wait(wait_s)
+            else:
+                self.proc.wait(timeout=wait_s)
 
     def _closing(self, *, only_if_idle: bool = False) -> bool:
         """Mark this writer closed; False when it already was (or was used, ``only_if_idle``)."""
@@ -124,13 +137,19 @@ class Writer:
         for line in stdout:
             with contextlib.suppress(ValueError):
                 answer = json.loads(line)
+                if "lingering" in answer or "hello" in answer:
+                    self.lingering = self.lingering or "lingering" in answer
+                    continue
                 with self._lock:
                     key = str(answer.get("run"))
                     handler = self._handlers.pop(key) if "done" in answer else self._handlers.get(key)
-                    if "done" in answer and not self._handlers:
+                    drained = "done" in answer and not self._handlers
+                    if drained:
                         self._all_done()
                 if handler is not None:
                     handler(answer)
+                if drained:
+                    self._drained.set()
         code = self._exit_code()
         with self._lock:
             self.closed = True
@@ -138,6 +157,7 @@ class Writer:
             self._handlers.clear()
         for handler in orphans:  # runs that never heard "done" from it
             handler({"exited": code})
+        self._drained.set()
 
     def _all_done(self) -> None:
         """Every run attached so far is recorded (called with the lock held)."""
@@ -179,7 +199,7 @@ class SocketWriter(Writer):
             self._outbox.put(None)
 
     def _exit_code(self) -> int | None:
-        return None
+        return None  # a writer it was connected to stopped answering: no exit code to tell
 
 
 class ThreadWriter(Writer):
@@ -268,6 +288,21 @@ def connect_shared(wait_s: float = CONNECT_WAIT_S) -> SocketWriter | None:
             time.sleep(0.1)
 
 
+def connect_lingering() -> SocketWriter | None:
+    """A connection to the writer an earlier command left (same folder, environment and code),
+    or None: this command then starts one that lingers after it (if ``RLMDJ_WRITER_LINGER_S`` is
+    not 0)."""
+    name = address()
+    sock = None if name is None else connect(name)
+    return None if sock is None else SocketWriter(sock)
+
+
+def _own_writer() -> Writer:
+    if _RECORD_HERE:
+        return ThreadWriter()
+    return Writer(linger=address())
+
+
 _SHARED: list[Writer] = []
 _SHARED_LOCK = threading.Lock()
 _RECORD_HERE: list[bool] = []  # set by prewarm: this process's writer runs in its own threads
@@ -282,7 +317,8 @@ def shared_writer() -> Writer:
         if not _SHARED or not _SHARED[-1].alive:
             # One that ended has nothing left to close at exit: replaced, so a worker's connection
             # per job does not pile up.
-            _SHARED[-1:] = [connect_shared() or (ThreadWriter() if _RECORD_HERE else Writer())]
+            _SHARED[-1:] = [connect_shared() or (None if _RECORD_HERE else connect_lingering())
+                            or _own_writer()]
         return _SHARED[-1]
 
 
@@ -338,9 +374,12 @@ def wants_writer(argv: Sequence[str]) -> bool:
 
 
 def prewarm(argv: Sequence[str]) -> None:
-    """Start the writer now when ``argv`` may record a run; stopped after :data:`IDLE_S` unused."""
+    """Start the writer now when ``argv`` may record a run (or connect to one an earlier command
+    left); stopped after :data:`IDLE_S` unused. A bad ``RLMDJ_WRITER_LINGER_S`` raises
+    :class:`~rlmdj.errors.ParameterError`."""
     if not wants_writer(argv):
         return
+    address()  # what this command's environment is, before it changes it
     if _launches_joblib(argv):
         _RECORD_HERE[:] = [True]
         return  # started when the sweep shares it, its MLflow import beside the parent run's

@@ -9,8 +9,10 @@ prompt registry, trace) are tagged ``rlmdj.<part>_error`` as they were and the r
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlparse
 
 from rlmdj.tracking.writer.journal import Journal
 
@@ -21,6 +23,36 @@ _VIEWS = {"inputs": "inputs", "prompt": "prompt_registry", "trace": "trace"}
 # records one run per job, and opening the store again (lock, experiment, stale-run scan) cost
 # it about 50 ms a run.
 _OPENED: dict[tuple[str, str, str], tuple[Any, str]] = {}
+# What each local store opened here was on disk then: a lingering writer serves no command once
+# one changed (stores_unchanged).
+_IDENTITIES: dict[str, object] = {}
+
+
+def _identity(path: str) -> object:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "missing"
+    return (stat.st_dev, stat.st_ino)
+
+
+def _local_path(uri: str) -> str | None:
+    """The file or folder of a local store's URI; None for a server."""
+    if uri.startswith("sqlite:///"):
+        return uri[len("sqlite:///"):].split("?", 1)[0]
+    if uri.startswith("file:"):
+        return urlparse(uri).path
+    return None if "://" in uri else uri
+
+
+def stores_unchanged() -> bool:
+    """Whether every local store opened here is the file it was (not deleted or replaced; MLflow
+    keeps the old one open and would write into it), and the working folder still there."""
+    try:
+        os.getcwd()
+    except OSError:
+        return False  # the working folder was deleted
+    return all(_identity(path) == was for path, was in list(_IDENTITIES.items()))
 
 
 class Recorder:
@@ -67,6 +99,8 @@ class Recorder:
         for attempt in range(2):
             if key not in _OPENED:
                 _OPENED[key] = open_store(root.tracking, fluent=False)
+                if (path := _local_path(self.uri)) is not None:
+                    _IDENTITIES[path] = _identity(path)
             client, experiment_id = _OPENED[key]
             try:
                 self.run = TrackedRun(client, experiment_id, run_name=op["run_name"], tags=op["tags"],

@@ -24,8 +24,11 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable
 from typing import IO, Any, TextIO
+
+from rlmdj.tracking.writer.lingering import greet, peer_is_owner
 
 __all__ = ["Listener", "run", "serve"]
 
@@ -141,15 +144,22 @@ def _listen(path: str) -> None:
 
 
 class Listener:
-    """Serve each connection to ``path`` (a sweep's workers: :mod:`rlmdj.tracking.writer.shared`)
-    with ``serve``, in a thread."""
+    """Serve each connection to ``where`` (a socket path: a sweep's workers, see
+    :mod:`rlmdj.tracking.writer.shared`; or a bound socket: the next commands', see
+    :mod:`rlmdj.tracking.writer.lingering`) with ``serve``, in a thread."""
 
-    def __init__(self, path: str, serve: Callable[[IO[str], IO[str]], Any]) -> None:
-        self.path, self._serve = path, serve
+    def __init__(self, where: str | socket.socket, serve: Callable[[IO[str], IO[str]], Any]) -> None:
+        self._serve = serve
         self._threads: list[threading.Thread] = []
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(path)
-        self._server.listen(64)
+        self._changed = threading.Condition()
+        self._open, self._quiet_since = 0, time.monotonic()
+        self.admit: Callable[[], bool] = lambda: True  # False: accept no more (the writer leaves)
+        if isinstance(where, socket.socket):
+            self.path, self._server = None, where
+        else:
+            self.path, self._server = where, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self._server.bind(where)
+            self._server.listen(64)
         self._accepting = threading.Thread(target=self._accept, daemon=True, name="rlmdj-writer-accept")
         self._accepting.start()
 
@@ -159,6 +169,16 @@ class Listener:
                 conn, _ = self._server.accept()
             except OSError:
                 return  # closed: no more workers
+            if not peer_is_owner(conn):
+                conn.close()
+                continue
+            if not self.admit():
+                conn.close()  # its command starts a writer of its own
+                self._stop_accepting()
+                return
+            with self._changed:
+                self._open += 1
+                self._threads = [t for t in self._threads if t.is_alive()]
             thread = threading.Thread(target=self._connection, args=(conn,), daemon=True,
                                       name="rlmdj-writer-conn")  # joined by close()
             self._threads.append(thread)
@@ -167,19 +187,44 @@ class Listener:
     def _connection(self, conn: socket.socket) -> None:
         messages, replies = conn.makefile("r", encoding="utf-8"), conn.makefile("w", encoding="utf-8")
         try:
+            greet(replies)
             self._serve(messages, replies)
+        except OSError:
+            pass  # the other side is gone before it was greeted: nothing of its was sent
         finally:
             for stream in (messages, replies, conn):
                 with contextlib.suppress(OSError):  # a killed worker: no one left to answer
                     stream.close()
+            with self._changed:
+                self._open -= 1
+                self._quiet_since = time.monotonic()
+                self._changed.notify_all()
+
+    def wait_quiet(self, seconds: float) -> None:
+        """Return once no connection has been open for ``seconds`` (or accepting stopped)."""
+        with self._changed:
+            while True:
+                if self._open == 0:
+                    left = self._quiet_since + seconds - time.monotonic()
+                    if left <= 0 or not self._accepting.is_alive():
+                        return
+                    self._changed.wait(left)
+                else:
+                    self._changed.wait()
+
+    def _stop_accepting(self) -> None:
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)
+        self._server.close()
+        with self._changed:
+            self._changed.notify_all()
 
     def close(self) -> None:
         """Accept no more; wait for the connections open now to end (their workers' runs are
         then recorded or ended KILLED); remove the socket."""
-        with contextlib.suppress(OSError):
-            self._server.shutdown(socket.SHUT_RDWR)
-        self._server.close()
+        self._stop_accepting()
         self._accepting.join(timeout=5)
         for thread in list(self._threads):
             thread.join()
-        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+        if self.path is not None:
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)

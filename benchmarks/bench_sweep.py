@@ -16,6 +16,8 @@ start and end, and each child's. It prints
 
 The summary line gives the figures; the last, whether the machine was idle meanwhile (other
 processes' CPU, the hypervisor's steal: :mod:`machine`). A first, tiny sweep warms the sample pack and the store.
+Every command starts its own writer (``RLMDJ_WRITER_LINGER_S=0``): none is left by the command
+measured before it, and each one's CPU is the command's.
 
     python benchmarks/bench_sweep.py [--jobs 32] [--workers 2] [--basic] [--singles 4]
                                      [--rss-jobs 256] [--rss-bars 8] [extra overrides...]
@@ -146,6 +148,7 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
     joblib = ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.workers}"]
+    os.environ["RLMDJ_WRITER_LINGER_S"] = "0"
     print(f"{os.cpu_count()} CPUs, {load()}")
     summary: list[str] = []
     with tempfile.TemporaryDirectory() as tmp, MachineWindow() as machine:

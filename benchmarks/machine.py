@@ -52,6 +52,7 @@ class MachineWindow:
     others_s: float = float("nan")  # CPU seconds of processes outside this benchmark
     steal_share: float = float("nan")  # of all the cores' time
     wall_s: float = float("nan")
+    own_extra_s: float = 0.0  # the benchmark's CPU in processes it did not wait for (set before exit)
 
     def __enter__(self) -> MachineWindow:
         self._start, self._own = _cpu_times(), _own_cpu()
@@ -62,7 +63,7 @@ class MachineWindow:
         if self._start is None or end is None:
             return
         busy, steal, total = (b - a for a, b in zip(self._start, end, strict=True))
-        self.others_s = max(busy - (own - self._own), 0.0)
+        self.others_s = max(busy - (own - self._own) - self.own_extra_s, 0.0)
         self.steal_share = steal / total if total > 0 else 0.0
         self.wall_s = total / (os.cpu_count() or 1)
 

@@ -173,6 +173,14 @@ def test_the_writer_leaves_once_no_command_used_it_for_its_seconds(tmp_path, pac
 
 
 @pytest.mark.slow
+def test_sigterm_makes_a_lingering_writer_leave_at_once(tmp_path, pack_cache_dir, linger):
+    _ok(run_rlmdj(tmp_path, *ARGS))
+    (writer,) = _writers(linger)
+    os.kill(writer, signal.SIGTERM)
+    assert _gone_within([writer], 10)  # not the 30 s it would stay
+
+
+@pytest.mark.slow
 def test_a_deleted_store_makes_the_next_command_start_a_writer_of_its_own(tmp_path, pack_cache_dir,
                                                                           linger):
     store = tmp_path / "mlruns.db"

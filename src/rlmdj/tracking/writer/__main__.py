@@ -8,7 +8,8 @@ process exited, even killed) the writer finishes what it was told, then exits.
 (:mod:`rlmdj.tracking.writer.lingering`), and once stdin closed and its runs are stored it stays
 until no command has been connected for ``SECONDS``. It says so first (``{"lingering": NAME}``),
 so the command that started it waits for its runs, not for its exit. It leaves once a store it
-opened was deleted or replaced: MLflow keeps the old file open.
+opened was deleted or replaced (MLflow keeps the old file open), or on SIGTERM after that command
+exited.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from typing import IO
 
 from rlmdj.tracking.writer.lingering import claim
@@ -35,6 +37,9 @@ def main(argv: list[str]) -> None:
     if staying is not None:
         listener, seconds = staying
         _leave_the_command(replies)
+        # SIGTERM (`pkill -f rlmdj.tracking.writer`) now makes it leave once the commands
+        # connected to it are recorded; it stays ignored while the command that started it runs.
+        signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=listener.stop_accepting).start())
         listener.wait_quiet(seconds)
         listener.close()
     _exit_now(replies)

@@ -152,7 +152,7 @@ class Listener:
         self._serve = serve
         self._threads: list[threading.Thread] = []
         self._changed = threading.Condition()
-        self._open, self._quiet_since = 0, time.monotonic()
+        self._open, self._quiet_since, self._stopped = 0, time.monotonic(), False
         self.admit: Callable[[], bool] = lambda: True  # False: accept no more (the writer leaves)
         if isinstance(where, socket.socket):
             self.path, self._server = None, where
@@ -174,7 +174,7 @@ class Listener:
                 continue
             if not self.admit():
                 conn.close()  # its command starts a writer of its own
-                self._stop_accepting()
+                self.stop_accepting()
                 return
             with self._changed:
                 self._open += 1
@@ -187,10 +187,11 @@ class Listener:
     def _connection(self, conn: socket.socket) -> None:
         messages, replies = conn.makefile("r", encoding="utf-8"), conn.makefile("w", encoding="utf-8")
         try:
-            greet(replies)
+            try:
+                greet(replies)
+            except OSError:
+                return  # gone before it was greeted: it sent nothing
             self._serve(messages, replies)
-        except OSError:
-            pass  # the other side is gone before it was greeted: nothing of its was sent
         finally:
             for stream in (messages, replies, conn):
                 with contextlib.suppress(OSError):  # a killed worker: no one left to answer
@@ -206,23 +207,25 @@ class Listener:
             while True:
                 if self._open == 0:
                     left = self._quiet_since + seconds - time.monotonic()
-                    if left <= 0 or not self._accepting.is_alive():
+                    if left <= 0 or self._stopped:
                         return
                     self._changed.wait(left)
                 else:
                     self._changed.wait()
 
-    def _stop_accepting(self) -> None:
+    def stop_accepting(self) -> None:
+        """Accept no more connections (those open now are still served)."""
         with contextlib.suppress(OSError):
             self._server.shutdown(socket.SHUT_RDWR)
         self._server.close()
         with self._changed:
+            self._stopped = True
             self._changed.notify_all()
 
     def close(self) -> None:
         """Accept no more; wait for the connections open now to end (their workers' runs are
         then recorded or ended KILLED); remove the socket."""
-        self._stop_accepting()
+        self.stop_accepting()
         self._accepting.join(timeout=5)
         for thread in list(self._threads):
             thread.join()

@@ -20,7 +20,8 @@ from run_manifest import manifest
 from sigterm_run import killed_run_with_audio, sigterm_at
 
 from rlmdj.errors import ParameterError
-from rlmdj.tracking.writer import lingering, recorder
+from rlmdj.tracking.writer import lingering, recorder, service
+from rlmdj.tracking.writer.process import SocketWriter
 from rlmdj.tracking.writer.service import Listener
 
 ARGS = ["bars=8", "progress=false"]
@@ -145,6 +146,32 @@ def test_a_process_of_another_user_is_not_served(tmp_path):
     finally:
         listener.close()
     assert served == ["x"]
+
+
+def _within(seconds: float, condition) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_a_socket_a_command_shares_through_a_lingering_writer_goes_with_that_command(tmp_path):
+    """A joblib sweep chosen in a config file shares the writer its command connected to: the
+    workers' socket must close when that command hangs up, not when the writer leaves."""
+    name = f"rlmdj-writer-test-{uuid.uuid4().hex}"
+    listener = Listener(lingering.claim(name), service.serve)
+    try:
+        writer = SocketWriter(lingering.connect(name))
+        path = tmp_path / "share" / "writer.sock"
+        path.parent.mkdir()
+        writer.listen(str(path))
+        assert _within(10, path.exists)
+        writer.close()
+        assert _within(10, lambda: not path.parent.exists())
+    finally:
+        listener.close()
 
 
 # ------------------------------------------------------------------ through the console script

@@ -67,7 +67,6 @@ def _prewarm() -> None:
 
 _READY = threading.Event()  # MLflow imported and quietened: journals may be applied
 _APPLYING = threading.Lock()  # one operation at a time, whichever connection it came from
-_LISTENERS: list[Any] = []
 
 
 def run(messages: TextIO, replies: TextIO) -> None:
@@ -86,8 +85,6 @@ def run(messages: TextIO, replies: TextIO) -> None:
     finally:  # an import cut short (the command exiting) still lets every run end and the socket go
         _READY.set()
         reading.join()
-        while _LISTENERS:  # the sweep is over: its workers' runs, if any still open
-            _LISTENERS.pop().close()
 
 
 def serve(messages: TextIO, replies: TextIO) -> None:
@@ -116,31 +113,37 @@ def serve(messages: TextIO, replies: TextIO) -> None:
         for op in ops:
             apply(key, recorder, op)
 
-    for line in messages:
-        msg = json.loads(line)
-        if "listen" in msg:
-            _listen(str(msg["listen"]))
-            continue
-        key = str(msg["run"])
-        if key not in recorders:
-            recorders[key] = (Recorder(Journal(msg["journal"])), 0)
-        advance(key, int(msg["upto"]))
-        if recorders[key][0].finished:
-            del recorders[key]
-    for key in list(recorders):  # the run's process is gone: what it wrote is still sent
-        advance(key, None)
-        recorder = recorders.pop(key)[0]
-        if not recorder.finished:
-            apply(key, recorder, {"op": "end", "status": "KILLED"})
-        if recorder.error is None:  # the store holds it all; the run's process is not there to clear it
-            recorder.journal.remove()
-
-
-def _listen(path: str) -> None:
+    listeners: list[Listener] = []  # the sockets these messages asked for: closed when they end
     try:
-        _LISTENERS.append(Listener(path, serve))
+        for line in messages:
+            msg = json.loads(line)
+            if "listen" in msg:
+                listeners += _listen(str(msg["listen"]))
+                continue
+            key = str(msg["run"])
+            if key not in recorders:
+                recorders[key] = (Recorder(Journal(msg["journal"])), 0)
+            advance(key, int(msg["upto"]))
+            if recorders[key][0].finished:
+                del recorders[key]
+        for key in list(recorders):  # the run's process is gone: what it wrote is still sent
+            advance(key, None)
+            recorder = recorders.pop(key)[0]
+            if not recorder.finished:
+                apply(key, recorder, {"op": "end", "status": "KILLED"})
+            if recorder.error is None:  # the store holds it all; the run's process is not there to clear it
+                recorder.journal.remove()
+    finally:
+        for listener in listeners:  # the sweep is over: its workers' runs, if any still open
+            listener.close()
+
+
+def _listen(path: str) -> list[Listener]:
+    try:
+        return [Listener(path, serve)]
     except OSError:  # the workers find no socket and start writers of their own
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+        return []
 
 
 class Listener:

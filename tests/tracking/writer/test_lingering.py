@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -189,6 +190,24 @@ def test_the_next_command_records_through_the_writer_the_first_left_with_the_sam
     own, through = (manifest(client, run.info.run_id) for run in _runs(tmp_path / "mlruns.db"))
     assert through["status"] == own["status"] == "FINISHED"
     assert through == own
+
+
+@pytest.mark.slow
+def test_each_command_through_a_lingering_writer_closes_the_runs_dead_processes_left_running(
+        tmp_path, pack_cache_dir, linger):
+    """As when each command opened the store with a writer of its own: the stale-run scan."""
+    from rlmdj.tracking.health import HOST_TAG, PID_TAG
+
+    _ok(run_rlmdj(tmp_path, *ARGS))
+    (writer,) = _writers(linger)
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlruns.db")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = client.create_run(client.get_experiment_by_name("rlmdj").experiment_id,
+                              tags={HOST_TAG: socket.gethostname(), PID_TAG: gone}).info.run_id
+    _ok(run_rlmdj(tmp_path, *ARGS))
+    assert _writers(linger) == [writer]
+    assert client.get_run(stale).info.status == "FAILED"
 
 
 @pytest.mark.slow

@@ -66,8 +66,8 @@ def test_a_kept_store_that_fails_is_opened_again_once(tmp_path, opens):
             raise RuntimeError("the store went away")
 
     key = next(iter(recorder_module._OPENED))
-    experiment_id = recorder_module._OPENED[key][1]
-    recorder_module._OPENED[key] = (Refusing(), experiment_id)
+    _, experiment_id, command = recorder_module._OPENED[key]
+    recorder_module._OPENED[key] = (Refusing(), experiment_id, command)
     second = _record(tmp_path, uri, "second")
     assert len(opens) == 2
     assert MlflowClient(uri).get_run(second.run.run_id).info.status == "FINISHED"

@@ -49,11 +49,11 @@ def _stay(argv: list[str], replies: IO[str]) -> tuple[Listener, float] | None:
     """Serve the commands that connect to the lingering socket, when asked to and it is free."""
     if len(argv) != 3 or argv[0] != "--linger" or (server := claim(argv[1])) is None:
         return None
-    from rlmdj.tracking.writer.recorder import stores_unchanged
+    from rlmdj.tracking.writer.recorder import admit_command
 
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal it was started from may close
     listener = Listener(server, serve)
-    listener.admit = stores_unchanged
+    listener.admit = admit_command
     replies.write(json.dumps({"lingering": argv[1]}) + "\n")
     replies.flush()
     return listener, float(argv[2])

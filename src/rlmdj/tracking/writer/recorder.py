@@ -22,7 +22,10 @@ _VIEWS = {"inputs": "inputs", "prompt": "prompt_registry", "trace": "trace"}
 # Stores this process opened, by (uri, experiment, artifact location): a sweep worker's writer
 # records one run per job, and opening the store again (lock, experiment, stale-run scan) cost
 # it about 50 ms a run.
-_OPENED: dict[tuple[str, str, str], tuple[Any, str]] = {}
+_OPENED: dict[tuple[str, str, str], tuple[Any, str, int]] = {}
+# Stores opened for an earlier command are opened again (experiment lookup, stale-run scan) for
+# the next one a lingering writer serves, as by a writer of its own; the database engine is kept.
+_COMMAND = [0]
 # What each local store opened here was on disk then: a lingering writer serves no command once
 # one changed (stores_unchanged).
 _IDENTITIES: dict[str, object] = {}
@@ -43,6 +46,15 @@ def _local_path(uri: str) -> str | None:
     if uri.startswith("file:"):
         return urlparse(uri).path
     return None if "://" in uri else uri
+
+
+def admit_command() -> bool:
+    """Whether a lingering writer may serve another command (:func:`stores_unchanged`); if so,
+    its runs find their stores opened afresh."""
+    if not stores_unchanged():
+        return False
+    _COMMAND[0] += 1
+    return True
 
 
 def stores_unchanged() -> bool:
@@ -97,11 +109,12 @@ class Recorder:
             "uri": self.uri, "experiment": op["experiment"], "artifact_location": op["artifact_location"]}})
         key = (self.uri, str(op["experiment"]), str(op["artifact_location"]))
         for attempt in range(2):
-            if key not in _OPENED:
-                _OPENED[key] = open_store(root.tracking, fluent=False)
+            command = _COMMAND[0]
+            if key not in _OPENED or _OPENED[key][2] != command:
+                _OPENED[key] = (*open_store(root.tracking, fluent=False), command)
                 if (path := _local_path(self.uri)) is not None:
                     _IDENTITIES[path] = _identity(path)
-            client, experiment_id = _OPENED[key]
+            client, experiment_id, _ = _OPENED[key]
             try:
                 self.run = TrackedRun(client, experiment_id, run_name=op["run_name"], tags=op["tags"],
                                       parent_run_id=op["parent_run_id"])

@@ -65,6 +65,10 @@ def linger(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Lingering on (30 s) for the commands this test runs, tagged so their writers are found
     (and killed when it ends)."""
     token = uuid.uuid4().hex
+    # run_rlmdj leaves these out of its commands' environment; so does every command here, or two
+    # would differ in their environments and rightly not share a writer.
+    for name in ("HYDRA_FULL_ERROR", "RLMDJ_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("RLMDJ_WRITER_LINGER_S", "30")
     monkeypatch.setenv("LINGER_TEST", token)
     yield token

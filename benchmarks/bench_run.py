@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from machine import MachineWindow, load
@@ -47,29 +48,31 @@ _IMPORTS = {
 _TOKEN = f"RLMDJ_BENCH_RUN={os.getpid()}"  # in the environment of the writers this benchmark starts
 
 
-def _lingering_cpu() -> float:
-    """CPU seconds so far of the writers this benchmark's commands left lingering (not their
-    children once the command exits, so not in its CPU time)."""
-    total = 0.0
+def _lingering_writers() -> Iterator[Path]:
+    """The /proc entries of the writers this benchmark's commands left lingering."""
     for entry in Path("/proc").iterdir():
-        try:
-            if (not entry.name.isdigit() or b"rlmdj.tracking.writer" not in (entry / "cmdline").read_bytes()
-                    or _TOKEN.encode() not in (entry / "environ").read_bytes().split(b"\0")):
-                continue
+        with contextlib.suppress(OSError):
+            if (entry.name.isdigit() and b"rlmdj.tracking.writer" in (entry / "cmdline").read_bytes()
+                    and _TOKEN.encode() in (entry / "environ").read_bytes().split(b"\0")):
+                yield entry
+
+
+def _lingering_cpu() -> float:
+    """CPU seconds so far of the lingering writers (not the commands' children once they exit,
+    so not in their CPU time)."""
+    total = 0.0
+    for entry in _lingering_writers():
+        with contextlib.suppress(OSError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
     return total
 
 
 def _stop_lingering() -> None:
     """The writers left lingering hold no run once their commands exited: stop them."""
-    for entry in Path("/proc").iterdir():
-        with contextlib.suppress(OSError, ValueError):
-            if (entry.name.isdigit() and b"rlmdj.tracking.writer" in (entry / "cmdline").read_bytes()
-                    and _TOKEN.encode() in (entry / "environ").read_bytes().split(b"\0")):
-                os.kill(int(entry.name), signal.SIGKILL)
+    for entry in _lingering_writers():
+        with contextlib.suppress(OSError):
+            os.kill(int(entry.name), signal.SIGKILL)
 
 
 def _timed(cmd: list[str], env: dict[str, str] | None = None, **kwargs: object) -> tuple[float, float]:

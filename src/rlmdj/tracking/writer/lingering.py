@@ -30,6 +30,7 @@ import struct
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import IO
 
 from rlmdj.errors import ParameterError
 
@@ -114,10 +115,10 @@ def peer_is_owner(conn: socket.socket) -> bool:
     return uid == os.getuid()
 
 
-def greet(replies: object) -> None:
+def greet(replies: IO[str]) -> None:
     """Tell an accepted connection this writer will record its runs."""
-    replies.write(json.dumps({"hello": os.getpid()}) + "\n")  # type: ignore[attr-defined]
-    replies.flush()  # type: ignore[attr-defined]
+    replies.write(json.dumps({"hello": os.getpid()}) + "\n")
+    replies.flush()
 
 
 def connect(name: str, wait_s: float = _GREETING_WAIT_S) -> socket.socket | None:

@@ -137,8 +137,9 @@ class Writer:
         for line in stdout:
             with contextlib.suppress(ValueError):
                 answer = json.loads(line)
-                if "lingering" in answer or "hello" in answer:
-                    self.lingering = self.lingering or "lingering" in answer
+                if "lingering" in answer:
+                    self.lingering = True
+                if "lingering" in answer or "hello" in answer:  # about the writer, not a run
                     continue
                 with self._lock:
                     key = str(answer.get("run"))
